@@ -1,0 +1,313 @@
+"""The local cloud: emulators + one functions-framework process per active function.
+
+    python -m infra.local_stack up [--state-dir .local] [--env KEY=VALUE ...]
+    python -m infra.local_stack down [--state-dir .local]
+    python -m infra.local_stack status [--state-dir .local]
+
+`up` starts the gcloud SDK's Pub/Sub and Firestore emulators, gcp-storage-emulator and the
+functions, each in its own process group (logs in STATE/logs/); creates the manifest's topics,
+push subscriptions (push path /projects/P/topics/T, retry policy, dead-letter topic) and the
+buckets; writes STATE/stack.env. `down` stops every process group it started.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from shared.pipeline import REPO_ROOT, Manifest, load_manifest
+
+DEFAULT_PROJECT = "local-project"
+DEFAULT_BUCKET = "local-reports"
+HOST = "127.0.0.1"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def sdk_root() -> Path:
+    """Where the gcloud SDK lives (its emulators are under platform/)."""
+    if os.environ.get("CLOUDSDK_ROOT_DIR"):
+        return Path(os.environ["CLOUDSDK_ROOT_DIR"])
+    gcloud = shutil.which("gcloud")
+    if not gcloud:
+        raise StackError("gcloud is not installed: install the Google Cloud CLI "
+                         "(https://cloud.google.com/sdk/docs/install, or apt-get install google-cloud-cli)")
+    return Path(os.path.realpath(gcloud)).parent.parent
+
+
+def check_prerequisites() -> dict[str, Path]:
+    root = sdk_root()
+    found = {
+        "pubsub": root / "platform/pubsub-emulator/bin/cloud-pubsub-emulator",
+        "firestore": root / "platform/cloud-firestore-emulator/cloud_firestore_emulator",
+    }
+    missing = []
+    if not found["pubsub"].exists():
+        missing.append("Pub/Sub emulator missing: `gcloud components install pubsub-emulator` "
+                       "(or apt-get install google-cloud-cli-pubsub-emulator)")
+    if not found["firestore"].exists():
+        missing.append("Firestore emulator missing: `gcloud components install cloud-firestore-emulator` "
+                       "(or apt-get install google-cloud-cli-firestore-emulator)")
+    if not shutil.which("java"):
+        missing.append("Java is missing (the emulators need Java 11+): apt-get install openjdk-17-jre-headless")
+    storage_bin = Path(sys.executable).parent / "gcp-storage-emulator"
+    if not storage_bin.exists():
+        missing.append("gcp-storage-emulator missing: run `make install` (it is in requirements.txt)")
+    if missing:
+        raise StackError("cannot start the local stack:\n  - " + "\n  - ".join(missing)
+                         + f"\n(gcloud SDK looked for under {root}; set CLOUDSDK_ROOT_DIR to override)")
+    found["storage"] = storage_bin
+    return found
+
+
+@dataclass
+class Proc:
+    name: str
+    pid: int
+    port: int
+    log: str
+
+
+@dataclass
+class Stack:
+    state_dir: Path
+    project: str = DEFAULT_PROJECT
+    bucket: str = DEFAULT_BUCKET
+    procs: list[Proc] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "stack.json"
+
+    @property
+    def env_file(self) -> Path:
+        return self.state_dir / "stack.env"
+
+    def save(self) -> None:
+        self.state_file.write_text(json.dumps({
+            "project": self.project, "bucket": self.bucket, "env": self.env,
+            "procs": [p.__dict__ for p in self.procs]}, indent=2))
+
+    @classmethod
+    def load(cls, state_dir: Path) -> "Stack | None":
+        path = state_dir / "stack.json"
+        if not path.exists():
+            return None
+        raw = json.loads(path.read_text())
+        return cls(state_dir, raw["project"], raw["bucket"], [Proc(**p) for p in raw["procs"]], raw["env"])
+
+    def url(self, name: str) -> str:
+        return next(f"http://{HOST}:{p.port}" for p in self.procs if p.name == name)
+
+
+def _spawn(stack: Stack, name: str, cmd: list[str], port: int, env: dict[str, str]) -> Proc:
+    log_path = stack.state_dir / "logs" / f"{name}.log"
+    with open(log_path, "ab") as log:
+        popen = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 env=env, cwd=REPO_ROOT, start_new_session=True)
+    proc = Proc(name, popen.pid, port, str(log_path))
+    stack.procs.append(proc)
+    stack.save()  # saved at once, so `down` can stop whatever did start
+    return proc
+
+
+def _wait_http(proc: Proc, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://{HOST}:{proc.port}/", timeout=1.0)
+            return
+        except httpx.HTTPError:
+            pass
+        try:
+            os.kill(proc.pid, 0)
+        except ProcessLookupError:
+            tail = Path(proc.log).read_text(errors="replace")[-2000:]
+            raise StackError(f"{proc.name} exited during start-up; log {proc.log}:\n{tail}") from None
+        time.sleep(0.1)
+    raise StackError(f"{proc.name} did not answer on port {proc.port} within {timeout_s:.0f}s; see {proc.log}")
+
+
+def _create_topology(stack: Stack, manifest: Manifest) -> None:
+    from google.cloud import pubsub_v1, storage
+    from google.protobuf import duration_pb2
+
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    for topic in manifest.topics:
+        publisher.create_topic(name=publisher.topic_path(stack.project, topic))
+    dead_letter = publisher.topic_path(stack.project, manifest.dead_letter_topic)
+    for fn in manifest.active_functions():
+        if fn.signature != "cloudevent":
+            continue
+        port = next(p.port for p in stack.procs if p.name == fn.name)
+        topic = publisher.topic_path(stack.project, fn.trigger_topic)
+        subscriber.create_subscription(request={
+            "name": subscriber.subscription_path(stack.project, f"{fn.name}-push"),
+            "topic": topic,
+            # the push path makes the CloudEvent source match production's
+            "push_config": {"push_endpoint": f"http://{HOST}:{port}/projects/{stack.project}/topics/{fn.trigger_topic}"},
+            "ack_deadline_seconds": min(fn.ack_deadline_s, 600),
+            "retry_policy": {"minimum_backoff": duration_pb2.Duration(seconds=fn.retry.min_backoff_s),
+                             "maximum_backoff": duration_pb2.Duration(seconds=fn.retry.max_backoff_s)},
+            "dead_letter_policy": {"dead_letter_topic": dead_letter,
+                                   "max_delivery_attempts": fn.retry.max_delivery_attempts},
+        })
+    # pull subscriptions an operator (or a test) can read: dead letters and published reports
+    for topic in (manifest.dead_letter_topic, "report-published"):
+        subscriber.create_subscription(request={
+            "name": subscriber.subscription_path(stack.project, f"{topic}-inspect"),
+            "topic": publisher.topic_path(stack.project, topic)})
+    storage.Client(project=stack.project).create_bucket(stack.bucket)
+
+
+def up(state_dir: Path, extra_env: dict[str, str], project: str = DEFAULT_PROJECT,
+       bucket: str = DEFAULT_BUCKET, log: callable = print) -> Stack:
+    if Stack.load(state_dir):
+        raise StackError(f"a stack is already recorded in {state_dir}; run `make down` first")
+    tools = check_prerequisites()
+    (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+    stack = Stack(state_dir, project, bucket)
+    base_env = {k: v for k, v in os.environ.items()
+                if not k.endswith("_EMULATOR_HOST") and k not in ("GOOGLE_CLOUD_PROJECT",)}
+    try:
+        ports = {n: free_port() for n in ("pubsub", "firestore", "storage")}
+        started = time.monotonic()
+        procs = [
+            _spawn(stack, "pubsub-emulator", [str(tools["pubsub"]), f"--host={HOST}",
+                                              f"--port={ports['pubsub']}"], ports["pubsub"], base_env),
+            _spawn(stack, "firestore-emulator", [str(tools["firestore"]), "start", f"--host={HOST}",
+                                                 f"--port={ports['firestore']}"], ports["firestore"], base_env),
+            _spawn(stack, "storage-emulator", [str(tools["storage"]), "start", "--host", HOST, "--port",
+                                               str(ports["storage"]), "--in-memory", "--quiet"],
+                   ports["storage"], base_env),
+        ]
+        for p in procs:
+            _wait_http(p)
+        log(f"emulators ready in {time.monotonic() - started:.1f}s "
+            f"(pubsub :{ports['pubsub']}, firestore :{ports['firestore']}, storage :{ports['storage']})")
+        stack.env = {
+            "GOOGLE_CLOUD_PROJECT": project,
+            "PUBSUB_EMULATOR_HOST": f"{HOST}:{ports['pubsub']}",
+            "FIRESTORE_EMULATOR_HOST": f"{HOST}:{ports['firestore']}",
+            "STORAGE_EMULATOR_HOST": f"http://{HOST}:{ports['storage']}",
+            "REPORTS_BUCKET": bucket,
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB": f"http://{HOST}:{ports['pubsub']}/",
+            **extra_env,
+        }
+        os.environ.update(stack.env)  # our own admin clients talk to the emulators too
+        manifest = load_manifest()
+        fn_env = {**base_env, **stack.env, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+        fn_procs = []
+        for fn in manifest.active_functions():
+            port = free_port()
+            fn_procs.append(_spawn(stack, fn.name, [
+                sys.executable, "-m", "functions_framework", "--source", fn.source, "--target",
+                fn.entry_point, "--signature-type", fn.signature, "--host", HOST, "--port", str(port)],
+                port, {**fn_env, "K_SERVICE": fn.name}))
+            stack.env[f"FUNCTION_URL_{fn.name.upper()}"] = f"http://{HOST}:{port}"
+        for p in fn_procs:
+            _wait_http(p)
+        _create_topology(stack, manifest)
+        stack.save()
+        stack.env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(stack.env.items())))
+        log(f"local stack up in {time.monotonic() - started:.1f}s: {len(fn_procs)} functions "
+            f"({', '.join(p.name for p in fn_procs)}); env in {stack.env_file}")
+        return stack
+    except BaseException:
+        down(state_dir, log=lambda *_: None)
+        raise
+
+
+def down(state_dir: Path, log: callable = print) -> int:
+    stack = Stack.load(state_dir)
+    if stack is None:
+        log(f"no local stack recorded in {state_dir}")
+        return 0
+    for p in reversed(stack.procs):
+        try:
+            os.killpg(p.pid, signal.SIGTERM)  # the whole group: gcloud wrappers leave Java behind
+        except ProcessLookupError:
+            continue
+    deadline = time.monotonic() + 10
+    for p in stack.procs:
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(p.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    stack.state_file.unlink(missing_ok=True)
+    stack.env_file.unlink(missing_ok=True)
+    log(f"local stack stopped ({len(stack.procs)} process groups)")
+    return len(stack.procs)
+
+
+def status(state_dir: Path) -> int:
+    stack = Stack.load(state_dir)
+    if stack is None:
+        print(f"no local stack recorded in {state_dir} (start one with `make up`)")
+        return 1
+    rc = 0
+    for p in stack.procs:
+        try:
+            os.killpg(p.pid, 0)
+            alive = "running"
+        except ProcessLookupError:
+            alive, rc = "DEAD", 1
+        print(f"{p.name:20} {alive:8} http://{HOST}:{p.port}  log {p.log}")
+    return rc
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="local cloud for the pipeline")
+    p.add_argument("command", choices=["up", "down", "status"])
+    p.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".local")
+    p.add_argument("--project", default=DEFAULT_PROJECT)
+    p.add_argument("--bucket", default=DEFAULT_BUCKET)
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment for the functions (e.g. OPENROUTER_BASE_URL=...)")
+    args = p.parse_args(argv)
+    try:
+        if args.command == "up":
+            extra = dict(kv.split("=", 1) for kv in args.env)
+            for key in ("OPENROUTER_BASE_URL", "OPENROUTER_API_KEY", "LOG_LEVEL"):
+                if os.environ.get(key) and key not in extra:
+                    extra[key] = os.environ[key]
+            up(args.state_dir, extra, args.project, args.bucket)
+            return 0
+        if args.command == "down":
+            down(args.state_dir)
+            return 0
+        return status(args.state_dir)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""catalog_sync function logic: a standalone sync, or the weekly chain's first stage."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from shared.catalog.sync import SYNC_LEASE_S, run_sync
+from shared.config import get_settings
+from shared.cycle import runs
+from shared.log import get_logger, log_context
+from shared.messages import CatalogSyncRequest
+from shared.platform.events import EventMeta
+
+log = get_logger(__name__)
+STAGE = "catalog_sync"
+
+
+def handle_sync_request(request: CatalogSyncRequest, meta: EventMeta) -> None:
+    settings = get_settings()
+    if request.run is None:
+        sync_run_id = request.request_id or f"msg-{meta.message_id}"
+        with log_context(stage=f"sync-{request.mode}", sync_run_id=sync_run_id):
+            run_sync(settings, request.mode, sync_run_id, dry_run=request.dry_run)
+        return
+
+    ctx = request.run
+    with log_context(run_id=ctx.run_id, stage=STAGE):
+        claim = runs.claim_stage(ctx.run_id, STAGE, SYNC_LEASE_S)
+        if claim != "claimed":
+            log.warning("stage already handled; redelivery ignored", claim=claim)
+            if claim == "done":
+                runs.resume_hand_over(ctx, STAGE)
+            return
+        started = datetime.now(timezone.utc)
+        rec = run_sync(settings, request.mode, f"{ctx.run_id}.{STAGE}",
+                       dry_run=request.dry_run or ctx.options.dry_run, weekly_run_id=ctx.run_id)
+        summary = {"sync_run_id": rec.sync_run_id, "mode": rec.mode, "sync_status": rec.status,
+                   "counts": rec.counts, "errors": len(rec.errors)}
+        status = "succeeded" if rec.status in ("succeeded", "partial") else "failed"
+        runs.complete_stage(ctx, STAGE, status, started, summary, rec.error)

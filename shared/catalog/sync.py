@@ -1,0 +1,361 @@
+"""Catalog sync: OpenRouter models, categories, rankings and endpoint status into Firestore.
+
+Modes: full (models, categories, rankings, routing seeds, endpoints), quick (models for
+availability and pricing, endpoints), rankings (categories and rankings only).
+Every run leaves a sync-run record (sync_runs/{id}) and archives what it fetched to
+gs://RAW_BUCKET/raw/openrouter/YYYY-MM-DD/{id}/.
+"""
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from google.cloud.firestore_v1.base_query import FieldFilter
+from pydantic import BaseModel, Field
+
+from shared.catalog import categories as cats
+from shared.catalog import rankings as rk
+from shared.catalog.diff import MassDeactivationRefused, StoredModel, plan_model_changes
+from shared.catalog.endpoints import parse_endpoints, status_document
+from shared.catalog.models import Rejected, parse_models
+from shared.catalog.openrouter import OpenRouterClient
+from shared.config import Settings
+from shared.log import get_logger
+from shared.platform import firestore as fs
+from shared.platform import storage
+from shared.platform.http import SourceError
+
+log = get_logger(__name__)
+
+MODELS = "models"
+MODEL_STATUS = "model_status"
+CATEGORIES = "categories"
+RANKINGS = "rankings"
+SNAPSHOTS = "snapshots"
+ROUTING = "routing"
+SYNC_RUNS = "sync_runs"
+CATALOG_META = "catalog_meta"
+META_DOC = "openrouter"
+SYNC_LEASE_S = 600  # longer than the function timeout (540 s)
+
+Mode = Literal["full", "quick", "rankings"]
+
+
+class SyncFailed(RuntimeError):
+    """The sync could not complete; the message says why and that nothing was applied."""
+
+
+class SyncRecord(BaseModel):
+    """The sync-run document (sync_runs/{sync_run_id}) and what the CLI prints."""
+    sync_run_id: str
+    mode: Mode
+    dry_run: bool = False
+    weekly_run_id: str | None = None
+    status: Literal["running", "succeeded", "partial", "failed", "errored", "duplicate"] = "running"
+    started_at: datetime
+    finished_at: datetime | None = None
+    duration_s: float | None = None
+    source: str
+    timings_s: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    rejected: list[Rejected] = []
+    added: list[str] = []
+    deactivated: list[str] = []
+    reactivated: list[str] = []
+    price_changes: list[dict[str, Any]] = []
+    categories: dict[str, list[str]] = {}
+    rankings: dict[str, dict[str, Any]] = {}
+    routing_seeded: list[str] = []
+    endpoints: dict[str, Any] = {}
+    writes: dict[str, int] = {}
+    raw_archive: list[str] = []
+    warnings: list[str] = []
+    errors: list[str] = Field(default_factory=list, description="isolated failures (one category, one model)")
+    error: str | None = None
+
+
+def new_sync_run_id(prefix: str = "sync") -> str:
+    import secrets
+
+    return f"{prefix}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+class CatalogSync:
+    def __init__(self, settings: Settings, record: SyncRecord):
+        self.settings = settings
+        self.rec = record
+        self.db = fs.client()
+        self.now = record.started_at
+        self.api = OpenRouterClient(settings)
+        self._archive_prefix = f"raw/openrouter/{self.now:%Y-%m-%d}/{record.sync_run_id}"
+
+    # --- phases ----------------------------------------------------------------------------
+    def run(self) -> None:
+        phases = {
+            "full": [self.sync_models, self.sync_categories, self.sync_rankings, self.seed_routing,
+                     self.sync_endpoints],
+            "quick": [self.sync_models, self.sync_endpoints],
+            "rankings": [self.sync_categories, self.sync_rankings],
+        }[self.rec.mode]
+        try:
+            for phase in phases:
+                started = time.monotonic()
+                log.info("sync phase started", phase=phase.__name__, mode=self.rec.mode)
+                phase()
+                self.rec.timings_s[phase.__name__] = round(time.monotonic() - started, 3)
+        finally:
+            self.api.close()
+            self.rec.counts["http_requests"] = self.api.http.requests_made
+            self.rec.counts["http_bytes"] = self.api.http.bytes_received
+
+    def _write(self, collection: str, count: int) -> None:
+        self.rec.writes[collection] = self.rec.writes.get(collection, 0) + count
+
+    def _archive(self, name: str, data: bytes) -> None:
+        uri = storage.write_bytes(self.settings.require_raw_bucket(), f"{self._archive_prefix}/{name}",
+                                  data, "application/json")
+        self.rec.raw_archive.append(uri)
+
+    def sync_models(self) -> None:
+        try:
+            entries, pages = self.api.fetch_models()
+        except SourceError as exc:
+            raise SyncFailed(f"model feed unavailable, nothing changed: {exc}") from None
+        for i, page in enumerate(pages):
+            self._archive("models.json" if len(pages) == 1 else f"models-page-{i + 1}.json", page.body)
+        models, rejected = parse_models(entries)
+        self.rec.rejected = rejected
+        if rejected:
+            log.warning("model entries rejected", rejected=len(rejected),
+                        first=[r.model_dump() for r in rejected[:3]])
+        stored = {d.get("id"): StoredModel.from_doc(d) for d in (
+            s.to_dict() for s in self.db.collection(MODELS)
+            .select(["id", "content_hash", "active", "pricing"]).stream()) if d.get("id")}
+        try:
+            plan = plan_model_changes(stored, models, self.settings.mass_deactivation_max_share)
+        except MassDeactivationRefused as exc:
+            raise SyncFailed(str(exc)) from None
+        self.rec.counts.update(plan.counts())
+        self.rec.counts["rejected"] = len(rejected)
+        self.rec.added = sorted(m.id for m in plan.added)
+        self.rec.deactivated = plan.deactivated
+        self.rec.reactivated = sorted(m.id for m in plan.reactivated)
+        self.rec.price_changes = [p.as_dict() for p in plan.price_changes]
+        meta_ref = self.db.collection(CATALOG_META).document(META_DOC)
+        meta = meta_ref.get().to_dict() or {}
+        docs = plan.documents(self.now, meta.get("last_models_sync_at"))
+        if self.rec.dry_run:
+            self.rec.counts["would_write_models"] = len(docs)
+            return
+        col = self.db.collection(MODELS)
+        written = fs.commit_in_batches((col.document(fs.doc_id(mid)), data, merge)
+                                       for mid, data, merge in docs)
+        self._write(MODELS, written)
+        meta_ref.set({"last_models_sync_at": self.now, "last_sync_run_id": self.rec.sync_run_id,
+                      "active_models": plan.seen}, merge=True)
+        self._write(CATALOG_META, 1)
+        log.info("models synced", **plan.counts(), rejected=len(rejected), writes=written)
+
+    def _configured_categories(self) -> list[cats.Category]:
+        try:
+            return cats.parse_categories(self.settings.openrouter_categories)
+        except ValueError as exc:
+            raise SyncFailed(f"OPENROUTER_CATEGORIES: {exc}") from None
+
+    def sync_categories(self) -> None:
+        configured = self._configured_categories()
+        stored = {d["slug"]: d for d in (s.to_dict() for s in self.db.collection(CATEGORIES).stream())
+                  if d and d.get("slug")}
+        plan = cats.plan_category_changes(stored, configured)
+        self.rec.categories = {"added": [c.slug for c in plan.added],
+                               "reactivated": [c.slug for c in plan.reactivated],
+                               "deactivated": plan.deactivated}
+        self.rec.counts["categories_active"] = len(configured)
+        if self.rec.dry_run:
+            return
+        col = self.db.collection(CATEGORIES)
+        writes = [(col.document(fs.doc_id(c.slug)), {**c.as_doc(), "active": True, "first_seen_at": self.now,
+                                                      "inactive_since": None}, False) for c in plan.added]
+        writes += [(col.document(fs.doc_id(c.slug)), {**c.as_doc(), "active": True, "inactive_since": None},
+                    True) for c in plan.reactivated]
+        writes += [(col.document(fs.doc_id(s)), {"active": False, "inactive_since": self.now}, True)
+                   for s in plan.deactivated]
+        self._write(CATEGORIES, fs.commit_in_batches(writes))
+
+    def sync_rankings(self) -> None:
+        configured = self._configured_categories()
+        slug_of = {d["id"]: d.get("canonical_slug") or d["id"] for d in (
+            s.to_dict() for s in self.db.collection(MODELS).select(["id", "canonical_slug"]).stream())
+            if d and d.get("id")}
+        raw: dict[str, Any] = {}
+        snapshot_id = f"{self.now:%Y-%m-%dT%H%M%SZ}"
+        for cat in configured:
+            try:
+                fetched = self.api.fetch_category_ranking(cat.slug)
+                body = fetched.json()
+                entries = rk.parse_ranking(body, self.settings.rankings_top_n)
+            except (SourceError, ValueError) as exc:
+                self.rec.errors.append(f"rankings {cat.slug}: {exc}")
+                continue
+            raw[cat.slug] = body
+            if not entries:
+                self.rec.errors.append(f"rankings {cat.slug}: the feed listed no models; "
+                                       f"previous snapshot kept")
+                continue
+            tokens_note = "no OPENROUTER_API_KEY: token volumes not fetched"
+            if self.api.has_key:
+                try:
+                    volumes = rk.parse_token_volumes(self.api.fetch_token_volumes(cat.slug).json())
+                    entries = rk.attach_tokens(entries, volumes, slug_of)
+                    tokens_note = None
+                except (SourceError, ValueError) as exc:
+                    tokens_note = f"token volumes unavailable: {exc}"
+                    self.rec.warnings.append(f"rankings {cat.slug}: {tokens_note}")
+            parent_ref = self.db.collection(RANKINGS).document(fs.doc_id(cat.slug))
+            parent = parent_ref.get().to_dict() or {}
+            previous = [rk.RankEntry(**e) for e in parent["latest_entries"]] \
+                if parent.get("latest_entries") else None
+            moves = rk.movements(previous, entries)
+            self.rec.rankings[cat.slug] = {
+                "snapshot_id": snapshot_id, "top": [e.model_id for e in entries],
+                "movements": moves, "tokens": tokens_note or "included"}
+            if self.rec.dry_run:
+                continue
+            snapshot = {"category": cat.slug, "entries": [e.model_dump() for e in entries],
+                        "source_url": fetched.url, "fetched_at": self.now,
+                        "parser_version": rk.PARSER_VERSION, "sync_run_id": self.rec.sync_run_id,
+                        "tokens_note": tokens_note}
+            snap_ref = parent_ref.collection(SNAPSHOTS).document(snapshot_id)
+            from google.api_core.exceptions import AlreadyExists
+            try:
+                snap_ref.create(snapshot)  # append-only: a snapshot is never rewritten
+            except AlreadyExists:
+                self.rec.warnings.append(f"rankings {cat.slug}: snapshot {snapshot_id} already exists")
+                continue
+            parent_ref.set({"category": cat.slug, "latest_snapshot_id": snapshot_id,
+                            "latest_fetched_at": self.now,
+                            "latest_entries": snapshot["entries"], "movements": moves}, merge=True)
+            self._write(RANKINGS, 2)
+        if raw:
+            self._archive("rankings.json", json.dumps(raw).encode())
+        self.rec.counts["rankings_categories"] = len(self.rec.rankings)
+
+    def seed_routing(self) -> None:
+        """Create routing/<category> from the first rankings, only where absent.
+
+        The sync never edits an existing routing entry: later changes go through the planner."""
+        if self.rec.dry_run:
+            return
+        from google.api_core.exceptions import AlreadyExists
+
+        active = {d["id"] for d in (s.to_dict() for s in self.db.collection(MODELS)
+                                    .where(filter=FieldFilter("active", "==", True)).select(["id"]).stream())}
+        for slug, info in self.rec.rankings.items():
+            ranked = [m for m in info["top"] if m in active]
+            if not ranked:
+                continue
+            ref = self.db.collection(ROUTING).document(fs.doc_id(slug))
+            try:
+                ref.create({"category": slug, "primary_model": ranked[0], "fallbacks": ranked[1:3],
+                            "updated_at": self.now,
+                            "source": f"seed:rankings:{info['snapshot_id']}"})
+            except AlreadyExists:
+                continue
+            self.rec.routing_seeded.append(slug)
+            self._write(ROUTING, 1)
+
+    def sync_endpoints(self) -> None:
+        active = sorted(d["id"] for d in (s.to_dict() for s in self.db.collection(MODELS)
+                                          .where(filter=FieldFilter("active", "==", True)).select(["id"]).stream()))
+        if self.rec.dry_run:
+            active = sorted(set(active) | set(self.rec.added))
+        stored = {d["model_id"]: d.get("status_hash") for d in (
+            s.to_dict() for s in self.db.collection(MODEL_STATUS).select(["model_id", "status_hash"]).stream())
+            if d and d.get("model_id")}
+        results: dict[str, Any] = {}
+        errors: list[str] = []
+
+        def fetch(model_id: str) -> tuple[str, Any, str | None]:
+            try:
+                body = self.api.fetch_endpoints(model_id).json()
+                return model_id, body, None
+            except SourceError as exc:
+                return model_id, None, str(exc)
+
+        with ThreadPoolExecutor(max_workers=self.settings.endpoint_concurrency) as pool:
+            for model_id, body, err in pool.map(fetch, active):
+                if err:
+                    errors.append(f"endpoints {model_id}: {err}")
+                else:
+                    results[model_id] = body
+        writes, unavailable, raw = [], [], {}
+        col = self.db.collection(MODEL_STATUS)
+        for model_id, body in results.items():
+            raw[model_id] = body
+            try:
+                doc = status_document(model_id, parse_endpoints(body))
+            except ValueError as exc:
+                errors.append(f"endpoints {model_id}: {exc}")
+                continue
+            if not doc["available"]:
+                unavailable.append(model_id)
+            if stored.get(model_id) != doc["status_hash"]:
+                writes.append((col.document(fs.doc_id(model_id)), {**doc, "checked_at": self.now,
+                                                                   "changed_at": self.now}, False))
+        self.rec.endpoints = {"checked": len(active), "fetched": len(results),
+                              "unavailable": sorted(unavailable), "status_changed": len(writes)}
+        self.rec.errors.extend(sorted(errors))
+        if raw:
+            self._archive("endpoints.json", json.dumps(raw).encode())
+        if not self.rec.dry_run:
+            self._write(MODEL_STATUS, fs.commit_in_batches(writes))
+        log.info("endpoints synced", checked=len(active), unavailable=len(unavailable), errors=len(errors))
+
+
+def save_record(rec: SyncRecord) -> None:
+    fs.client().collection(SYNC_RUNS).document(rec.sync_run_id).set(rec.model_dump(mode="python"))
+
+
+def load_record(sync_run_id: str) -> SyncRecord | None:
+    snap = fs.client().collection(SYNC_RUNS).document(sync_run_id).get()
+    return SyncRecord.model_validate(snap.to_dict()) if snap.exists else None
+
+
+def run_sync(settings: Settings, mode: Mode, sync_run_id: str, *, dry_run: bool = False,
+             weekly_run_id: str | None = None) -> SyncRecord:
+    """Run one sync, exactly once per sync_run_id (a redelivery returns status 'duplicate')."""
+    now = datetime.now(timezone.utc)
+    ref = fs.client().collection(SYNC_RUNS).document(sync_run_id)
+    claim = fs.claim(ref, SYNC_LEASE_S, create_fields={
+        "sync_run_id": sync_run_id, "mode": mode, "started_at": now, "source": settings.openrouter_base_url})
+    if claim != "claimed":
+        existing = ref.get().to_dict() or {}
+        log.warning("sync already handled", sync_run_id=sync_run_id, claim=claim,
+                    status=existing.get("status"))
+        rec = SyncRecord(sync_run_id=sync_run_id, mode=mode, started_at=now,
+                         source=settings.openrouter_base_url, status="duplicate")
+        rec.warnings.append(f"sync {sync_run_id} was already {existing.get('status')}; not run again")
+        return rec
+    rec = SyncRecord(sync_run_id=sync_run_id, mode=mode, dry_run=dry_run, weekly_run_id=weekly_run_id,
+                     started_at=now, source=settings.openrouter_base_url)
+    started = time.monotonic()
+    try:
+        CatalogSync(settings, rec).run()
+        rec.status = "partial" if rec.errors else "succeeded"
+    except SyncFailed as exc:
+        rec.status, rec.error = "failed", str(exc)
+        log.error("sync failed", error=str(exc))
+    finally:
+        rec.finished_at = datetime.now(timezone.utc)
+        rec.duration_s = round(time.monotonic() - started, 3)
+        if rec.status == "running":
+            # An unexpected exception (Firestore, Storage): record it and let it propagate so
+            # Pub/Sub redelivers; "errored" is claimable again, unlike "failed".
+            rec.status, rec.error = "errored", "internal error (see logs); will be retried"
+        save_record(rec)
+    log.info("sync finished", sync_run_id=sync_run_id, status=rec.status, counts=rec.counts,
+             duration_s=rec.duration_s)
+    return rec

@@ -1,0 +1,110 @@
+"""Configuration: the one place environment variables are read.
+
+Every setting is listed in README.md ("Configuration"). Client libraries also read their own
+emulator variables (PUBSUB_EMULATOR_HOST, FIRESTORE_EMULATOR_HOST, STORAGE_EMULATOR_HOST).
+"""
+from __future__ import annotations
+
+import functools
+import os
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+DEFAULT_CATEGORIES = (
+    "programming", "roleplay", "marketing", "marketing/seo", "technology", "science",
+    "translation", "legal", "finance", "health", "trivia", "academia",
+)
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names it and says what to do."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    project_id: str | None = Field(None, description="GOOGLE_CLOUD_PROJECT")
+    reports_bucket: str | None = Field(None, description="REPORTS_BUCKET")
+    raw_bucket: str | None = Field(None, description="RAW_BUCKET (defaults to REPORTS_BUCKET)")
+
+    openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    openrouter_api_key: SecretStr | None = None
+    openrouter_categories: tuple[str, ...] = DEFAULT_CATEGORIES
+    rankings_top_n: int = 10
+    mass_deactivation_max_share: float = 0.10
+    endpoint_concurrency: int = 8
+
+    http_timeout_s: float = 30.0
+    http_max_attempts: int = 5
+    http_backoff_base_s: float = 1.0
+    http_backoff_max_s: float = 30.0
+    http_max_response_bytes: int = 64 * 1024 * 1024
+
+    max_event_age_s: int = 6 * 3600
+    log_level: str = "INFO"
+
+    def require_project(self) -> str:
+        if not self.project_id:
+            raise ConfigError("GOOGLE_CLOUD_PROJECT is not set: export it, or source "
+                              ".local/stack.env after `make up` for the local emulators")
+        return self.project_id
+
+    def require_reports_bucket(self) -> str:
+        if not self.reports_bucket:
+            raise ConfigError("REPORTS_BUCKET is not set: name the Cloud Storage bucket for reports")
+        return self.reports_bucket
+
+    def require_raw_bucket(self) -> str:
+        return self.raw_bucket or self.require_reports_bucket()
+
+
+_ENV = {
+    "project_id": "GOOGLE_CLOUD_PROJECT",
+    "reports_bucket": "REPORTS_BUCKET",
+    "raw_bucket": "RAW_BUCKET",
+    "openrouter_base_url": "OPENROUTER_BASE_URL",
+    "openrouter_api_key": "OPENROUTER_API_KEY",
+    "openrouter_categories": "OPENROUTER_CATEGORIES",
+    "rankings_top_n": "RANKINGS_TOP_N",
+    "mass_deactivation_max_share": "MASS_DEACTIVATION_MAX_SHARE",
+    "endpoint_concurrency": "ENDPOINT_CONCURRENCY",
+    "http_timeout_s": "HTTP_TIMEOUT_S",
+    "http_max_attempts": "HTTP_MAX_ATTEMPTS",
+    "http_backoff_base_s": "HTTP_BACKOFF_BASE_S",
+    "http_backoff_max_s": "HTTP_BACKOFF_MAX_S",
+    "http_max_response_bytes": "HTTP_MAX_RESPONSE_BYTES",
+    "max_event_age_s": "MAX_EVENT_AGE_S",
+    "log_level": "LOG_LEVEL",
+}
+
+
+def settings_from_env(env: dict[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    values: dict[str, object] = {}
+    for field, var in _ENV.items():
+        raw = env.get(var)
+        if raw is None or raw == "":
+            continue
+        if field == "openrouter_categories":
+            values[field] = tuple(c.strip() for c in raw.split(",") if c.strip())
+        elif field == "openrouter_base_url":
+            values[field] = raw.rstrip("/")
+        else:
+            values[field] = raw
+    if "project_id" not in values and env.get("GCP_PROJECT"):
+        values["project_id"] = env["GCP_PROJECT"]
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        bad = ", ".join(f"{_ENV.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid configuration: {bad}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return settings_from_env()
+
+
+def decimal_setting(value: float) -> Decimal:
+    return Decimal(str(value))

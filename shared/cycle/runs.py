@@ -1,0 +1,126 @@
+"""The weekly run record (weekly_runs/{run_id}) and how the chain moves from stage to stage.
+
+Choreography: each stage function publishes StageDone to the topic the manifest names; this
+module only records state and chooses that topic (skipping stages that are still planned).
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from shared.log import get_logger
+from shared.messages import RunContext, StageDone, WeeklyCycleRequest
+from shared.pipeline import load_manifest
+from shared.platform import firestore as fs
+from shared.platform import pubsub
+
+log = get_logger(__name__)
+
+WEEKLY_RUNS = "weekly_runs"
+
+
+def run_id_for(request: WeeklyCycleRequest, message_id: str, now: datetime) -> str:
+    """A redelivered message carries the same message id, so it maps to the same run."""
+    if request.run_id:
+        return request.run_id
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "", message_id) or "unknown"
+    return f"weekly-{now:%Y%m%d}-{safe}"
+
+
+def create_run(request: WeeklyCycleRequest, run_id: str, message_id: str) -> RunContext | None:
+    """Create the run record. None when it already exists (a redelivery: start nothing)."""
+    from google.api_core.exceptions import AlreadyExists
+
+    now = datetime.now(timezone.utc)
+    manifest = load_manifest()
+    ctx = RunContext(run_id=run_id, options=request.options(), started_at=now)
+    stages = {name: {"status": "pending"} for name in manifest.weekly_chain}
+    try:
+        fs.client().collection(WEEKLY_RUNS).document(run_id).create({
+            "run_id": run_id, "status": "running", "options": ctx.options.model_dump(),
+            "started_at": now, "requested_by": request.requested_by, "trigger_message_id": message_id,
+            "chain": manifest.weekly_chain, "stages": stages, "finished_at": None,
+        })
+    except AlreadyExists:
+        log.warning("weekly run already exists; redelivered request ignored", run_id=run_id)
+        return None
+    log.info("weekly run created", run_id=run_id, options=ctx.options.model_dump())
+    return ctx
+
+
+def claim_stage(run_id: str, stage: str, lease_s: float) -> str:
+    ref = fs.client().collection(WEEKLY_RUNS).document(run_id)
+    return fs.claim(ref, lease_s, prefix=f"stages.{stage}")
+
+
+def finish_stage(ctx: RunContext, stage: str, status: str, started_at: datetime,
+                 summary: dict[str, Any], error: str | None = None) -> None:
+    now = datetime.now(timezone.utc)
+    fs.client().collection(WEEKLY_RUNS).document(ctx.run_id).update({
+        f"stages.{stage}.status": status,
+        f"stages.{stage}.started_at": started_at,
+        f"stages.{stage}.finished_at": now,
+        f"stages.{stage}.duration_s": round((now - started_at).total_seconds(), 3),
+        f"stages.{stage}.summary": summary,
+        f"stages.{stage}.error": error,
+    })
+
+
+def hand_over(done: StageDone) -> str | None:
+    """Publish a finished stage's StageDone to the next active stage; record planned stages
+    in between as not_implemented. Returns the topic, or None after the last stage."""
+    topic, skipped = load_manifest().route_after(done.stage)
+    if skipped:
+        fs.client().collection(WEEKLY_RUNS).document(done.run.run_id).update(
+            {f"stages.{s}.status": "not_implemented" for s in skipped})
+    if topic is None:
+        return None
+    pubsub.publish(topic, done.model_copy(update={"skipped_stages": skipped}), run_id=done.run.run_id,
+                   stage=done.stage)
+    return topic
+
+
+def finish_run(run_id: str, status: str, extra: dict[str, Any]) -> None:
+    fs.client().collection(WEEKLY_RUNS).document(run_id).update(
+        {"status": status, "finished_at": datetime.now(timezone.utc), **extra})
+
+
+def get_run(run_id: str) -> dict[str, Any] | None:
+    snap = fs.client().collection(WEEKLY_RUNS).document(run_id).get()
+    return snap.to_dict() if snap.exists else None
+
+
+def latest_run() -> dict[str, Any] | None:
+    from google.cloud import firestore
+
+    docs = list(fs.client().collection(WEEKLY_RUNS)
+                .order_by("started_at", direction=firestore.Query.DESCENDING).limit(1).stream())
+    return docs[0].to_dict() if docs else None
+
+
+def mark_handed_over(run_id: str, stage: str) -> None:
+    fs.client().collection(WEEKLY_RUNS).document(run_id).update({f"stages.{stage}.handed_over": True})
+
+
+def resume_hand_over(ctx: RunContext, stage: str) -> bool:
+    """For a redelivered message whose stage already finished: if the instance that finished it
+    died before publishing, publish now (from the record). Returns True when it published."""
+    run = get_run(ctx.run_id) or {}
+    state = (run.get("stages") or {}).get(stage) or {}
+    if state.get("handed_over") or state.get("status") not in ("succeeded", "failed"):
+        return False
+    log.warning("stage finished but was not handed over; publishing now", stage=stage)
+    hand_over(StageDone(run=ctx, stage=stage, status=state["status"], summary=state.get("summary") or {},
+                        error=state.get("error")))
+    mark_handed_over(ctx.run_id, stage)
+    return True
+
+
+def complete_stage(ctx: RunContext, stage: str, status: str, started_at: datetime,
+                   summary: dict[str, Any], error: str | None = None) -> str | None:
+    """Record the stage's outcome, then hand over to the next stage."""
+    finish_stage(ctx, stage, status, started_at, summary, error)
+    topic = hand_over(StageDone(run=ctx, stage=stage, status=status, summary=summary, error=error))
+    mark_handed_over(ctx.run_id, stage)
+    return topic

@@ -1,0 +1,32 @@
+"""Manual triggers shared by the api function and the CLI: publish exactly what the
+scheduler publishes, with an id the caller can follow."""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+from typing import Any
+
+from shared.messages import CatalogSyncRequest, SyncMode, WeeklyCycleRequest
+from shared.pipeline import load_manifest
+from shared.platform import pubsub
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def request_weekly_run(full: bool = True, dry_run: bool = False, benchmarks: bool = True,
+                       requested_by: str = "manual", run_id: str | None = None) -> dict[str, Any]:
+    request = WeeklyCycleRequest(full=full, dry_run=dry_run, benchmarks=benchmarks,
+                                 run_id=run_id or _new_id("weekly"), requested_by=requested_by)
+    topic = load_manifest().function("weekly_cycle").trigger_topic
+    message_id = pubsub.publish(topic, request)
+    return {"run_id": request.run_id, "topic": topic, "message_id": message_id}
+
+
+def request_sync(mode: SyncMode, dry_run: bool = False, requested_by: str = "manual") -> dict[str, Any]:
+    request = CatalogSyncRequest(mode=mode, dry_run=dry_run, request_id=_new_id(f"sync-{mode}"),
+                                 requested_by=requested_by)
+    topic = load_manifest().function("catalog_sync").trigger_topic
+    message_id = pubsub.publish(topic, request)
+    return {"sync_run_id": request.request_id, "mode": mode, "topic": topic, "message_id": message_id}

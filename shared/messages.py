@@ -1,0 +1,69 @@
+"""Pub/Sub message contracts between functions. Unknown fields are rejected so a typo in a
+hand-published message fails loudly instead of being ignored."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SyncMode = Literal["full", "quick", "rankings"]
+StageStatus = Literal["pending", "running", "succeeded", "failed", "skipped", "not_implemented"]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunOptions(_Message):
+    full: bool = True
+    dry_run: bool = False
+    benchmarks: bool = True
+
+
+class RunContext(_Message):
+    """Travels with every weekly-chain message."""
+    run_id: str
+    options: RunOptions
+    started_at: datetime
+
+
+class WeeklyCycleRequest(_Message):
+    """Body of a message on weekly-cycle-requests (scheduler payload, CLI, api)."""
+    full: bool = True
+    dry_run: bool = False
+    benchmarks: bool = True
+    run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,100}$",
+                               description="Chosen by the caller to follow the run; else derived "
+                                           "from the Pub/Sub message id")
+    requested_by: str = "scheduler"
+
+    def options(self) -> RunOptions:
+        return RunOptions(full=self.full, dry_run=self.dry_run, benchmarks=self.benchmarks)
+
+
+class CatalogSyncRequest(_Message):
+    """Body of a message on catalog-sync-requests."""
+    mode: SyncMode = "quick"
+    dry_run: bool = False
+    request_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    run: RunContext | None = None  # set when the sync is the weekly chain's first stage
+    requested_by: str = "scheduler"
+
+
+class StageDone(_Message):
+    """What a weekly-chain stage publishes when it has finished (successfully or not)."""
+    run: RunContext
+    stage: str
+    status: Literal["succeeded", "failed"]
+    summary: dict[str, Any] = {}
+    error: str | None = None
+    skipped_stages: list[str] = []
+
+
+class ReportPublished(_Message):
+    run: RunContext
+    markdown_uri: str
+    json_uri: str
+    safe: bool
+    reasons: list[str]

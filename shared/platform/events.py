@@ -1,0 +1,102 @@
+"""Decoding Pub/Sub CloudEvents into pydantic messages, with the rules every handler shares:
+poison messages are logged, counted and acknowledged; stale events are dropped with a log."""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from shared.config import get_settings
+from shared.log import configure, get_logger, log_context
+
+log = get_logger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+OPS_COLLECTION = "ops"
+POISON_DOC = "poison_messages"
+STALE_DOC = "stale_events"
+
+
+class PoisonMessage(ValueError):
+    """The message can never be processed as sent."""
+
+
+@dataclass(frozen=True)
+class EventMeta:
+    message_id: str
+    publish_time: datetime
+    attributes: dict[str, str]
+    delivery_attempt: int | None
+
+
+def _parse_time(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(timezone.utc)
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def decode(cloud_event: Any, message_cls: type[M]) -> tuple[M, EventMeta]:
+    """Pub/Sub CloudEvent → (message, metadata). Raises PoisonMessage with the reason."""
+    data = cloud_event.data if hasattr(cloud_event, "data") else cloud_event
+    try:
+        msg = data["message"]
+        raw = base64.b64decode(msg.get("data") or "", validate=True)
+        body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+    except (KeyError, TypeError, binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise PoisonMessage(f"not a JSON Pub/Sub message: {exc.__class__.__name__}: {exc}") from None
+    if not isinstance(body, dict):
+        raise PoisonMessage(f"message body must be a JSON object, got {type(body).__name__}")
+    try:
+        message = message_cls.model_validate(body)
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<body>'}: {e['msg']}"
+                            for e in exc.errors())
+        raise PoisonMessage(f"invalid {message_cls.__name__}: {reasons}") from None
+    meta = EventMeta(
+        message_id=str(msg.get("messageId") or msg.get("message_id") or ""),
+        publish_time=_parse_time(msg.get("publishTime") or msg.get("publish_time")),
+        attributes=dict(msg.get("attributes") or {}),
+        delivery_attempt=data.get("deliveryAttempt"),
+    )
+    return message, meta
+
+
+def handle_pubsub(cloud_event: Any, message_cls: type[M], function_name: str,
+                  handler: Callable[[M, EventMeta], None]) -> None:
+    """Entry-point body shared by every event-driven function.
+
+    Returning normally acknowledges the message. An exception from `handler` is an
+    infrastructure failure: Pub/Sub redelivers with backoff, then dead-letters.
+    """
+    settings = get_settings()
+    configure(settings.log_level)
+    with log_context(function=function_name):
+        try:
+            message, meta = decode(cloud_event, message_cls)
+        except PoisonMessage as exc:
+            log.error("poison message acknowledged and dropped", reason=str(exc))
+            _count(POISON_DOC, function_name)
+            return
+        age = (datetime.now(timezone.utc) - meta.publish_time).total_seconds()
+        if age > settings.max_event_age_s:
+            log.warning("stale event dropped", message_id=meta.message_id, age_s=round(age),
+                        max_event_age_s=settings.max_event_age_s)
+            _count(STALE_DOC, function_name)
+            return
+        run = getattr(message, "run", None)
+        with log_context(message_id=meta.message_id, run_id=getattr(run, "run_id", None)):
+            handler(message, meta)
+
+
+def _count(document: str, function_name: str) -> None:
+    from shared.platform.firestore import increment_counter
+
+    try:
+        increment_counter(OPS_COLLECTION, document, function_name)
+    except Exception:  # counting must not turn a poison message into a retry loop
+        log.error("could not count dropped message", exc_info=True, counter=document)

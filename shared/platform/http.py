@@ -1,0 +1,179 @@
+"""Outbound HTTP through httpx: timeouts, retries with backoff and jitter, Retry-After,
+size caps, and errors that say what failed without ever carrying a credential."""
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+import tenacity
+
+from shared.config import Settings
+from shared.log import get_logger
+
+log = get_logger(__name__)
+
+RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+MAX_RETRY_AFTER_S = 120.0
+USER_AGENT = "weekly-improvement-pipeline/1.0 (+catalog-sync)"
+
+
+class SourceError(RuntimeError):
+    """An outside source failed for good (after retries, or with a non-retryable answer)."""
+
+    def __init__(self, message: str, url: str = "", status: int | None = None):
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None, status: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Fetched:
+    url: str
+    status: int
+    body: bytes
+    attempts: int
+    elapsed_s: float
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            preview = self.body[:80].decode("utf-8", "replace").replace("\n", " ")
+            raise SourceError(f"{self.url}: response is not valid JSON ({exc.__class__.__name__}: "
+                              f"{exc}; {len(self.body)} bytes, starts {preview!r})",
+                              self.url, self.status) from None
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After is either delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+class _Wait(tenacity.wait.wait_base):
+    """Full-jitter exponential backoff; a server's Retry-After takes precedence."""
+
+    def __init__(self, base: float, cap: float):
+        self.base, self.cap = base, cap
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(exc.retry_after, MAX_RETRY_AFTER_S)
+        ceiling = min(self.cap, self.base * 2 ** (retry_state.attempt_number - 1))
+        return random.uniform(0, ceiling)
+
+
+class HttpSource:
+    """A JSON/XML source at one base URL. Thread-safe (httpx.Client is)."""
+
+    def __init__(self, base_url: str, settings: Settings, api_key: str | None = None,
+                 name: str = "source"):
+        self.base_url = base_url.rstrip("/")
+        self.settings = settings
+        self.name = name
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._client = httpx.Client(
+            base_url=self.base_url, headers=headers, follow_redirects=False,
+            timeout=httpx.Timeout(settings.http_timeout_s, connect=min(10.0, settings.http_timeout_s)),
+            limits=httpx.Limits(max_connections=max(settings.endpoint_concurrency, 4)),
+        )
+        self.requests_made = 0
+        self.bytes_received = 0
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "HttpSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def url_for(self, path: str, params: dict[str, Any] | None = None) -> str:
+        return str(self._client.build_request("GET", path, params=params).url)
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Fetched:
+        url = self.url_for(path, params)
+        started = time.monotonic()
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.settings.http_max_attempts),
+            wait=_Wait(self.settings.http_backoff_base_s, self.settings.http_backoff_max_s),
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            before_sleep=lambda rs: log.warning(
+                "retrying request", source=self.name, url=url, attempt=rs.attempt_number,
+                reason=str(rs.outcome.exception()) if rs.outcome else None,
+                wait_s=round(rs.next_action.sleep, 2) if rs.next_action else None),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    status, body = self._once(path, params, url)
+                    return Fetched(url, status, body, attempt.retry_state.attempt_number,
+                                   time.monotonic() - started)
+        except _Retryable as exc:
+            raise SourceError(
+                f"{self.name}: GET {url} failed after {self.settings.http_max_attempts} attempts: "
+                f"{exc.reason}", url, exc.status) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(self, path: str, params: dict[str, Any] | None, url: str) -> tuple[int, bytes]:
+        self.requests_made += 1
+        try:
+            with self._client.stream("GET", path, params=params) as response:
+                status = response.status_code
+                if status in RETRY_STATUSES:
+                    raise _Retryable(f"HTTP {status}",
+                                     parse_retry_after(response.headers.get("Retry-After")), status)
+                if 300 <= status < 400:
+                    raise SourceError(f"{self.name}: GET {url} answered a redirect ({status}) to "
+                                      f"{response.headers.get('Location')!r}; redirects are not "
+                                      f"followed", url, status)
+                body = self._read_capped(response, url)
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"timeout ({exc.__class__.__name__})") from None
+        except httpx.TransportError as exc:
+            raise _Retryable(f"connection error ({exc.__class__.__name__}: {exc})") from None
+        if status >= 400:
+            preview = body[:200].decode("utf-8", "replace").replace("\n", " ")
+            raise SourceError(f"{self.name}: GET {url} answered HTTP {status}: {preview}", url, status)
+        return status, body
+
+    def _read_capped(self, response: httpx.Response, url: str) -> bytes:
+        cap = self.settings.http_max_response_bytes
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise SourceError(f"{self.name}: GET {url} response exceeds {cap} bytes", url,
+                                  response.status_code)
+            chunks.append(chunk)
+        self.bytes_received += size
+        return b"".join(chunks)

@@ -1,0 +1,47 @@
+"""reporter function logic: the last weekly stage writes the report and closes the run."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from shared.config import get_settings
+from shared.cycle import runs
+from shared.log import get_logger, log_context
+from shared.messages import ReportPublished, StageDone
+from shared.pipeline import load_manifest
+from shared.platform import pubsub, storage
+from shared.platform.events import EventMeta
+from shared.report.weekly import (build_report, render_markdown, report_json, report_paths,
+                                  sync_record_for)
+
+log = get_logger(__name__)
+STAGE = "reporter"
+REPORT_LEASE_S = 300
+
+
+def handle_stage_done(done: StageDone, meta: EventMeta) -> None:
+    ctx = done.run
+    with log_context(run_id=ctx.run_id, stage=STAGE):
+        claim = runs.claim_stage(ctx.run_id, STAGE, REPORT_LEASE_S)
+        if claim != "claimed":
+            log.warning("report already handled; redelivery ignored", claim=claim)
+            return
+        started = datetime.now(timezone.utc)
+        run = runs.get_run(ctx.run_id)
+        if run is None:  # claim_stage would have raised; kept for clarity
+            raise LookupError(f"weekly run {ctx.run_id} not found")
+        report = build_report(run, sync_record_for(run), started)
+        bucket = get_settings().require_reports_bucket()
+        md_path, json_path = report_paths(report)
+        md_uri = f"gs://{bucket}/{md_path}"
+        json_uri = f"gs://{bucket}/{json_path}"
+        report.paths = {"markdown": md_uri, "json": json_uri}
+        storage.write_bytes(bucket, json_path, report_json(report), "application/json")
+        storage.write_bytes(bucket, md_path, render_markdown(report).encode(), "text/markdown; charset=utf-8")
+        runs.finish_stage(ctx, STAGE, "succeeded", started,
+                          {"markdown": md_uri, "json": json_uri, "safe": report.safe})
+        runs.finish_run(ctx.run_id, "succeeded", {"report": {"markdown": md_uri, "json": json_uri},
+                                                 "safe": report.safe, "reasons": report.reasons})
+        log.info("weekly report written", markdown=md_uri, safe=report.safe, reasons=report.reasons)
+        pubsub.publish(load_manifest().output_topic(STAGE), ReportPublished(
+            run=ctx, markdown_uri=md_uri, json_uri=json_uri, safe=report.safe, reasons=report.reasons),
+            run_id=ctx.run_id)

@@ -1,0 +1,179 @@
+"""The weekly report: what changed, what was measured, and SAFE=true|false with reasons.
+
+The report states only what the run record and the sync record hold. A stage that did not
+run is a failed check, never an assumed pass.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import jinja2
+from pydantic import BaseModel
+
+from shared.catalog.sync import MODELS, SyncRecord, load_record
+from shared.platform import firestore as fs
+
+REPORT_VERSION = 1
+MARKDOWN_LIST_LIMIT = 60  # longer lists are cut in Markdown; the JSON report keeps all
+
+# Checks that must have run and passed for SAFE=true; each names the stage that provides it.
+REQUIRED_CHECKS = [
+    ("catalog_sync", "Catalog sync completed without errors"),
+    ("research_digest", "Research digest ran"),
+    ("benchmark", "Routed models benchmarked before changes, no regression"),
+    ("planner", "Upgrade plan produced and risk-rated"),
+    ("upgrade", "Upgrades applied or held, post-change benchmark without regression"),
+]
+
+
+class Check(BaseModel):
+    name: str
+    description: str
+    passed: bool
+    detail: str
+
+
+class WeeklyReport(BaseModel):
+    report_version: int = REPORT_VERSION
+    run_id: str
+    generated_at: datetime
+    started_at: datetime | None
+    options: dict[str, Any]
+    dry_run: bool
+    safe: bool
+    reasons: list[str]
+    checks: list[Check]
+    stages: list[dict[str, Any]]
+    summary: dict[str, Any]
+    catalog: dict[str, Any]
+    paths: dict[str, str] = {}
+
+
+def _check_for(stage: str, description: str, state: dict[str, Any], options: dict[str, Any],
+               sync: SyncRecord | None) -> Check:
+    status = state.get("status", "pending")
+    if stage == "benchmark" and not options.get("benchmarks", True):
+        return Check(name=stage, description=description, passed=False,
+                     detail="benchmarks were disabled for this run (benchmarks=false): nothing was measured")
+    if status == "not_implemented":
+        return Check(name=stage, description=description, passed=False,
+                     detail=f"the {stage} stage is not implemented yet: this check did not run")
+    if status != "succeeded":
+        err = state.get("error")
+        return Check(name=stage, description=description, passed=False,
+                     detail=f"stage {status}" + (f": {err}" if err else ""))
+    if stage == "catalog_sync" and sync is not None and sync.errors:
+        return Check(name=stage, description=description, passed=False,
+                     detail=f"sync finished with {len(sync.errors)} isolated errors: {sync.errors[0]}"
+                            + (" …" if len(sync.errors) > 1 else ""))
+    return Check(name=stage, description=description, passed=True, detail="ran and passed")
+
+
+def _model_details(ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    db = fs.client()
+    refs = [db.collection(MODELS).document(fs.doc_id(i)) for i in ids]
+    out = {}
+    for snap in db.get_all(refs, field_paths=["id", "name", "pricing", "context_length"]):
+        if snap.exists:
+            d = snap.to_dict()
+            out[d["id"]] = d
+    return out
+
+
+def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime) -> WeeklyReport:
+    options = run.get("options") or {}
+    stages_state = run.get("stages") or {}
+    checks = [_check_for(stage, desc, stages_state.get(stage) or {}, options, sync)
+              for stage, desc in REQUIRED_CHECKS]
+    reasons = [f"{c.name}: {c.detail}" for c in checks if not c.passed]
+    if options.get("dry_run"):
+        reasons.append("dry run: catalog changes were computed but not applied")
+    stages = []
+    for name in run.get("chain") or list(stages_state):
+        st = stages_state.get(name) or {}
+        status = st.get("status", "pending")
+        if name == "reporter" and status == "running":
+            status = "writing this report"
+        stages.append({"stage": name, "status": status,
+                       "duration_s": st.get("duration_s"), "error": st.get("error")})
+    catalog: dict[str, Any] = {"available": sync is not None}
+    summary: dict[str, Any] = {}
+    if sync is not None:
+        details = _model_details(sync.added)
+        rank_moves = {slug: info["movements"] for slug, info in sync.rankings.items()}
+        moved = {s: m for s, m in rank_moves.items()
+                 if m.get("entered") or m.get("left") or m.get("moved_up") or m.get("moved_down")}
+        catalog = {
+            "available": True, "sync_run_id": sync.sync_run_id, "mode": sync.mode,
+            "status": sync.status, "error": sync.error, "source": sync.source,
+            "added": [{"id": i, "name": details.get(i, {}).get("name"),
+                       "pricing": details.get(i, {}).get("pricing")} for i in sync.added],
+            "removed": sync.deactivated, "reactivated": sync.reactivated,
+            "price_changes": sync.price_changes, "categories": sync.categories,
+            "ranking_movements": moved,
+            "first_rankings": sorted(s for s, m in rank_moves.items() if m.get("first_snapshot")),
+            "routing_seeded": sync.routing_seeded,
+            "unavailable": (sync.endpoints or {}).get("unavailable", []),
+            "rejected": [r.model_dump() for r in sync.rejected],
+            "errors": sync.errors, "warnings": sync.warnings, "raw_archive": sync.raw_archive,
+        }
+        summary = {
+            "models_seen": sync.counts.get("seen"),
+            "models_added": len(sync.added), "models_removed": len(sync.deactivated),
+            "models_reactivated": len(sync.reactivated), "price_changes": len(sync.price_changes),
+            "category_changes": sum(len(v) for v in sync.categories.values()),
+            "categories_with_ranking_movements": len(moved),
+            "models_unavailable": len(catalog["unavailable"]),
+            "rejected_entries": len(sync.rejected),
+            "sync_duration_s": sync.duration_s,
+        }
+    started = run.get("started_at")
+    summary["cycle_duration_s"] = round((now - started).total_seconds(), 1) if started else None
+    return WeeklyReport(run_id=run["run_id"], generated_at=now, started_at=started, options=options,
+                        dry_run=bool(options.get("dry_run")), safe=not reasons, reasons=reasons,
+                        checks=checks, stages=stages, summary=summary, catalog=catalog)
+
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("shared.report", "templates"),
+    undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    autoescape=False,  # Markdown, not HTML
+)
+
+
+def _price(value: str | None) -> str:
+    """USD per token → USD per million tokens, the unit operators read."""
+    if value is None:
+        return "—"
+    if value == "-1":
+        return "dynamic"
+    from decimal import Decimal
+
+    return f"${(Decimal(value) * 1_000_000).normalize():f}/M"
+
+
+_env.filters["price"] = _price
+
+
+def render_markdown(report: WeeklyReport) -> str:
+    return _env.get_template("weekly.md.j2").render(r=report.model_dump(mode="json"),
+                                                     list_limit=MARKDOWN_LIST_LIMIT)
+
+
+def report_paths(report: WeeklyReport) -> tuple[str, str]:
+    day = (report.started_at or report.generated_at).astimezone(timezone.utc).strftime("%Y-%m-%d")
+    return f"reports/{day}.md", f"reports/{day}.json"
+
+
+def report_json(report: WeeklyReport) -> bytes:
+    return json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=False).encode()
+
+
+def sync_record_for(run: dict[str, Any]) -> SyncRecord | None:
+    summary = ((run.get("stages") or {}).get("catalog_sync") or {}).get("summary") or {}
+    sync_run_id = summary.get("sync_run_id")
+    return load_record(sync_run_id) if sync_run_id else None
