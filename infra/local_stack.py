@@ -212,6 +212,8 @@ def up(state_dir: Path, extra_env: dict[str, str], project: str = DEFAULT_PROJEC
             "STORAGE_EMULATOR_HOST": f"http://{HOST}:{ports['storage']}",
             "REPORTS_BUCKET": bucket,
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB": f"http://{HOST}:{ports['pubsub']}/",
+            # gcloud insists on a credential even for an emulator, which ignores it
+            "CLOUDSDK_AUTH_ACCESS_TOKEN": "local-emulator-no-auth",
             **extra_env,
         }
         os.environ.update(stack.env)  # our own admin clients talk to the emulators too
@@ -238,6 +240,18 @@ def up(state_dir: Path, extra_env: dict[str, str], project: str = DEFAULT_PROJEC
         raise
 
 
+def _group_gone(pgid: int) -> bool:
+    try:  # reap our own child (when `up` ran in this process), else it lingers as a zombie
+        os.waitpid(pgid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        os.killpg(pgid, 0)
+        return False
+    except ProcessLookupError:
+        return True
+
+
 def down(state_dir: Path, log: callable = print) -> int:
     stack = Stack.load(state_dir)
     if stack is None:
@@ -248,14 +262,10 @@ def down(state_dir: Path, log: callable = print) -> int:
             os.killpg(p.pid, signal.SIGTERM)  # the whole group: gcloud wrappers leave Java behind
         except ProcessLookupError:
             continue
-    deadline = time.monotonic() + 10
     for p in stack.procs:
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(p.pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not _group_gone(p.pid):
+            time.sleep(0.05)
         else:
             try:
                 os.killpg(p.pid, signal.SIGKILL)
@@ -274,10 +284,8 @@ def status(state_dir: Path) -> int:
         return 1
     rc = 0
     for p in stack.procs:
-        try:
-            os.killpg(p.pid, 0)
-            alive = "running"
-        except ProcessLookupError:
+        alive = "running"
+        if _group_gone(p.pid):
             alive, rc = "DEAD", 1
         print(f"{p.name:20} {alive:8} http://{HOST}:{p.port}  log {p.log}")
     return rc

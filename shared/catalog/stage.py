@@ -31,8 +31,12 @@ def handle_sync_request(request: CatalogSyncRequest, meta: EventMeta) -> None:
                 runs.resume_hand_over(ctx, STAGE)
             return
         started = datetime.now(timezone.utc)
-        rec = run_sync(settings, request.mode, f"{ctx.run_id}.{STAGE}",
-                       dry_run=request.dry_run or ctx.options.dry_run, weekly_run_id=ctx.run_id)
+        try:
+            rec = run_sync(settings, request.mode, f"{ctx.run_id}.{STAGE}",
+                           dry_run=request.dry_run or ctx.options.dry_run, weekly_run_id=ctx.run_id)
+        except Exception as exc:
+            runs.release_stage(ctx.run_id, STAGE, f"{exc.__class__.__name__}: {exc}")
+            raise
         summary = {"sync_run_id": rec.sync_run_id, "mode": rec.mode, "sync_status": rec.status,
                    "counts": rec.counts, "errors": len(rec.errors)}
         status = "succeeded" if rec.status in ("succeeded", "partial") else "failed"

@@ -268,10 +268,14 @@ class CatalogSync:
             self._write(ROUTING, 1)
 
     def sync_endpoints(self) -> None:
-        active = sorted(d["id"] for d in (s.to_dict() for s in self.db.collection(MODELS)
-                                          .where(filter=FieldFilter("active", "==", True)).select(["id"]).stream()))
+        docs = [s.to_dict() for s in self.db.collection(MODELS)
+                .where(filter=FieldFilter("active", "==", True)).select(["id", "capabilities"]).stream()]
         if self.rec.dry_run:
-            active = sorted(set(active) | set(self.rec.added))
+            docs += [{"id": m} for m in self.rec.added]
+        # Router models (dynamic "-1" pricing, e.g. openrouter/auto) have no endpoints of their
+        # own: they are not checked, and not reported unavailable.
+        routers = sorted(d["id"] for d in docs if (d.get("capabilities") or {}).get("dynamic_pricing"))
+        active = sorted({d["id"] for d in docs} - set(routers))
         stored = {d["model_id"]: d.get("status_hash") for d in (
             s.to_dict() for s in self.db.collection(MODEL_STATUS).select(["model_id", "status_hash"]).stream())
             if d and d.get("model_id")}
@@ -305,7 +309,7 @@ class CatalogSync:
             if stored.get(model_id) != doc["status_hash"]:
                 writes.append((col.document(fs.doc_id(model_id)), {**doc, "checked_at": self.now,
                                                                    "changed_at": self.now}, False))
-        self.rec.endpoints = {"checked": len(active), "fetched": len(results),
+        self.rec.endpoints = {"checked": len(active), "fetched": len(results), "routers_not_checked": routers,
                               "unavailable": sorted(unavailable), "status_changed": len(writes)}
         self.rec.errors.extend(sorted(errors))
         if raw:

@@ -54,6 +54,13 @@ def claim_stage(run_id: str, stage: str, lease_s: float) -> str:
     return fs.claim(ref, lease_s, prefix=f"stages.{stage}")
 
 
+def release_stage(run_id: str, stage: str, error: str) -> None:
+    """After an unexpected exception: mark the stage claimable again so Pub/Sub's redelivery
+    retries it at once instead of waiting for the lease to expire."""
+    fs.client().collection(WEEKLY_RUNS).document(run_id).update(
+        {f"stages.{stage}.status": "errored", f"stages.{stage}.error": error})
+
+
 def finish_stage(ctx: RunContext, stage: str, status: str, started_at: datetime,
                  summary: dict[str, Any], error: str | None = None) -> None:
     now = datetime.now(timezone.utc)

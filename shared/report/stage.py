@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from shared.config import get_settings
 from shared.cycle import runs
 from shared.log import get_logger, log_context
-from shared.messages import ReportPublished, StageDone
+from shared.messages import ReportPublished, RunContext, StageDone
 from shared.pipeline import load_manifest
 from shared.platform import pubsub, storage
 from shared.platform.events import EventMeta
@@ -25,23 +25,31 @@ def handle_stage_done(done: StageDone, meta: EventMeta) -> None:
         if claim != "claimed":
             log.warning("report already handled; redelivery ignored", claim=claim)
             return
-        started = datetime.now(timezone.utc)
-        run = runs.get_run(ctx.run_id)
-        if run is None:  # claim_stage would have raised; kept for clarity
-            raise LookupError(f"weekly run {ctx.run_id} not found")
-        report = build_report(run, sync_record_for(run), started)
-        bucket = get_settings().require_reports_bucket()
-        md_path, json_path = report_paths(report)
-        md_uri = f"gs://{bucket}/{md_path}"
-        json_uri = f"gs://{bucket}/{json_path}"
-        report.paths = {"markdown": md_uri, "json": json_uri}
-        storage.write_bytes(bucket, json_path, report_json(report), "application/json")
-        storage.write_bytes(bucket, md_path, render_markdown(report).encode(), "text/markdown; charset=utf-8")
-        runs.finish_stage(ctx, STAGE, "succeeded", started,
-                          {"markdown": md_uri, "json": json_uri, "safe": report.safe})
-        runs.finish_run(ctx.run_id, "succeeded", {"report": {"markdown": md_uri, "json": json_uri},
-                                                 "safe": report.safe, "reasons": report.reasons})
-        log.info("weekly report written", markdown=md_uri, safe=report.safe, reasons=report.reasons)
-        pubsub.publish(load_manifest().output_topic(STAGE), ReportPublished(
-            run=ctx, markdown_uri=md_uri, json_uri=json_uri, safe=report.safe, reasons=report.reasons),
-            run_id=ctx.run_id)
+        try:
+            _write_report(ctx)
+        except Exception as exc:
+            runs.release_stage(ctx.run_id, STAGE, f"{exc.__class__.__name__}: {exc}")
+            raise
+
+
+def _write_report(ctx: RunContext) -> None:
+    started = datetime.now(timezone.utc)
+    run = runs.get_run(ctx.run_id)
+    if run is None:
+        raise LookupError(f"weekly run {ctx.run_id} not found")
+    report = build_report(run, sync_record_for(run), started)
+    bucket = get_settings().require_reports_bucket()
+    md_path, json_path = report_paths(report)
+    md_uri = f"gs://{bucket}/{md_path}"
+    json_uri = f"gs://{bucket}/{json_path}"
+    report.paths = {"markdown": md_uri, "json": json_uri}
+    storage.write_bytes(bucket, json_path, report_json(report), "application/json")
+    storage.write_bytes(bucket, md_path, render_markdown(report).encode(), "text/markdown; charset=utf-8")
+    runs.finish_stage(ctx, STAGE, "succeeded", started,
+                      {"markdown": md_uri, "json": json_uri, "safe": report.safe})
+    runs.finish_run(ctx.run_id, "succeeded", {"report": {"markdown": md_uri, "json": json_uri},
+                                             "safe": report.safe, "reasons": report.reasons})
+    log.info("weekly report written", markdown=md_uri, safe=report.safe, reasons=report.reasons)
+    pubsub.publish(load_manifest().output_topic(STAGE), ReportPublished(
+        run=ctx, markdown_uri=md_uri, json_uri=json_uri, safe=report.safe, reasons=report.reasons),
+        run_id=ctx.run_id)

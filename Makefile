@@ -1,0 +1,42 @@
+# Weekly improvement pipeline: local cloud, demo, tests.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+
+.PHONY: install up down status demo run test test-unit bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+up: install          ## start emulators + functions; env in .local/stack.env
+	$(PY) -m infra.local_stack up
+
+down:                ## stop everything `make up` started
+	@if [ -x $(PY) ]; then $(PY) -m infra.local_stack down; else echo "no venv: nothing to stop"; fi
+
+status: install
+	$(PY) -m infra.local_stack status
+
+demo: install        ## offline weekly cycle on demo data; report copy in .local/reports/
+	$(PY) -m infra.demo
+
+run: install         ## weekly cycle against the live OpenRouter API
+	$(PY) -m infra.demo --live
+
+test: install        ## unit + integration + end-to-end (starts and stops its own local cloud)
+	$(PY) -m pytest
+
+test-unit: install
+	$(PY) -m pytest -m "not emulators"
+
+bench: install       ## performance figures (see benchmarks/README section in README.md)
+	$(PY) -m benchmarks.catalog_sync
+	$(PY) benchmarks/import_time.py
+
+clean: down
+	rm -rf .local $(VENV)

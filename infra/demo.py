@@ -1,0 +1,112 @@
+"""`make demo` (offline) and `make run` (live OpenRouter).
+
+Demo: brings up the local cloud with a replay server serving the committed demo dataset
+(infra/demo_data/openrouter: DEMO DATA, synthetic), seeds the catalog with week 1 through a
+full sync published on catalog-sync-requests, switches the replay server to week 2, runs the
+weekly cycle through Pub/Sub, prints stage progress and the report, and keeps a local copy
+under .local/reports/. Live: the same weekly cycle against OPENROUTER_BASE_URL (default
+https://openrouter.ai/api/v1), without the seeding step.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from infra import local_stack
+from infra.replay_server import ReplayServer, ReplayState
+from shared.pipeline import REPO_ROOT
+
+DATASET = REPO_ROOT / "infra" / "demo_data" / "openrouter"
+
+
+def say(message: str) -> None:
+    print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def wait_for_sync(sync_run_id: str, timeout_s: float = 300) -> dict:
+    from shared.catalog.sync import load_record
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        rec = load_record(sync_run_id)
+        if rec and rec.status not in ("running",):
+            return rec.model_dump(mode="json")
+        time.sleep(0.5)
+    raise TimeoutError(f"sync {sync_run_id} did not finish in {timeout_s:.0f}s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--live", action="store_true", help="use the live OpenRouter API (make run)")
+    p.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".local" / "demo-stack")
+    p.add_argument("--reports-dir", type=Path, default=REPO_ROOT / ".local" / "reports")
+    p.add_argument("--keep-up", action="store_true", help="leave the stack running afterwards")
+    args = p.parse_args(argv)
+
+    started = time.monotonic()
+    replay = None
+    env: dict[str, str] = {}
+    if args.live:
+        env["OPENROUTER_BASE_URL"] = os.environ.get("OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1")
+        if os.environ.get("OPENROUTER_API_KEY"):
+            env["OPENROUTER_API_KEY"] = os.environ["OPENROUTER_API_KEY"]
+        say(f"live run against {env['OPENROUTER_BASE_URL']}")
+    else:
+        replay = ReplayServer(ReplayState(DATASET, week=1)).start()
+        env["OPENROUTER_BASE_URL"] = replay.base_url
+        say(f"replay server at {replay.base_url} serving DEMO DATA week 1 ({DATASET / 'week1.json'})")
+
+    if local_stack.Stack.load(args.state_dir):
+        local_stack.down(args.state_dir, log=say)  # a previous demo was interrupted
+    try:
+        local_stack.up(args.state_dir, env, log=say)
+    except local_stack.StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        from shared.cli import download_report, follow_run
+        from shared.cycle.trigger import request_sync, request_weekly_run
+
+        if replay is not None:
+            say("week 1: full catalog sync published on catalog-sync-requests (seeds the catalog)")
+            seed = request_sync("full", requested_by="demo")
+            rec = wait_for_sync(seed["sync_run_id"])
+            say(f"week 1 sync {rec['status']}: {rec['counts'].get('added')} models added, "
+                f"{len(rec['rankings'])} category rankings, routing seeded for "
+                f"{len(rec['routing_seeded'])} categories ({rec['duration_s']}s)")
+            replay.state.load_week(2)
+            say("replay server now serves DEMO DATA week 2 (see _changes_vs_week1 in week2.json)")
+
+        say("weekly cycle published on weekly-cycle-requests "
+            '({"full": true, "dry_run": false, "benchmarks": true})')
+        out = request_weekly_run(requested_by="demo")
+        run = follow_run(out["run_id"], 600, out=lambda line: say(f"run {out['run_id']} {line}"))
+        if run is None:
+            say(f"the weekly run did not finish; logs in {args.state_dir / 'logs'}")
+            return 1
+        saved = download_report(run, args.reports_dir)
+        report = run.get("report") or {}
+        say(f"report written to {report.get('markdown')} and {report.get('json')}")
+        for path in saved:
+            say(f"local copy: {path}")
+        md = next((s for s in saved if s.suffix == ".md"), None)
+        if md:
+            print("\n" + md.read_text())
+        say(f"SAFE={'true' if run.get('safe') else 'false'}; demo finished in "
+            f"{time.monotonic() - started:.1f}s")
+        return 0 if run.get("status") == "succeeded" else 1
+    finally:
+        if args.keep_up:
+            say(f"stack left running; env in {args.state_dir / 'stack.env'}; "
+                f"stop with: python -m infra.local_stack down --state-dir {args.state_dir}")
+        else:
+            local_stack.down(args.state_dir, log=say)
+        if replay is not None and not args.keep_up:
+            replay.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Operator CLI.
+
+    python -m shared.cli sync --mode full|quick|rankings [--dry-run] [--json]
+    python -m shared.cli weekly run [--full|--quick] [--dry-run] [--no-benchmarks] [--download DIR]
+    python -m shared.cli weekly status [--run-id ID] [--json]
+
+Backends: the environment (GCP, or emulators) as configured; when no emulator variable and no
+GOOGLE_CLOUD_PROJECT is set and .local/stack.env exists (after `make up`), that file is used.
+Exit codes: 0 done, 1 the work failed, 2 bad usage or configuration, 3 timed out,
+4 the run finished but SAFE=false and --require-safe was given.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from shared.pipeline import REPO_ROOT
+
+STACK_ENV = REPO_ROOT / ".local" / "stack.env"
+TERMINAL = ("succeeded", "failed")
+
+
+def _err(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def load_stack_env(path: Path | None) -> str:
+    """Adopt the local stack's environment unless the caller configured a backend already."""
+    configured = any(os.environ.get(k) for k in ("GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST",
+                                                  "FIRESTORE_EMULATOR_HOST"))
+    if path is None or configured or not path.exists():
+        project = os.environ.get("GOOGLE_CLOUD_PROJECT", "<unset>")
+        emulated = " (emulators)" if os.environ.get("FIRESTORE_EMULATOR_HOST") else ""
+        return f"backend: project {project}{emulated} from the environment"
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            os.environ.setdefault(key, value)
+    return f"backend: local emulators from {path}"
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from shared.catalog.sync import new_sync_run_id, run_sync
+    from shared.config import get_settings
+    from shared.log import configure
+
+    settings = get_settings()
+    settings.require_project()
+    configure("WARNING" if args.json else settings.log_level)
+    rec = run_sync(settings, args.mode, new_sync_run_id(f"cli-{args.mode}"), dry_run=args.dry_run)
+    if args.json:
+        _print_json(rec.model_dump(mode="json"))
+    else:
+        print(f"sync {rec.sync_run_id}: {rec.status} in {rec.duration_s}s")
+        print("counts: " + ", ".join(f"{k}={v}" for k, v in rec.counts.items()))
+        for key in ("added", "deactivated", "reactivated"):
+            if getattr(rec, key):
+                print(f"{key}: {', '.join(getattr(rec, key)[:20])}"
+                      + (" …" if len(getattr(rec, key)) > 20 else ""))
+        for p in rec.price_changes[:20]:
+            print(f"price change {p['model_id']}: {p['changes']}")
+        for e in rec.errors[:20]:
+            print(f"isolated error: {e}")
+        if rec.error:
+            print(f"FAILED: {rec.error}")
+    return 0 if rec.status in ("succeeded", "partial") else 1
+
+
+def _stage_line(run: dict[str, Any]) -> str:
+    stages = run.get("stages") or {}
+    return " → ".join(f"{name}:{(stages.get(name) or {}).get('status', 'pending')}"
+                      for name in run.get("chain") or stages)
+
+
+def follow_run(run_id: str, timeout_s: float, out=print) -> dict[str, Any] | None:
+    from shared.cycle import runs
+
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        run = runs.get_run(run_id)
+        if run is not None:
+            line = f"[{run.get('status')}] {_stage_line(run)}"
+            if line != last:
+                out(line)
+                last = line
+            if run.get("status") in TERMINAL:
+                return run
+        time.sleep(0.5)
+    return None
+
+
+def download_report(run: dict[str, Any], directory: Path) -> list[Path]:
+    from shared.platform import storage
+
+    saved = []
+    directory.mkdir(parents=True, exist_ok=True)
+    for uri in (run.get("report") or {}).values():
+        bucket, path = storage.split_uri(uri)
+        target = directory / Path(path).name
+        target.write_bytes(storage.read_bytes(bucket, path))
+        saved.append(target)
+    return saved
+
+
+def cmd_weekly_run(args: argparse.Namespace) -> int:
+    from shared.config import get_settings
+    from shared.cycle.trigger import request_weekly_run
+
+    get_settings().require_project()
+    out = request_weekly_run(full=not args.quick, dry_run=args.dry_run, benchmarks=not args.no_benchmarks,
+                             requested_by="cli")
+    print(f"published weekly cycle request to {out['topic']} (message {out['message_id']}); "
+          f"run id {out['run_id']}")
+    run = follow_run(out["run_id"], args.timeout)
+    if run is None:
+        _err(f"run {out['run_id']} did not finish within {args.timeout:.0f}s; "
+             f"check `python -m shared.cli weekly status --run-id {out['run_id']}` and the function logs")
+        return 3
+    report = run.get("report") or {}
+    print(f"run {run['run_id']} {run['status']}; SAFE={'true' if run.get('safe') else 'false'}")
+    for reason in run.get("reasons") or []:
+        print(f"  - {reason}")
+    if report:
+        print(f"report: {report.get('markdown')}")
+        print(f"        {report.get('json')}")
+        if args.download:
+            for path in download_report(run, args.download):
+                print(f"local copy: {path}")
+    if run["status"] != "succeeded":
+        return 1
+    if args.require_safe and not run.get("safe"):
+        return 4
+    return 0
+
+
+def cmd_weekly_status(args: argparse.Namespace) -> int:
+    from shared.config import get_settings
+    from shared.cycle import runs
+
+    get_settings().require_project()
+    run = runs.get_run(args.run_id) if args.run_id else runs.latest_run()
+    if run is None:
+        _err(f"no weekly run {args.run_id!r}" if args.run_id else "no weekly run yet")
+        return 1
+    if args.json:
+        _print_json(run)
+        return 0
+    print(f"run {run['run_id']}: {run.get('status')} (started {run.get('started_at')}, "
+          f"by {run.get('requested_by')}, options {run.get('options')})")
+    for name in run.get("chain") or []:
+        st = (run.get("stages") or {}).get(name) or {}
+        extra = f" {st.get('duration_s')}s" if st.get("duration_s") is not None else ""
+        err = f" — {st['error']}" if st.get("error") else ""
+        print(f"  {name:16} {st.get('status', 'pending')}{extra}{err}")
+    if run.get("report"):
+        print(f"SAFE={'true' if run.get('safe') else 'false'}; report {run['report'].get('markdown')}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m shared.cli", description="Weekly improvement pipeline")
+    p.add_argument("--stack-env", type=Path, default=STACK_ENV,
+                   help="local stack env file to adopt when no backend is configured (default .local/stack.env)")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("sync", help="run one catalog sync in-process and print its sync-run record")
+    s.add_argument("--mode", choices=["full", "quick", "rankings"], required=True)
+    s.add_argument("--dry-run", action="store_true", help="compute changes, write no catalog document")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_sync)
+    w = sub.add_parser("weekly", help="weekly cycle")
+    wsub = w.add_subparsers(dest="weekly_command", required=True)
+    r = wsub.add_parser("run", help="publish a weekly cycle request and follow it to the end")
+    mode = r.add_mutually_exclusive_group()
+    mode.add_argument("--full", action="store_true", default=True, help="full catalog sync (default)")
+    mode.add_argument("--quick", action="store_true", help="quick sync instead of full")
+    r.add_argument("--dry-run", action="store_true")
+    r.add_argument("--no-benchmarks", action="store_true")
+    r.add_argument("--timeout", type=float, default=900.0, help="seconds to follow the run (default 900)")
+    r.add_argument("--download", type=Path, help="save the report files into this directory")
+    r.add_argument("--require-safe", action="store_true", help="exit 4 when the run ends SAFE=false")
+    r.set_defaults(func=cmd_weekly_run)
+    st = wsub.add_parser("status", help="a run's record (default: the latest)")
+    st.add_argument("--run-id")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_weekly_status)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    print(load_stack_env(args.stack_env), file=sys.stderr)
+    from shared.config import ConfigError
+    from shared.platform.http import SourceError
+
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        _err(str(exc))
+        return 2
+    except SourceError as exc:
+        _err(str(exc))
+        return 1
+    except Exception as exc:  # the operator gets one clear line; the traceback is in --debug logs
+        from google.api_core import exceptions as gexc
+
+        if isinstance(exc, (gexc.ServiceUnavailable, gexc.RetryError, gexc.DeadlineExceeded)):
+            _err(f"cannot reach Google Cloud / the emulators ({exc.__class__.__name__}): is the local "
+                 f"stack up (`make up`) or are your GCP credentials set?")
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
