@@ -59,22 +59,23 @@ class ModelChangePlan:
                 "reactivated": len(self.reactivated), "unchanged": self.unchanged}
 
     def documents(self, now: datetime, previous_sync_at: datetime | None
-                  ) -> list[tuple[str, dict[str, Any], bool]]:
-        """(model id, data, merge) for every document that must be written; nothing else."""
-        out: list[tuple[str, dict[str, Any], bool]] = []
+                  ) -> list[tuple[str, dict[str, Any], str]]:
+        """(model id, data, op) for every document that must be written; nothing else.
+        op "set" writes a whole new document; "update" replaces the given top-level fields."""
+        out: list[tuple[str, dict[str, Any], str]] = []
         for m in self.added:
             out.append((m.id, {**_model_fields(m), "active": True, "first_seen_at": now,
-                               "last_seen_at": now, "inactive_since": None, "updated_at": now}, False))
+                               "last_seen_at": now, "inactive_since": None, "updated_at": now}, "set"))
         for m in self.updated:
-            out.append((m.id, {**_model_fields(m), "last_seen_at": now, "updated_at": now}, True))
+            out.append((m.id, {**_model_fields(m), "last_seen_at": now, "updated_at": now}, "update"))
         for m in self.reactivated:
             out.append((m.id, {**_model_fields(m), "active": True, "inactive_since": None,
-                               "reactivated_at": now, "last_seen_at": now, "updated_at": now}, True))
+                               "reactivated_at": now, "last_seen_at": now, "updated_at": now}, "update"))
         for model_id in self.deactivated:
             out.append((model_id, {"active": False, "inactive_since": now, "updated_at": now,
                                    # the last sync that still listed it
                                    **({"last_seen_at": previous_sync_at} if previous_sync_at else {})},
-                        True))
+                        "update"))
         return out
 
 

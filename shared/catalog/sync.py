@@ -151,8 +151,8 @@ class CatalogSync:
             self.rec.counts["would_write_models"] = len(docs)
             return
         col = self.db.collection(MODELS)
-        written = fs.commit_in_batches((col.document(fs.doc_id(mid)), data, merge)
-                                       for mid, data, merge in docs)
+        written = fs.commit_in_batches((col.document(fs.doc_id(mid)), data, op)
+                                       for mid, data, op in docs)
         self._write(MODELS, written)
         meta_ref.set({"last_models_sync_at": self.now, "last_sync_run_id": self.rec.sync_run_id,
                       "active_models": plan.seen}, merge=True)
@@ -178,10 +178,10 @@ class CatalogSync:
             return
         col = self.db.collection(CATEGORIES)
         writes = [(col.document(fs.doc_id(c.slug)), {**c.as_doc(), "active": True, "first_seen_at": self.now,
-                                                      "inactive_since": None}, False) for c in plan.added]
+                                                      "inactive_since": None}, "set") for c in plan.added]
         writes += [(col.document(fs.doc_id(c.slug)), {**c.as_doc(), "active": True, "inactive_since": None},
-                    True) for c in plan.reactivated]
-        writes += [(col.document(fs.doc_id(s)), {"active": False, "inactive_since": self.now}, True)
+                    "update") for c in plan.reactivated]
+        writes += [(col.document(fs.doc_id(s)), {"active": False, "inactive_since": self.now}, "update")
                    for s in plan.deactivated]
         self._write(CATEGORIES, fs.commit_in_batches(writes))
 
@@ -201,6 +201,8 @@ class CatalogSync:
                 self.rec.errors.append(f"rankings {cat.slug}: {exc}")
                 continue
             raw[cat.slug] = body
+            slug_of.update({m["id"]: m["canonical_slug"] for m in body["data"]
+                            if isinstance(m, dict) and m.get("id") and m.get("canonical_slug")})
             if not entries:
                 self.rec.errors.append(f"rankings {cat.slug}: the feed listed no models; "
                                        f"previous snapshot kept")
@@ -308,7 +310,7 @@ class CatalogSync:
                 unavailable.append(model_id)
             if stored.get(model_id) != doc["status_hash"]:
                 writes.append((col.document(fs.doc_id(model_id)), {**doc, "checked_at": self.now,
-                                                                   "changed_at": self.now}, False))
+                                                                   "changed_at": self.now}, "set"))
         self.rec.endpoints = {"checked": len(active), "fetched": len(results), "routers_not_checked": routers,
                               "unavailable": sorted(unavailable), "status_changed": len(writes)}
         self.rec.errors.extend(sorted(errors))

@@ -30,12 +30,19 @@ def key_from_doc_id(value: str) -> str:
     return unquote(value)
 
 
-def commit_in_batches(writes: Iterable[tuple[Any, dict[str, Any], bool]]) -> int:
-    """Apply (document ref, data, merge) writes in batches of at most 500. Returns the count."""
+def commit_in_batches(writes: Iterable[tuple[Any, dict[str, Any], str]]) -> int:
+    """Apply (document ref, data, op) writes in batches of at most 500; op is "set" (whole
+    document) or "update" (the given top-level fields replaced whole, so a price key that
+    disappeared from a map disappears here too; set(merge=True) would keep it)."""
     db = client()
     batch, pending, total = db.batch(), 0, 0
-    for ref, data, merge in writes:
-        batch.set(ref, data, merge=merge)
+    for ref, data, op in writes:
+        if op == "set":
+            batch.set(ref, data)
+        elif op == "update":
+            batch.update(ref, data)
+        else:
+            raise ValueError(f"unknown write op {op!r}")
         pending += 1
         if pending == MAX_BATCH:
             batch.commit()
