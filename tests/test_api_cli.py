@@ -1,0 +1,114 @@
+"""Manual triggers: the `api` HTTP function and the operator CLI, on the local cloud."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from shared.pipeline import REPO_ROOT
+from tests.conftest import DEMO_DATA, wait_until
+
+pytestmark = [pytest.mark.emulators, pytest.mark.e2e]
+WEEK1 = json.loads((DEMO_DATA / "week1.json").read_text())
+
+
+def api(cloud, method: str, path: str, **kw) -> httpx.Response:
+    return httpx.request(method, cloud.function_url("api") + path, timeout=30, **kw)
+
+
+def follow(cloud, path: str, done=lambda b: b.get("status") in ("succeeded", "failed", "partial")) -> dict:
+    def poll():
+        r = api(cloud, "GET", path)
+        return r.status_code == 200 and done(r.json()) and r.json()
+    return wait_until(poll, 60, path)
+
+
+def test_weekly_run_and_status_over_http(cloud):
+    r = api(cloud, "POST", "/weekly/run", json={"full": True, "dry_run": True, "benchmarks": False})
+    assert r.status_code == 202, r.text
+    run_id = r.json()["run_id"]
+    run = follow(cloud, r.json()["status_url"])
+    assert run["run_id"] == run_id and run["options"] == {"full": True, "dry_run": True, "benchmarks": False}
+    assert run["safe"] is False
+    assert any("benchmarks were disabled" in x for x in run["reasons"])
+    assert any("dry run" in x for x in run["reasons"])
+    latest = api(cloud, "GET", "/weekly/status").json()
+    assert latest["run_id"] == run_id
+    via_action = api(cloud, "POST", "/", json={"action": "weekly.status", "run_id": run_id})
+    assert via_action.status_code == 200 and via_action.json()["status"] == "succeeded"
+
+
+def test_sync_triggers_over_http(cloud):
+    r = api(cloud, "POST", "/openrouter/sync")
+    assert r.status_code == 202 and r.json()["mode"] == "quick"
+    rec = follow(cloud, r.json()["status_url"])
+    assert rec["mode"] == "quick" and rec["counts"]["added"] == len(WEEK1["models"])
+    r = api(cloud, "POST", "/openrouter/rankings/sync?full=1")
+    assert r.json()["mode"] == "full"
+    assert follow(cloud, r.json()["status_url"])["rankings"]["programming"]["top"][0] == \
+        WEEK1["rankings"]["programming"][0]
+    r = api(cloud, "POST", "/openrouter/rankings/sync")
+    assert r.json()["mode"] == "rankings"
+    r = api(cloud, "POST", "/", json={"action": "openrouter.sync"})
+    assert r.status_code == 202 and r.json()["sync_run_id"].startswith("sync-quick-")
+
+
+@pytest.mark.parametrize("method, path, kwargs, status, text", [
+    ("POST", "/", {"content": b"{oops", "headers": {"Content-Type": "application/json"}}, 400, "JSON object"),
+    ("POST", "/", {"json": {"action": "weekly.explode"}}, 400, "unknown action"),
+    ("POST", "/", {"json": {"full": True}}, 400, "action"),
+    ("GET", "/nowhere", {}, 404, "routes:"),
+    ("POST", "/weekly/run", {"json": {"full": "banana"}}, 400, "full"),
+    ("POST", "/weekly/run", {"json": {"fulll": True}}, 400, "fulll"),
+    ("GET", "/weekly/status?run_id=missing", {}, 404, "no weekly run"),
+    ("GET", "/openrouter/sync/status", {}, 400, "?id="),
+])
+def test_bad_requests_get_clear_errors(cloud, method, path, kwargs, status, text):
+    r = api(cloud, method, path, **kwargs)
+    assert r.status_code == status and text in r.json()["error"]
+
+
+def cli(cloud, *args: str, env_extra: dict | None = None, with_stack: bool = True) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items()
+           if not k.endswith("_EMULATOR_HOST") and k not in ("GOOGLE_CLOUD_PROJECT", "REPORTS_BUCKET")}
+    if with_stack:
+        env.update(cloud.env)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "shared.cli", "--stack-env", "/nonexistent", *args],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
+
+
+def test_cli_sync_prints_the_record(cloud):
+    p = cli(cloud, "sync", "--mode", "quick", "--json")
+    assert p.returncode == 0, p.stderr
+    rec = json.loads(p.stdout)
+    assert rec["status"] == "succeeded" and rec["counts"]["added"] == len(WEEK1["models"])
+
+
+def test_cli_sync_failure_exits_non_zero_with_the_reason(cloud):
+    cloud.replay_control("POST", "faults", {"path_prefix": "/api/v1/models", "count": -1, "status": 502})
+    p = cli(cloud, "sync", "--mode", "quick")
+    assert p.returncode == 1
+    assert "FAILED: model feed unavailable, nothing changed" in p.stdout and "HTTP 502" in p.stdout
+
+
+def test_cli_weekly_run_follows_to_the_end_and_status(cloud, tmp_path):
+    p = cli(cloud, "weekly", "run", "--timeout", "90", "--download", str(tmp_path))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "SAFE=false" in p.stdout and "report: gs://" in p.stdout
+    assert "catalog_sync:succeeded" in p.stdout
+    md = next(tmp_path.glob("*.md")).read_text()
+    assert "`SAFE=false`" in md
+    p = cli(cloud, "weekly", "run", "--timeout", "90", "--require-safe")
+    assert p.returncode == 4
+    p = cli(cloud, "weekly", "status", "--json")
+    assert p.returncode == 0 and json.loads(p.stdout)["status"] == "succeeded"
+
+
+def test_cli_without_backend_says_what_to_set(cloud):
+    p = cli(cloud, "weekly", "status", with_stack=False)
+    assert p.returncode == 2 and "GOOGLE_CLOUD_PROJECT is not set" in p.stderr
