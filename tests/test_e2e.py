@@ -152,3 +152,14 @@ def test_gcloud_pubsub_publish_triggers_a_sync(cloud):
                      and d.get("status") not in (None, "running") and d, 30, "sync gcloud-1")
     assert rec["status"] == "succeeded" and rec["mode"] == "quick"
     assert rec["counts"]["added"] == len(WEEK1["models"])
+
+
+def test_message_for_an_unknown_run_is_dropped_not_retried(cloud):
+    from shared.messages import StageDone
+
+    ctx = RunContext(run_id="no-such-run", options=RunOptions(), started_at=datetime.now(timezone.utc))
+    body = StageDone(run=ctx, stage="catalog_sync", status="succeeded").model_dump_json().encode()
+    r = push(cloud, "reporter", "upgrade-completed", body, "ghost-1")
+    assert r.status_code == 200  # acknowledged: a retry could never succeed
+    assert counter("poison_messages", "reporter") == 1
+    assert "message for an unknown weekly run dropped" in cloud.log("reporter")

@@ -8,7 +8,7 @@ from shared.config import get_settings
 from shared.cycle import runs
 from shared.log import get_logger, log_context
 from shared.messages import CatalogSyncRequest
-from shared.platform.events import EventMeta
+from shared.platform.events import POISON_DOC, EventMeta, count_dropped
 
 log = get_logger(__name__)
 STAGE = "catalog_sync"
@@ -27,6 +27,8 @@ def handle_sync_request(request: CatalogSyncRequest, meta: EventMeta) -> None:
         claim = runs.claim_stage(ctx.run_id, STAGE, SYNC_LEASE_S)
         if claim != "claimed":
             log.warning("stage already handled; redelivery ignored", claim=claim)
+            if claim == "missing":
+                count_dropped(POISON_DOC, STAGE)
             if claim == "done":
                 runs.resume_hand_over(ctx, STAGE)
             return

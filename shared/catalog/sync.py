@@ -123,7 +123,9 @@ class CatalogSync:
         try:
             entries, pages = self.api.fetch_models()
         except SourceError as exc:
-            raise SyncFailed(f"model feed unavailable, nothing changed: {exc}") from None
+            raise SyncFailed(f"model feed unavailable, nothing changed: {exc} "
+                             f"(check OPENROUTER_BASE_URL={self.settings.openrouter_base_url} "
+                             f"and the network)") from None
         for i, page in enumerate(pages):
             self._archive("models.json" if len(pages) == 1 else f"models-page-{i + 1}.json", page.body)
         models, rejected = parse_models(entries)

@@ -50,8 +50,14 @@ def create_run(request: WeeklyCycleRequest, run_id: str, message_id: str) -> Run
 
 
 def claim_stage(run_id: str, stage: str, lease_s: float) -> str:
+    """"claimed", "done", "busy", or "missing" when no such run exists (a message for an
+    unknown run can never succeed: it is dropped and counted, not retried)."""
     ref = fs.client().collection(WEEKLY_RUNS).document(run_id)
-    return fs.claim(ref, lease_s, prefix=f"stages.{stage}")
+    try:
+        return fs.claim(ref, lease_s, prefix=f"stages.{stage}")
+    except LookupError:
+        log.error("message for an unknown weekly run dropped", run_id=run_id, stage=stage)
+        return "missing"
 
 
 def release_stage(run_id: str, stage: str, error: str) -> None:

@@ -80,20 +80,21 @@ def handle_pubsub(cloud_event: Any, message_cls: type[M], function_name: str,
             message, meta = decode(cloud_event, message_cls)
         except PoisonMessage as exc:
             log.error("poison message acknowledged and dropped", reason=str(exc))
-            _count(POISON_DOC, function_name)
+            count_dropped(POISON_DOC, function_name)
             return
         age = (datetime.now(timezone.utc) - meta.publish_time).total_seconds()
         if age > settings.max_event_age_s:
             log.warning("stale event dropped", message_id=meta.message_id, age_s=round(age),
                         max_event_age_s=settings.max_event_age_s)
-            _count(STALE_DOC, function_name)
+            count_dropped(STALE_DOC, function_name)
             return
         run = getattr(message, "run", None)
         with log_context(message_id=meta.message_id, run_id=getattr(run, "run_id", None)):
             handler(message, meta)
 
 
-def _count(document: str, function_name: str) -> None:
+def count_dropped(document: str, function_name: str) -> None:
+    """Count a message that was acknowledged without being processed (ops/{document})."""
     from shared.platform.firestore import increment_counter
 
     try:

@@ -9,7 +9,7 @@ from shared.log import get_logger, log_context
 from shared.messages import ReportPublished, RunContext, StageDone
 from shared.pipeline import load_manifest
 from shared.platform import pubsub, storage
-from shared.platform.events import EventMeta
+from shared.platform.events import POISON_DOC, EventMeta, count_dropped
 from shared.report.weekly import (build_report, render_markdown, report_json, report_paths,
                                   sync_record_for)
 
@@ -24,6 +24,8 @@ def handle_stage_done(done: StageDone, meta: EventMeta) -> None:
         claim = runs.claim_stage(ctx.run_id, STAGE, REPORT_LEASE_S)
         if claim != "claimed":
             log.warning("report already handled; redelivery ignored", claim=claim)
+            if claim == "missing":
+                count_dropped(POISON_DOC, STAGE)
             return
         try:
             _write_report(ctx)
