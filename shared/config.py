@@ -31,17 +31,17 @@ class Settings(BaseModel):
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
     openrouter_api_key: SecretStr | None = None
     openrouter_categories: tuple[str, ...] = DEFAULT_CATEGORIES
-    rankings_top_n: int = 10
-    mass_deactivation_max_share: float = 0.10
-    endpoint_concurrency: int = 8
+    rankings_top_n: int = Field(10, ge=1, le=100)
+    mass_deactivation_max_share: float = Field(0.10, ge=0.0, le=1.0)
+    endpoint_concurrency: int = Field(8, ge=1, le=64)
 
-    http_timeout_s: float = 30.0
-    http_max_attempts: int = 5
-    http_backoff_base_s: float = 1.0
-    http_backoff_max_s: float = 30.0
-    http_max_response_bytes: int = 64 * 1024 * 1024
+    http_timeout_s: float = Field(30.0, gt=0)
+    http_max_attempts: int = Field(5, ge=1, le=20)
+    http_backoff_base_s: float = Field(1.0, ge=0)
+    http_backoff_max_s: float = Field(30.0, ge=0)
+    http_max_response_bytes: int = Field(64 * 1024 * 1024, ge=1)
 
-    max_event_age_s: int = 6 * 3600
+    max_event_age_s: int = Field(6 * 3600, ge=60)
     log_level: str = "INFO"
 
     def require_project(self) -> str:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 MODEL_ID_RE = re.compile(r"^~?[A-Za-z0-9][\w.\-~]*/[\w.\-~:]+$")  # "~author/x-latest" are aliases
 DYNAMIC_PRICE = Decimal("-1")  # OpenRouter's marker for router models priced per routed call
-NORMALISER_VERSION = 1
+NORMALISER_VERSION = 2
 
 
 class Architecture(BaseModel):
@@ -99,9 +99,11 @@ class CatalogModel(BaseModel):
     input_modalities: list[str]
     output_modalities: list[str]
     tokenizer: str | None
+    instruct_type: str | None
     pricing: dict[str, str]
     capabilities: dict[str, Any]
     max_completion_tokens: int | None
+    top_provider_context_length: int | None
     is_moderated: bool | None
     supported_parameters: list[str]
     knowledge_cutoff: str | None
@@ -175,9 +177,11 @@ def normalise(m: OpenRouterModel) -> CatalogModel:
         input_modalities=sorted(set(arch.input_modalities)),
         output_modalities=sorted(set(arch.output_modalities)),
         tokenizer=arch.tokenizer,
+        instruct_type=arch.instruct_type,
         pricing=pricing.values,
         capabilities=derive_capabilities(m, pricing),
         max_completion_tokens=top.max_completion_tokens,
+        top_provider_context_length=top.context_length,
         is_moderated=top.is_moderated,
         supported_parameters=sorted(set(m.supported_parameters)),
         knowledge_cutoff=m.knowledge_cutoff,

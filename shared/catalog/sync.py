@@ -193,7 +193,8 @@ class CatalogSync:
             s.to_dict() for s in self.db.collection(MODELS).select(["id", "canonical_slug"]).stream())
             if d and d.get("id")}
         raw: dict[str, Any] = {}
-        snapshot_id = f"{self.now:%Y-%m-%dT%H%M%SZ}"
+        # time first (sortable), then the sync run: unique even for two syncs in one second
+        snapshot_id = f"{self.now:%Y-%m-%dT%H%M%SZ}_{self.rec.sync_run_id}"
         for cat in configured:
             try:
                 fetched = self.api.fetch_category_ranking(cat.slug)

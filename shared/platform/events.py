@@ -37,7 +37,8 @@ class EventMeta:
 def _parse_time(value: str | None) -> datetime:
     if not value:
         return datetime.now(timezone.utc)
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)  # Pub/Sub times are UTC
 
 
 def decode(cloud_event: Any, message_cls: type[M]) -> tuple[M, EventMeta]:
@@ -57,12 +58,15 @@ def decode(cloud_event: Any, message_cls: type[M]) -> tuple[M, EventMeta]:
         reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<body>'}: {e['msg']}"
                             for e in exc.errors())
         raise PoisonMessage(f"invalid {message_cls.__name__}: {reasons}") from None
-    meta = EventMeta(
-        message_id=str(msg.get("messageId") or msg.get("message_id") or ""),
-        publish_time=_parse_time(msg.get("publishTime") or msg.get("publish_time")),
-        attributes=dict(msg.get("attributes") or {}),
-        delivery_attempt=data.get("deliveryAttempt"),
-    )
+    try:
+        meta = EventMeta(
+            message_id=str(msg.get("messageId") or msg.get("message_id") or ""),
+            publish_time=_parse_time(msg.get("publishTime") or msg.get("publish_time")),
+            attributes=dict(msg.get("attributes") or {}),
+            delivery_attempt=data.get("deliveryAttempt"),
+        )
+    except (TypeError, ValueError) as exc:
+        raise PoisonMessage(f"unreadable Pub/Sub envelope: {exc}") from None
     return message, meta
 
 

@@ -64,7 +64,10 @@ def _check_for(stage: str, description: str, state: dict[str, Any], options: dic
         err = state.get("error")
         return Check(name=stage, description=description, passed=False,
                      detail=f"stage {status}" + (f": {err}" if err else ""))
-    if stage == "catalog_sync" and sync is not None and sync.errors:
+    if stage == "catalog_sync" and sync is None:
+        return Check(name=stage, description=description, passed=False,
+                     detail="no sync-run record found, so 'without errors' cannot be verified")
+    if stage == "catalog_sync" and sync.errors:
         return Check(name=stage, description=description, passed=False,
                      detail=f"sync finished with {len(sync.errors)} isolated errors: {sync.errors[0]}"
                             + (" …" if len(sync.errors) > 1 else ""))

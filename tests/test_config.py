@@ -1,0 +1,142 @@
+"""Configuration (shared/config.py): defaults, typed overrides, errors naming the variable, and
+the API key kept secret. settings_from_env is always given a dict, so os.environ is not read."""
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from shared.config import DEFAULT_CATEGORIES, ConfigError, Settings, decimal_setting, settings_from_env
+
+KEY = "sk-or-v1-TOPSECRET987"
+
+
+def test_defaults():
+    """An empty environment gives the documented defaults."""
+    s = settings_from_env({})
+    assert s.openrouter_base_url == "https://openrouter.ai/api/v1"
+    assert s.mass_deactivation_max_share == 0.10
+    assert s.rankings_top_n == 10
+    assert s.openrouter_categories == DEFAULT_CATEGORIES
+    assert s.openrouter_api_key is None
+    assert s.project_id is None and s.reports_bucket is None and s.raw_bucket is None
+    assert (s.http_timeout_s, s.http_max_attempts, s.http_backoff_base_s, s.http_backoff_max_s) == (30.0, 5, 1.0, 30.0)
+    assert s.http_max_response_bytes == 64 * 1024 * 1024
+    assert s.endpoint_concurrency == 8 and s.max_event_age_s == 6 * 3600 and s.log_level == "INFO"
+
+
+def test_overrides_are_typed():
+    """String env values become ints / floats / str."""
+    s = settings_from_env({
+        "GOOGLE_CLOUD_PROJECT": "proj-1", "REPORTS_BUCKET": "reports-b", "RAW_BUCKET": "raw-b",
+        "RANKINGS_TOP_N": "25", "MASS_DEACTIVATION_MAX_SHARE": "0.35", "ENDPOINT_CONCURRENCY": "3",
+        "HTTP_TIMEOUT_S": "2.5", "HTTP_MAX_ATTEMPTS": "7", "HTTP_BACKOFF_BASE_S": "0.01",
+        "HTTP_BACKOFF_MAX_S": "4", "HTTP_MAX_RESPONSE_BYTES": "1048576", "MAX_EVENT_AGE_S": "60",
+        "LOG_LEVEL": "DEBUG",
+    })
+    assert s.project_id == "proj-1" and s.reports_bucket == "reports-b" and s.raw_bucket == "raw-b"
+    assert s.rankings_top_n == 25 and isinstance(s.rankings_top_n, int)
+    assert s.mass_deactivation_max_share == 0.35 and isinstance(s.mass_deactivation_max_share, float)
+    assert s.endpoint_concurrency == 3
+    assert s.http_timeout_s == 2.5 and s.http_max_attempts == 7
+    assert s.http_backoff_base_s == 0.01 and s.http_backoff_max_s == 4.0
+    assert s.http_max_response_bytes == 1048576 and s.max_event_age_s == 60
+    assert s.log_level == "DEBUG"
+
+
+def test_empty_values_mean_default():
+    """An empty variable is treated as unset."""
+    s = settings_from_env({"RANKINGS_TOP_N": "", "OPENROUTER_BASE_URL": ""})
+    assert s.rankings_top_n == 10 and s.openrouter_base_url == "https://openrouter.ai/api/v1"
+
+
+def test_categories_comma_list():
+    """OPENROUTER_CATEGORIES is a comma list; blanks and spaces are dropped."""
+    s = settings_from_env({"OPENROUTER_CATEGORIES": " programming, marketing ,marketing/seo,, "})
+    assert s.openrouter_categories == ("programming", "marketing", "marketing/seo")
+
+
+def test_base_url_trailing_slash_stripped():
+    """A trailing slash on OPENROUTER_BASE_URL is removed."""
+    assert settings_from_env({"OPENROUTER_BASE_URL": "http://127.0.0.1:8999/api/v1/"}).openrouter_base_url \
+        == "http://127.0.0.1:8999/api/v1"
+    assert settings_from_env({"OPENROUTER_BASE_URL": "http://x/api/v1//"}).openrouter_base_url == "http://x/api/v1"
+
+
+def test_gcp_project_fallback():
+    """GCP_PROJECT is used when GOOGLE_CLOUD_PROJECT is absent; the latter wins when both are set."""
+    assert settings_from_env({"GCP_PROJECT": "legacy"}).project_id == "legacy"
+    assert settings_from_env({"GCP_PROJECT": "legacy", "GOOGLE_CLOUD_PROJECT": "new"}).project_id == "new"
+
+
+@pytest.mark.parametrize("var, value", [
+    ("RANKINGS_TOP_N", "ten"),
+    ("MASS_DEACTIVATION_MAX_SHARE", "lots"),
+    ("HTTP_MAX_ATTEMPTS", "2.5"),
+    ("HTTP_TIMEOUT_S", "fast"),
+    ("HTTP_MAX_RESPONSE_BYTES", "1MB"),
+])
+def test_invalid_number_names_the_variable(var, value):
+    """A malformed number is a ConfigError naming the environment variable."""
+    with pytest.raises(ConfigError) as exc:
+        settings_from_env({var: value})
+    msg = str(exc.value)
+    assert msg.startswith("invalid configuration: ")
+    assert f"{var}: " in msg
+
+
+def test_several_invalid_values_all_named():
+    """Every bad variable is named in one error."""
+    with pytest.raises(ConfigError) as exc:
+        settings_from_env({"RANKINGS_TOP_N": "x", "ENDPOINT_CONCURRENCY": "y"})
+    assert "RANKINGS_TOP_N: " in str(exc.value) and "ENDPOINT_CONCURRENCY: " in str(exc.value)
+
+
+def test_require_project():
+    """require_project returns the id, or raises a ConfigError saying what to do."""
+    assert settings_from_env({"GOOGLE_CLOUD_PROJECT": "p"}).require_project() == "p"
+    with pytest.raises(ConfigError) as exc:
+        settings_from_env({}).require_project()
+    assert "GOOGLE_CLOUD_PROJECT is not set" in str(exc.value)
+    assert ".local/stack.env" in str(exc.value)
+
+
+def test_require_reports_bucket_and_raw_fallback():
+    """require_reports_bucket raises when unset; the raw bucket falls back to it."""
+    with pytest.raises(ConfigError, match="REPORTS_BUCKET is not set: name the Cloud Storage bucket"):
+        settings_from_env({}).require_reports_bucket()
+    with pytest.raises(ConfigError, match="REPORTS_BUCKET is not set"):
+        settings_from_env({}).require_raw_bucket()
+    s = settings_from_env({"REPORTS_BUCKET": "r"})
+    assert s.require_reports_bucket() == "r" and s.require_raw_bucket() == "r"
+    assert settings_from_env({"REPORTS_BUCKET": "r", "RAW_BUCKET": "raw"}).require_raw_bucket() == "raw"
+
+
+def test_api_key_is_secret():
+    """The key is a SecretStr: readable on purpose, absent from str/repr/dumps."""
+    s = settings_from_env({"OPENROUTER_API_KEY": KEY})
+    assert isinstance(s.openrouter_api_key, SecretStr)
+    assert s.openrouter_api_key.get_secret_value() == KEY
+    for text in (str(s), repr(s), s.model_dump_json(), str(s.model_dump()), str(s.openrouter_api_key)):
+        assert "TOPSECRET987" not in text
+
+
+def test_config_error_does_not_echo_key():
+    """A config error in another variable does not leak the key."""
+    with pytest.raises(ConfigError) as exc:
+        settings_from_env({"OPENROUTER_API_KEY": KEY, "RANKINGS_TOP_N": "x"})
+    assert "TOPSECRET987" not in str(exc.value)
+
+
+def test_settings_are_frozen_and_strict():
+    """Settings cannot be mutated and refuse unknown fields."""
+    s = settings_from_env({})
+    with pytest.raises(Exception):
+        s.rankings_top_n = 3  # type: ignore[misc]
+    assert s.rankings_top_n == 10
+    with pytest.raises(Exception, match="extra"):
+        Settings(unknown_field=1)  # type: ignore[call-arg]
+
+
+def test_decimal_setting():
+    """decimal_setting keeps the float's shortest decimal form."""
+    assert str(decimal_setting(0.1)) == "0.1"

@@ -1,0 +1,240 @@
+"""The weekly report's pure parts (shared/report/weekly.py): SAFE rules, reasons, Markdown, paths
+and JSON. Sync records here have added=[] so no Firestore lookup happens."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from shared.catalog.sync import SyncRecord
+from shared.report import weekly
+from shared.report.weekly import (
+    MARKDOWN_LIST_LIMIT,
+    REQUIRED_CHECKS,
+    build_report,
+    render_markdown,
+    report_json,
+    report_paths,
+)
+
+STARTED = datetime(2026, 3, 1, 3, 0, tzinfo=timezone.utc)
+NOW = STARTED + timedelta(minutes=12, seconds=30)
+CHAIN = ["catalog_sync", "research_digest", "benchmark", "planner", "upgrade", "reporter"]
+REQUIRED = [s for s, _ in REQUIRED_CHECKS]
+
+
+def run_dict(statuses: dict[str, str] | None = None, **options: Any) -> dict[str, Any]:
+    """A synthetic weekly_runs document."""
+    statuses = statuses or {}
+    stages = {name: {"status": statuses.get(name, "not_implemented")} for name in CHAIN}
+    stages["catalog_sync"].setdefault("duration_s", 42.0)
+    stages["reporter"] = {"status": statuses.get("reporter", "running")}
+    return {"run_id": "wk-test-1", "started_at": STARTED, "chain": CHAIN, "stages": stages,
+            "options": {"full": True, "dry_run": False, "benchmarks": True, **options}}
+
+
+def sync_record(**kw: Any) -> SyncRecord:
+    """A synthetic sync record without added models (so no Firestore lookups)."""
+    base: dict[str, Any] = dict(sync_run_id="sync-test-1", mode="full", started_at=STARTED,
+                                source="http://127.0.0.1/api/v1", status="succeeded", added=[],
+                                counts={"seen": 100}, duration_s=12.5)
+    base.update(kw)
+    return SyncRecord(**base)
+
+
+ALL_OK = {s: "succeeded" for s in REQUIRED}
+
+
+# --- SAFE rules -------------------------------------------------------------------------------
+
+def test_only_catalog_sync_done_is_unsafe_with_one_reason_per_missing_stage():
+    """Stages not implemented are failed checks, each with its own reason."""
+    report = build_report(run_dict({"catalog_sync": "succeeded"}), sync_record(), NOW)
+    assert report.safe is False
+    assert report.reasons == [
+        f"{s}: the {s} stage is not implemented yet: this check did not run"
+        for s in ["research_digest", "benchmark", "planner", "upgrade"]]
+    assert [(c.name, c.passed) for c in report.checks] == [
+        ("catalog_sync", True), ("research_digest", False), ("benchmark", False),
+        ("planner", False), ("upgrade", False)]
+
+
+def test_all_required_stages_succeeded_is_safe():
+    """All five checks passed and a clean sync → SAFE=true, no reasons."""
+    report = build_report(run_dict(ALL_OK), sync_record(), NOW)
+    assert report.safe is True and report.reasons == []
+    assert all(c.passed and c.detail == "ran and passed" for c in report.checks)
+    md = render_markdown(report)
+    assert "`SAFE=true`" in md and "SAFE=false" not in md
+    assert "Every required check ran and passed." in md
+
+
+def test_benchmarks_disabled_is_unsafe():
+    """benchmarks=false fails the benchmark check even if the stage 'succeeded'."""
+    report = build_report(run_dict(ALL_OK, benchmarks=False), sync_record(), NOW)
+    assert report.safe is False
+    assert report.reasons == ["benchmark: benchmarks were disabled for this run (benchmarks=false): "
+                              "nothing was measured"]
+
+
+def test_dry_run_is_unsafe():
+    """A dry run is never SAFE, with a reason saying so; the Markdown says DRY RUN."""
+    report = build_report(run_dict(ALL_OK, dry_run=True), sync_record(dry_run=True), NOW)
+    assert report.safe is False and report.dry_run is True
+    assert report.reasons == ["dry run: catalog changes were computed but not applied"]
+    assert "**DRY RUN**" in render_markdown(report)
+
+
+def test_sync_errors_fail_catalog_check():
+    """Isolated sync errors fail the catalog_sync check, quoting the first error."""
+    report = build_report(run_dict(ALL_OK), sync_record(status="partial",
+                                                        errors=["endpoints a/x: HTTP 500", "endpoints a/y: boom"]),
+                          NOW)
+    assert report.safe is False
+    cs = report.checks[0]
+    assert cs.name == "catalog_sync" and cs.passed is False
+    assert cs.detail == "sync finished with 2 isolated errors: endpoints a/x: HTTP 500 …"
+    assert report.reasons == [f"catalog_sync: {cs.detail}"]
+
+
+def test_failed_stage_reason_carries_error():
+    """A failed stage's error appears in its reason; a missing stage is 'pending'."""
+    run = run_dict(ALL_OK)
+    run["stages"]["planner"] = {"status": "failed", "error": "no plan"}
+    del run["stages"]["upgrade"]
+    report = build_report(run, sync_record(), NOW)
+    assert report.reasons == ["planner: stage failed: no plan", "upgrade: stage pending"]
+
+
+def test_no_sync_record():
+    """Without a sync record the catalog is unavailable and the Markdown says so."""
+    report = build_report(run_dict({"catalog_sync": "failed"}), None, NOW)
+    assert report.catalog == {"available": False}
+    assert report.summary == {"cycle_duration_s": 750.0}
+    assert report.reasons[0] == "catalog_sync: stage failed"
+    md = render_markdown(report)
+    assert "No catalog sync record is available for this run" in md
+    assert "Raw payloads: none archived" in md
+
+
+# --- Markdown ---------------------------------------------------------------------------------
+
+def test_unsafe_markdown_lists_reasons():
+    """Unsafe: the literal `SAFE=false` and every reason as a bullet."""
+    report = build_report(run_dict({"catalog_sync": "succeeded"}), sync_record(), NOW)
+    md = render_markdown(report)
+    assert "`SAFE=false`" in md and "`SAFE=true`" not in md
+    for reason in report.reasons:
+        assert f"- {reason}\n" in md
+    assert "| research_digest | not_implemented | — |" in md
+    assert "| catalog_sync | succeeded | 42.0 s |" in md
+    assert "| reporter | writing this report | — |" in md
+    assert "Not measured: the benchmark stage is not_implemented. No score is reported." in md
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("0.0000025", "$2.5/M"), ("-1", "dynamic"), (None, "—"), ("0.000015", "$15/M"),
+    ("0.00000003", "$0.03/M"), ("0.01", "$10000/M"),
+])
+def test_price_filter(value, shown):
+    """USD per token → USD per million tokens; '-1' is dynamic; None is a dash."""
+    assert weekly._price(value) == shown
+
+
+def test_price_changes_rendered_per_million():
+    """Price changes render with the price filter."""
+    changes = [{"model_id": "a/m", "changes": {"prompt": {"old": "0.0000025", "new": "-1"},
+                                              "image": {"old": None, "new": "0.001"}}}]
+    md = render_markdown(build_report(run_dict(ALL_OK), sync_record(price_changes=changes), NOW))
+    assert "### Price changes (1)" in md
+    assert "- `a/m`: prompt $2.5/M → dynamic; image — → $1000/M" in md
+
+
+def test_long_removed_list_is_cut():
+    """More than MARKDOWN_LIST_LIMIT removed models: the first ones listed, then '… and N more'."""
+    removed = [f"a/m{i:03d}" for i in range(MARKDOWN_LIST_LIMIT + 7)]
+    report = build_report(run_dict(ALL_OK), sync_record(deactivated=removed), NOW)
+    md = render_markdown(report)
+    assert f"### Removed models ({MARKDOWN_LIST_LIMIT + 7})" in md
+    assert md.count("(marked inactive)") == MARKDOWN_LIST_LIMIT
+    assert f"- `a/m{MARKDOWN_LIST_LIMIT - 1:03d}` (marked inactive)" in md
+    assert f"`a/m{MARKDOWN_LIST_LIMIT:03d}`" not in md
+    assert "- … and 7 more (the JSON report lists all)" in md
+    # the JSON keeps all
+    assert json.loads(report_json(report))["catalog"]["removed"] == removed
+
+
+def test_list_at_limit_is_not_cut():
+    """Exactly MARKDOWN_LIST_LIMIT entries: no '… and N more' line."""
+    removed = [f"a/m{i:03d}" for i in range(MARKDOWN_LIST_LIMIT)]
+    md = render_markdown(build_report(run_dict(ALL_OK), sync_record(deactivated=removed), NOW))
+    assert md.count("(marked inactive)") == MARKDOWN_LIST_LIMIT and "more (the JSON report" not in md
+
+
+def test_catalog_sections_rendered():
+    """Summary figures, rankings, unavailable models, errors and warnings are shown."""
+    rankings = {
+        "programming": {"movements": {"first_snapshot": False,
+                                      "entered": [{"model_id": "a/x", "rank": 3}], "left": [],
+                                      "moved_up": [{"model_id": "a/y", "from": 4, "to": 1}], "moved_down": []}},
+        "legal": {"movements": {"first_snapshot": True, "entered": [], "left": [], "moved_up": [],
+                                "moved_down": []}},
+    }
+    rec = sync_record(deactivated=["a/gone"], reactivated=["a/back"], rankings=rankings,
+                      endpoints={"unavailable": ["a/down"]}, warnings=["w1"],
+                      categories={"added": ["marketing/seo"], "reactivated": [], "deactivated": ["old"]},
+                      raw_archive=["gs://b/raw/x/models.json"])
+    report = build_report(run_dict({"catalog_sync": "succeeded"}), rec, NOW)
+    assert report.summary["models_seen"] == 100
+    assert report.summary["models_removed"] == 1 and report.summary["models_reactivated"] == 1
+    assert report.summary["categories_with_ranking_movements"] == 1
+    assert report.summary["category_changes"] == 2
+    assert report.summary["models_unavailable"] == 1
+    assert report.summary["cycle_duration_s"] == 750.0
+    assert report.catalog["first_rankings"] == ["legal"]
+    md = render_markdown(report)
+    assert "- **programming**: entered `a/x` at #3; `a/y` up #4→#1;" in md
+    assert "First snapshot (no earlier ranking to compare): legal" in md
+    assert "- `a/down`\n" in md
+    assert "- `a/back`\n" in md
+    assert "- added: marketing/seo\n- reactivated: none\n- deactivated: old" in md
+    assert "### Warnings\n- w1" in md
+    assert "Raw payloads: gs://b/raw/x/models.json" in md
+    assert "| Models in feed | 100 |" in md
+
+
+# --- paths and JSON ---------------------------------------------------------------------------
+
+def test_report_paths_from_started_at_in_utc():
+    """Paths use the run's start date in UTC."""
+    report = build_report(run_dict(ALL_OK), sync_record(), NOW)
+    assert report_paths(report) == ("reports/2026-03-01.md", "reports/2026-03-01.json")
+    east = datetime(2026, 3, 1, 1, 30, tzinfo=timezone(timedelta(hours=3)))  # = 2026-02-28 22:30 UTC
+    run = run_dict(ALL_OK)
+    run["started_at"] = east
+    assert report_paths(build_report(run, sync_record(), NOW)) == ("reports/2026-02-28.md",
+                                                                  "reports/2026-02-28.json")
+
+
+def test_report_paths_fall_back_to_generated_at():
+    """Without started_at the generation date is used."""
+    run = run_dict(ALL_OK)
+    del run["started_at"]
+    report = build_report(run, sync_record(), datetime(2026, 4, 5, 6, 0, tzinfo=timezone.utc))
+    assert report.summary["cycle_duration_s"] is None
+    assert report_paths(report) == ("reports/2026-04-05.md", "reports/2026-04-05.json")
+
+
+def test_report_json_round_trips():
+    """report_json is valid JSON carrying safe, reasons and checks."""
+    report = build_report(run_dict({"catalog_sync": "succeeded"}, dry_run=True), sync_record(), NOW)
+    body = json.loads(report_json(report))
+    assert body["safe"] is False
+    assert body["reasons"] == report.reasons and len(body["reasons"]) == 5
+    assert body["reasons"][-1] == "dry run: catalog changes were computed but not applied"
+    assert body["run_id"] == "wk-test-1" and body["report_version"] == 1
+    assert body["started_at"] == "2026-03-01T03:00:00Z"
+    assert [c["name"] for c in body["checks"]] == REQUIRED
+    assert weekly.WeeklyReport.model_validate(body) == report
