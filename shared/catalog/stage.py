@@ -1,14 +1,14 @@
 """catalog_sync function logic: a standalone sync, or the weekly chain's first stage."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from shared.catalog.sync import SYNC_LEASE_S, run_sync
 from shared.config import get_settings
 from shared.cycle import runs
 from shared.log import get_logger, log_context
 from shared.messages import CatalogSyncRequest
-from shared.platform.events import POISON_DOC, EventMeta, count_dropped
+from shared.platform.events import EventMeta
 
 log = get_logger(__name__)
 STAGE = "catalog_sync"
@@ -23,23 +23,14 @@ def handle_sync_request(request: CatalogSyncRequest, meta: EventMeta) -> None:
         return
 
     ctx = request.run
-    with log_context(run_id=ctx.run_id, stage=STAGE):
-        claim = runs.claim_stage(ctx.run_id, STAGE, SYNC_LEASE_S)
-        if claim != "claimed":
-            log.warning("stage already handled; redelivery ignored", claim=claim)
-            if claim == "missing":
-                count_dropped(POISON_DOC, STAGE)
-            if claim == "done":
-                runs.resume_hand_over(ctx, STAGE)
-            return
-        started = datetime.now(timezone.utc)
-        try:
-            rec = run_sync(settings, request.mode, f"{ctx.run_id}.{STAGE}",
-                           dry_run=request.dry_run or ctx.options.dry_run, weekly_run_id=ctx.run_id)
-        except Exception as exc:
-            runs.release_stage(ctx.run_id, STAGE, f"{exc.__class__.__name__}: {exc}")
-            raise
+
+    def work(started: datetime) -> None:
+        rec = run_sync(settings, request.mode, f"{ctx.run_id}.{STAGE}",
+                       dry_run=request.dry_run or ctx.options.dry_run, weekly_run_id=ctx.run_id)
         summary = {"sync_run_id": rec.sync_run_id, "mode": rec.mode, "sync_status": rec.status,
                    "counts": rec.counts, "errors": len(rec.errors)}
         status = "succeeded" if rec.status in ("succeeded", "partial") else "failed"
         runs.complete_stage(ctx, STAGE, status, started, summary, rec.error)
+
+    with log_context(run_id=ctx.run_id, stage=STAGE):
+        runs.run_stage(ctx, STAGE, SYNC_LEASE_S, work)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from shared.log import get_logger
 from shared.messages import RunContext, StageDone, WeeklyCycleRequest
@@ -137,3 +137,29 @@ def complete_stage(ctx: RunContext, stage: str, status: str, started_at: datetim
     topic = hand_over(StageDone(run=ctx, stage=stage, status=status, summary=summary, error=error))
     mark_handed_over(ctx.run_id, stage)
     return topic
+
+
+def run_stage(ctx: RunContext, stage: str, lease_s: float, work: Callable[[datetime], None]) -> bool:
+    """Claim `stage` of the run and do `work(started_at)` exactly once.
+
+    A redelivery of a finished stage is ignored (re-publishing its hand-over if the instance
+    that finished it died first); a message for an unknown run is dropped and counted. If
+    `work` raises, the stage is released so Pub/Sub's redelivery retries it. Returns whether
+    the work ran."""
+    from shared.platform.events import POISON_DOC, count_dropped
+
+    claim = claim_stage(ctx.run_id, stage, lease_s)
+    if claim != "claimed":
+        log.warning("stage already handled; redelivery ignored", claim=claim)
+        if claim == "missing":
+            count_dropped(POISON_DOC, stage)
+        elif claim == "done":
+            resume_hand_over(ctx, stage)
+        return False
+    started = datetime.now(timezone.utc)
+    try:
+        work(started)
+    except Exception as exc:
+        release_stage(ctx.run_id, stage, f"{exc.__class__.__name__}: {exc}")
+        raise
+    return True

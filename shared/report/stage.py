@@ -1,7 +1,7 @@
 """reporter function logic: the last weekly stage writes the report and closes the run."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from shared.config import get_settings
 from shared.cycle import runs
@@ -9,7 +9,7 @@ from shared.log import get_logger, log_context
 from shared.messages import ReportPublished, RunContext, StageDone
 from shared.pipeline import load_manifest
 from shared.platform import pubsub, storage
-from shared.platform.events import POISON_DOC, EventMeta, count_dropped
+from shared.platform.events import EventMeta
 from shared.report.weekly import (build_report, render_markdown, report_json, report_paths,
                                   sync_record_for)
 
@@ -21,21 +21,10 @@ REPORT_LEASE_S = 300
 def handle_stage_done(done: StageDone, meta: EventMeta) -> None:
     ctx = done.run
     with log_context(run_id=ctx.run_id, stage=STAGE):
-        claim = runs.claim_stage(ctx.run_id, STAGE, REPORT_LEASE_S)
-        if claim != "claimed":
-            log.warning("report already handled; redelivery ignored", claim=claim)
-            if claim == "missing":
-                count_dropped(POISON_DOC, STAGE)
-            return
-        try:
-            _write_report(ctx)
-        except Exception as exc:
-            runs.release_stage(ctx.run_id, STAGE, f"{exc.__class__.__name__}: {exc}")
-            raise
+        runs.run_stage(ctx, STAGE, REPORT_LEASE_S, lambda started: _write_report(ctx, started))
 
 
-def _write_report(ctx: RunContext) -> None:
-    started = datetime.now(timezone.utc)
+def _write_report(ctx: RunContext, started: datetime) -> None:
     run = runs.get_run(ctx.run_id)
     if run is None:
         raise LookupError(f"weekly run {ctx.run_id} not found")
