@@ -258,3 +258,25 @@ def test_real_snapshots_in_sequence_through_firestore(cloud):
         previous = {m["id"]: m for m in data}
     active = [d for d in models_collection().values() if d["active"]]
     assert len(active) == len(previous)
+
+
+def test_writes_are_committed_in_batches_of_at_most_500(cloud, monkeypatch):
+    db = fs.client()
+    sizes: list[int] = []
+    real_batch = db.batch
+
+    def counting_batch():
+        batch = real_batch()
+        real_commit = batch.commit
+
+        def commit(*a, **kw):
+            sizes.append(len(batch._write_pbs))
+            return real_commit(*a, **kw)
+        batch.commit = commit
+        return batch
+
+    monkeypatch.setattr(db, "batch", counting_batch)
+    col = db.collection("batch_probe")
+    written = fs.commit_in_batches((col.document(f"d{i}"), {"i": i}, "set") for i in range(1201))
+    assert written == 1201 and sizes == [500, 500, 201]
+    assert len(list(col.select([]).stream())) == 1201
