@@ -1,9 +1,10 @@
 """`make demo` (offline) and `make run` (live OpenRouter).
 
-Demo: brings up the local cloud with a replay server serving the committed demo dataset
-(infra/demo_data/openrouter: DEMO DATA, synthetic), seeds the catalog with week 1 through a
-full sync published on catalog-sync-requests, switches the replay server to week 2, runs the
-weekly cycle through Pub/Sub, prints stage progress and the report, and keeps a local copy
+Demo: brings up the local cloud with a replay server serving the committed demo datasets
+(infra/demo_data/openrouter and infra/demo_data/research: DEMO DATA, synthetic), seeds the
+catalog with week 1 through a full sync published on catalog-sync-requests, switches the replay
+server to week 2, runs a research scan through research-scan-requests, runs the weekly cycle
+through Pub/Sub, prints stage progress and the report, and keeps a local copy
 under .local/reports/. Live: the same weekly cycle against OPENROUTER_BASE_URL (default
 https://openrouter.ai/api/v1), without the seeding step.
 """
@@ -20,6 +21,15 @@ from infra.replay_server import ReplayServer, ReplayState
 from shared.pipeline import REPO_ROOT
 
 DATASET = REPO_ROOT / "infra" / "demo_data" / "openrouter"
+RESEARCH = REPO_ROOT / "infra" / "demo_data" / "research"
+DEMO_SCAN_DATE = "2026-11-22"  # the demo research feeds are dated around this day
+
+
+def write_research_sources(replay_root: str, target: Path) -> Path:
+    """The demo research configuration with the replay server's address filled in."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text((RESEARCH / "sources.template.yaml").read_text().replace("{replay}", replay_root))
+    return target
 
 
 def say(message: str) -> None:
@@ -36,6 +46,18 @@ def wait_for_sync(sync_run_id: str, timeout_s: float = 300) -> dict:
             return rec.model_dump(mode="json")
         time.sleep(0.5)
     raise TimeoutError(f"sync {sync_run_id} did not finish in {timeout_s:.0f}s")
+
+
+def wait_for_scan(scan_id: str, timeout_s: float = 300) -> dict:
+    from shared.research.scan import load_scan
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        rec = load_scan(scan_id)
+        if rec and rec.status not in ("running",):
+            return rec.model_dump(mode="json")
+        time.sleep(0.5)
+    raise TimeoutError(f"research scan {scan_id} did not finish in {timeout_s:.0f}s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,9 +77,12 @@ def main(argv: list[str] | None = None) -> int:
             env["OPENROUTER_API_KEY"] = os.environ["OPENROUTER_API_KEY"]
         say(f"live run against {env['OPENROUTER_BASE_URL']}")
     else:
-        replay = ReplayServer(ReplayState(DATASET, week=1)).start()
+        replay = ReplayServer(ReplayState(DATASET, week=1, research_dir=RESEARCH)).start()
         env["OPENROUTER_BASE_URL"] = replay.base_url
-        say(f"replay server at {replay.base_url} serving DEMO DATA week 1 ({DATASET / 'week1.json'})")
+        env["RESEARCH_SOURCES"] = str(write_research_sources(
+            replay.root_url, args.state_dir.parent / "demo-research-sources.yaml"))
+        say(f"replay server at {replay.root_url} serving DEMO DATA: OpenRouter week 1 "
+            f"({DATASET / 'week1.json'}) and research feeds ({RESEARCH})")
 
     if local_stack.Stack.load(args.state_dir):
         local_stack.down(args.state_dir, log=say)  # a previous demo was interrupted
@@ -68,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         from shared.cli import download_report, follow_run
-        from shared.cycle.trigger import request_sync, request_weekly_run
+        from shared.cycle.trigger import request_research_scan, request_sync, request_weekly_run
 
         if replay is not None:
             say("week 1: full catalog sync published on catalog-sync-requests (seeds the catalog)")
@@ -79,6 +104,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{len(rec['routing_seeded'])} categories ({rec['duration_s']}s)")
             replay.state.load_week(2)
             say("replay server now serves DEMO DATA week 2 (see _changes_vs_week1 in week2.json)")
+            say(f"research scan published on research-scan-requests (as_of {DEMO_SCAN_DATE})")
+            scan = request_research_scan(as_of=DEMO_SCAN_DATE, requested_by="demo")
+            rec = wait_for_scan(scan["scan_id"])
+            c = rec["counts"]
+            say(f"research scan {rec['status']}: {c.get('fetched')} items from {c.get('sources')} sources, "
+                f"{c.get('new')} new relevant findings, {c.get('duplicate')} duplicates, "
+                f"{c.get('irrelevant')} irrelevant, {c.get('proposals')} proposals ({rec['duration_s']}s); "
+                f"findings file {rec['findings_uri']}")
 
         say("weekly cycle published on weekly-cycle-requests "
             '({"full": true, "dry_run": false, "benchmarks": true})')

@@ -5,7 +5,12 @@
 
 Serves (under /api/v1): GET /models (optionally paged), GET /models?category=X&sort=top-weekly,
 GET /models/{author}/{slug}/endpoints, GET /datasets/rankings-daily (needs a bearer key).
-Control (for tests and the demo), under /_replay: POST load {"week": 2} or {"models_file": P},
+Static feeds (research sources): with --research-dir DIR (a folder with routes.json: a list of
+{"path": "/research/...", "query": {...optional subset...}, "file": "name or absolute path",
+"content_type": "..."}), matching GETs answer the file with an ETag and Last-Modified and
+honour If-None-Match / If-Modified-Since with 304.
+Control (for tests and the demo), under /_replay: POST load {"week": 2} or {"models_file": P}
+or {"research_dir": D},
 POST faults [{...}], DELETE faults, GET requests, DELETE requests.
 A fault is {"path_prefix": "/api/v1/models", "status": 503, "count": 2, "retry_after": "1",
 "body": "...", "delay_s": 0, "truncate": false}; count -1 means every request.
@@ -13,6 +18,7 @@ A fault is {"path_prefix": "/api/v1/models", "status": 503, "count": 2, "retry_a
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import threading
@@ -20,6 +26,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from email.utils import formatdate
 from urllib.parse import parse_qs, unquote, urlparse
 
 PREFIX = "/api/v1"
@@ -27,7 +34,7 @@ PREFIX = "/api/v1"
 
 class ReplayState:
     def __init__(self, dataset: Path | None = None, week: int = 1, models_file: Path | None = None,
-                 page_size: int = 0):
+                 page_size: int = 0, research_dir: Path | None = None):
         self.lock = threading.Lock()
         self.dataset = dataset
         self.page_size = page_size
@@ -35,6 +42,10 @@ class ReplayState:
         self.requests: list[dict[str, Any]] = []
         self.data: dict[str, Any] = {}
         self.label = ""
+        self.routes: list[dict[str, Any]] = []
+        self.research_dir: Path | None = None
+        if research_dir:
+            self.load_research_dir(research_dir)
         if models_file:
             self.load_models_file(models_file)
         elif dataset:
@@ -51,6 +62,19 @@ class ReplayState:
         body = json.loads(Path(path).read_text(encoding="utf-8"))
         self.data = {"models": body["data"], "rankings": {}, "token_volumes": {}, "endpoints": {}}
         self.label = str(path)
+
+    def load_research_dir(self, folder: Path) -> None:
+        folder = Path(folder)
+        routes = json.loads((folder / "routes.json").read_text(encoding="utf-8"))
+        for r in routes:
+            r["_file"] = Path(r["file"]) if Path(r["file"]).is_absolute() else folder / r["file"]
+        self.routes, self.research_dir = routes, folder
+
+    def static_route(self, path: str, query: dict[str, str]) -> dict[str, Any] | None:
+        for r in self.routes:
+            if r["path"] == path and all(query.get(k) == str(v) for k, v in (r.get("query") or {}).items()):
+                return r
+        return None
 
     def take_fault(self, path: str) -> dict[str, Any] | None:
         with self.lock:
@@ -100,7 +124,9 @@ def make_handler(state: ReplayState) -> type[BaseHTTPRequestHandler]:
             if method == "POST" and path == "/_replay/load":
                 body = self._body() or {}
                 try:
-                    if "models_file" in body:
+                    if "research_dir" in body:
+                        state.load_research_dir(Path(body["research_dir"]))
+                    elif "models_file" in body:
                         state.load_models_file(Path(body["models_file"]))
                     else:
                         state.load_week(int(body.get("week", 1)))
@@ -146,8 +172,25 @@ def make_handler(state: ReplayState) -> type[BaseHTTPRequestHandler]:
                     body = fault.get("body", {"error": {"code": fault["status"], "message": "injected fault"}})
                     return self._send(int(fault["status"]), body.encode() if isinstance(body, str) else body,
                                       fault.get("content_type", "application/json"), headers)
+            route = state.static_route(path, query)
+            if route is not None:
+                return self._static(route, bool(fault and fault.get("truncate")))
             status, body = self._route(path, query)
             self._send(status, body, truncate=bool(fault and fault.get("truncate")))
+
+        def _static(self, route: dict[str, Any], truncate: bool) -> None:
+            data = route["_file"].read_bytes()
+            etag = '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
+            modified = formatdate(route["_file"].stat().st_mtime, usegmt=True)
+            if self.headers.get("If-None-Match") == etag or (
+                    not self.headers.get("If-None-Match") and self.headers.get("If-Modified-Since") == modified):
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self._send(200, data, route.get("content_type", "application/xml"),
+                       {"ETag": etag, "Last-Modified": modified}, truncate=truncate)
 
         def _route(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
             if not path.startswith(PREFIX):
@@ -222,13 +265,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--week", type=int, default=1)
     p.add_argument("--models-file", type=Path, help="a recorded GET /models body to serve")
     p.add_argument("--page-size", type=int, default=0, help="page /models (0 = one page)")
+    p.add_argument("--research-dir", type=Path, help="folder with routes.json and research feed files")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--url-file", type=Path, help="write the base URL here once listening")
     args = p.parse_args(argv)
-    if not args.dataset and not args.models_file:
-        p.error("give --dataset or --models-file")
-    server = ReplayServer(ReplayState(args.dataset, args.week, args.models_file, args.page_size),
+    if not args.dataset and not args.models_file and not args.research_dir:
+        p.error("give --dataset, --models-file or --research-dir")
+    server = ReplayServer(ReplayState(args.dataset, args.week, args.models_file, args.page_size,
+                                      args.research_dir),
                           args.host, args.port)
     print(f"replay server serving {server.state.label} at {server.base_url}", flush=True)
     if args.url_file:

@@ -89,6 +89,25 @@ def sync_status(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[
     return 200, rec.model_dump(mode="json")
 
 
+def research_scan(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared.cycle.trigger import request_research_scan
+
+    out = request_research_scan(as_of=body.get("as_of") or query.get("as_of"), requested_by="api")
+    return 202, {**out, "status_url": f"/research/scan/status?id={out['scan_id']}"}
+
+
+def research_scan_status(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared.research.scan import load_scan
+
+    scan_id = body.get("id") or query.get("id")
+    if not scan_id:
+        raise ApiError(400, "give the scan id: ?id=<scan_id>")
+    rec = load_scan(scan_id)
+    if rec is None:
+        raise ApiError(404, f"no research scan {scan_id!r} (yet: a published scan starts within seconds)")
+    return 200, rec.model_dump(mode="json")
+
+
 Handler = Callable[[dict[str, Any], dict[str, str]], tuple[int, dict[str, Any]]]
 ACTIONS: dict[str, Handler] = {
     "weekly.run": weekly_run,
@@ -96,6 +115,8 @@ ACTIONS: dict[str, Handler] = {
     "openrouter.sync": openrouter_sync,
     "openrouter.rankings.sync": rankings_sync,
     "openrouter.sync.status": sync_status,
+    "research.scan": research_scan,
+    "research.scan.status": research_scan_status,
 }
 ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/weekly/run"): "weekly.run",
@@ -103,6 +124,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/openrouter/sync"): "openrouter.sync",
     ("POST", "/openrouter/rankings/sync"): "openrouter.rankings.sync",
     ("GET", "/openrouter/sync/status"): "openrouter.sync.status",
+    ("POST", "/research/scan"): "research.scan",
+    ("GET", "/research/scan/status"): "research.scan.status",
 }
 
 

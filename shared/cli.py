@@ -3,6 +3,7 @@
     python -m shared.cli sync --mode full|quick|rankings [--dry-run] [--json]
     python -m shared.cli weekly run [--full|--quick] [--dry-run] [--no-benchmarks] [--download DIR]
     python -m shared.cli weekly status [--run-id ID] [--json]
+    python -m shared.cli research scan [--sources FILE] [--as-of YYYY-MM-DD] [--json]
 
 Backends: the environment (GCP, or emulators) as configured; when no emulator variable and no
 GOOGLE_CLOUD_PROJECT is set and .local/stack.env exists (after `make up`), that file is used.
@@ -72,6 +73,43 @@ def cmd_sync(args: argparse.Namespace) -> int:
             print(f"isolated error: {e}")
         if rec.error:
             print(f"FAILED: {rec.error}")
+    return 0 if rec.status in ("succeeded", "partial") else 1
+
+
+def cmd_research_scan(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from shared.config import get_settings
+    from shared.log import configure
+    from shared.research.config import ResearchConfigError
+    from shared.research.scan import run_scan
+
+    settings = get_settings()
+    settings.require_project()
+    configure("WARNING" if args.json else settings.log_level)
+    try:
+        as_of = date.fromisoformat(args.as_of) if args.as_of else None
+    except ValueError:
+        _err(f"--as-of must be YYYY-MM-DD, got {args.as_of!r}")
+        return 2
+    try:
+        rec = run_scan(settings, f"cli-scan-{int(time.time())}", as_of,
+                       str(args.sources) if args.sources else None)
+    except ResearchConfigError as exc:
+        _err(str(exc))
+        return 2
+    if args.json:
+        _print_json(rec.model_dump(mode="json"))
+    else:
+        print(f"scan {rec.scan_id}: {rec.status} in {rec.duration_s}s (window {rec.window_start:%Y-%m-%d} "
+              f"to {rec.window_end:%Y-%m-%d}; scorer {rec.scorer})")
+        print("counts: " + ", ".join(f"{k}={v}" for k, v in rec.counts.items()))
+        for s in rec.sources:
+            extra = f" — {s.error}" if s.error else ""
+            print(f"  {s.name:22} {s.status:12} http {s.http_statuses} fetched {s.fetched} new {s.new} "
+                  f"dup {s.duplicate} irrelevant {s.irrelevant}{extra}")
+        if rec.findings_uri:
+            print(f"findings: {rec.findings_uri}")
     return 0 if rec.status in ("succeeded", "partial") else 1
 
 
@@ -177,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="compute changes, write no catalog document")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sync)
+    rs = sub.add_parser("research", help="research agent")
+    rsub = rs.add_subparsers(dest="research_command", required=True)
+    scan = rsub.add_parser("scan", help="run one research scan in-process and print its record")
+    scan.add_argument("--sources", type=Path, help="research YAML (default RESEARCH_SOURCES or built-in)")
+    scan.add_argument("--as-of", help="scan date YYYY-MM-DD (default today, UTC)")
+    scan.add_argument("--json", action="store_true")
+    scan.set_defaults(func=cmd_research_scan)
     w = sub.add_parser("weekly", help="weekly cycle")
     wsub = w.add_subparsers(dest="weekly_command", required=True)
     r = wsub.add_parser("run", help="publish a weekly cycle request and follow it to the end")

@@ -41,6 +41,9 @@ class Settings(BaseModel):
     http_backoff_max_s: float = Field(30.0, ge=0)
     http_max_response_bytes: int = Field(64 * 1024 * 1024, ge=1)
 
+    research_sources: str | None = Field(None, description="RESEARCH_SOURCES: research YAML path")
+    research_max_response_bytes: int = Field(8 * 1024 * 1024, ge=1)
+
     max_event_age_s: int = Field(6 * 3600, ge=60)
     log_level: str = "INFO"
 
@@ -74,6 +77,8 @@ _ENV = {
     "http_backoff_base_s": "HTTP_BACKOFF_BASE_S",
     "http_backoff_max_s": "HTTP_BACKOFF_MAX_S",
     "http_max_response_bytes": "HTTP_MAX_RESPONSE_BYTES",
+    "research_sources": "RESEARCH_SOURCES",
+    "research_max_response_bytes": "RESEARCH_MAX_RESPONSE_BYTES",
     "max_event_age_s": "MAX_EVENT_AGE_S",
     "log_level": "LOG_LEVEL",
 }

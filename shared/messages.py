@@ -2,7 +2,7 @@
 hand-published message fails loudly instead of being ignored."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -67,3 +67,10 @@ class ReportPublished(_Message):
     json_uri: str
     safe: bool
     reasons: list[str]
+
+
+class ResearchScanRequest(_Message):
+    """Body of a message on research-scan-requests (the daily scheduler sends {})."""
+    scan_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    as_of: date | None = Field(None, description="scan date (default: today, UTC)")
+    requested_by: str = "scheduler"

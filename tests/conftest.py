@@ -17,6 +17,7 @@ from shared.pipeline import REPO_ROOT
 
 FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
 DEMO_DATA = REPO_ROOT / "infra" / "demo_data" / "openrouter"
+DEMO_RESEARCH = REPO_ROOT / "infra" / "demo_data" / "research"
 TEST_ENV = {
     # fast, bounded retries so failure tests finish quickly
     "HTTP_MAX_ATTEMPTS": "3",
@@ -62,6 +63,10 @@ class LocalCloud:
         return self.env["GOOGLE_CLOUD_PROJECT"]
 
     @property
+    def research_sources(self) -> str:
+        return self.env["RESEARCH_SOURCES"]
+
+    @property
     def bucket(self) -> str:
         return self.env["REPORTS_BUCKET"]
 
@@ -102,11 +107,15 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory):
 
     if not DEMO_DATA.exists():
         pytest.fail(f"demo dataset missing at {DEMO_DATA}")
-    replay = ReplayServer(ReplayState(DEMO_DATA, week=1)).start()
+    from infra.demo import write_research_sources
+
+    replay = ReplayServer(ReplayState(DEMO_DATA, week=1, research_dir=DEMO_RESEARCH)).start()
     state_dir = tmp_path_factory.mktemp("local-cloud")
+    sources = write_research_sources(replay.root_url, state_dir / "research_sources.yaml")
     saved_env = dict(os.environ)
     try:
-        stack = local_stack.up(state_dir, {**TEST_ENV, "OPENROUTER_BASE_URL": replay.base_url},
+        stack = local_stack.up(state_dir, {**TEST_ENV, "OPENROUTER_BASE_URL": replay.base_url,
+                                           "RESEARCH_SOURCES": str(sources)},
                                log=lambda m: print(f"[local cloud] {m}"))
     except local_stack.StackError as exc:
         replay.stop()
@@ -130,6 +139,7 @@ def cloud(local_cloud: LocalCloud) -> LocalCloud:
     local_cloud.replay_control("DELETE", "faults")
     local_cloud.replay_control("DELETE", "requests")
     local_cloud.replay_control("POST", "load", {"week": 1, "page_size": 0})
+    local_cloud.replay_control("POST", "load", {"research_dir": str(DEMO_RESEARCH)})
     reset_caches()
     return local_cloud
 

@@ -112,3 +112,16 @@ def test_cli_weekly_run_follows_to_the_end_and_status(cloud, tmp_path):
 def test_cli_without_backend_says_what_to_set(cloud):
     p = cli(cloud, "weekly", "status", with_stack=False)
     assert p.returncode == 2 and "GOOGLE_CLOUD_PROJECT is not set" in p.stderr
+
+
+def test_research_scan_over_http_and_cli(cloud):
+    r = api(cloud, "POST", "/research/scan", json={"as_of": "2026-11-22"})
+    assert r.status_code == 202 and r.json()["scan_id"].startswith("scan-")
+    rec = follow(cloud, r.json()["status_url"])
+    assert rec["status"] == "succeeded" and rec["counts"]["new"] > 0
+    p = cli(cloud, "research", "scan", "--as-of", "2026-11-22", "--sources", cloud.research_sources, "--json")
+    assert p.returncode == 0, p.stderr
+    again = json.loads(p.stdout)
+    assert again["counts"]["new"] == 0  # everything was already on the blackboard
+    p = cli(cloud, "research", "scan", "--sources", "/nonexistent.yaml")
+    assert p.returncode == 2 and "cannot read research configuration" in p.stderr

@@ -163,3 +163,33 @@ def test_message_for_an_unknown_run_is_dropped_not_retried(cloud):
     assert r.status_code == 200  # acknowledged: a retry could never succeed
     assert counter("poison_messages", "reporter") == 1
     assert "message for an unknown weekly run dropped" in cloud.log("reporter")
+
+
+def test_research_scan_through_pubsub_and_the_weekly_digest(cloud):
+    from shared.messages import ResearchScanRequest
+
+    pubsub.publish("research-scan-requests", ResearchScanRequest(scan_id="e2e-scan", as_of="2026-11-22"))
+    rec = wait_until(lambda: (d := fs.client().collection("research_scans").document("e2e-scan").get().to_dict())
+                     and d.get("status") not in (None, "running") and d, 90, "research scan e2e-scan")
+    assert rec["status"] == "succeeded" and rec["counts"]["new"] > 0
+    assert storage.read_bytes(*storage.split_uri(rec["findings_uri"])).decode().startswith("# Research findings")
+    # the same request delivered again does not scan twice
+    body = ResearchScanRequest(scan_id="e2e-scan", as_of="2026-11-22").model_dump_json().encode()
+    assert push(cloud, "research_scan", "research-scan-requests", body, "again-1").status_code == 200
+    assert fs.client().collection("research_scans").document("e2e-scan").get().to_dict()["finished_at"] == rec["finished_at"]
+
+    message_id = pubsub.publish("weekly-cycle-requests", WeeklyCycleRequest())
+    run = wait_run(f"weekly-{datetime.now(timezone.utc):%Y%m%d}-{message_id}")
+    digest = run["stages"]["research_digest"]
+    assert digest["status"] == "succeeded" and digest["summary"]["scan_ids"] == ["e2e-scan"]
+    assert digest["summary"]["findings"] == rec["counts"]["new"]
+    md = storage.read_bytes(*storage.split_uri(run["report"]["markdown"])).decode()
+    assert "## Research" in md and f"{rec['counts']['new']} new relevant findings" in md
+    assert "research_digest: " not in "\n".join(run["reasons"])  # the research check passed
+
+
+def test_weekly_digest_fails_honestly_without_a_scan(cloud):
+    message_id = pubsub.publish("weekly-cycle-requests", WeeklyCycleRequest())
+    run = wait_run(f"weekly-{datetime.now(timezone.utc):%Y%m%d}-{message_id}")
+    assert run["stages"]["research_digest"]["status"] == "failed"
+    assert any("no research scan finished" in r for r in run["reasons"])

@@ -24,9 +24,9 @@ def test_manifest_loads(manifest):
     assert manifest.version == 1
     assert manifest.dead_letter_topic == "pipeline-dead-letter"
     assert sorted(f.name for f in manifest.active_functions()) == [
-        "api", "catalog_sync", "reporter", "weekly_cycle"]
+        "api", "catalog_sync", "reporter", "research_digest", "research_scan", "weekly_cycle"]
     assert sorted(n for n, f in manifest.functions.items() if not f.active) == [
-        "benchmark", "planner", "research_digest", "research_scan", "upgrade"]
+        "benchmark", "planner", "upgrade"]
 
 
 def test_function_defaults_applied(manifest):
@@ -86,7 +86,8 @@ def test_scheduler_jobs(manifest):
     assert scan.topic == manifest.function("research_scan").trigger_topic
 
 
-MESSAGE_FOR = {"weekly_cycle": messages.WeeklyCycleRequest, "catalog_sync": messages.CatalogSyncRequest}
+MESSAGE_FOR = {"weekly_cycle": messages.WeeklyCycleRequest, "catalog_sync": messages.CatalogSyncRequest,
+               "research_scan": messages.ResearchScanRequest}
 
 
 def test_scheduler_payloads_validate_as_trigger_messages(manifest):
@@ -99,7 +100,7 @@ def test_scheduler_payloads_validate_as_trigger_messages(manifest):
             continue
         msg = MESSAGE_FOR[fn.name].model_validate(job.payload)
         checked.append((job.name, msg))
-    assert sorted(n for n, _ in checked) == ["catalog-quick-sync", "weekly-full-cycle"]
+    assert sorted(n for n, _ in checked) == ["catalog-quick-sync", "research-daily-scan", "weekly-full-cycle"]
     msgs = dict(checked)
     assert msgs["catalog-quick-sync"].mode == "quick"
     assert msgs["weekly-full-cycle"].options() == messages.RunOptions(full=True, dry_run=False, benchmarks=True)
@@ -117,11 +118,13 @@ def test_chain_links_topics(manifest):
         assert manifest.function(b).trigger_topic in manifest.function(a).outputs
 
 
-def test_route_after_catalog_sync_skips_planned(manifest):
-    """After catalog_sync the message goes to the reporter, skipping the planned stages in order."""
-    topic, skipped = manifest.route_after("catalog_sync")
+def test_route_after_skips_planned_stages(manifest):
+    """catalog_sync hands over to the research digest; the digest goes to the reporter, skipping
+    the planned stages in order."""
+    assert manifest.route_after("catalog_sync") == ("catalog-synced", [])
+    topic, skipped = manifest.route_after("research_digest")
     assert topic == manifest.function("reporter").trigger_topic == "upgrade-completed"
-    assert skipped == ["research_digest", "benchmark", "planner", "upgrade"]
+    assert skipped == ["benchmark", "planner", "upgrade"]
 
 
 def test_route_after_last_stage(manifest):

@@ -112,7 +112,7 @@ def test_no_sync_record():
     """Without a sync record the catalog is unavailable and the Markdown says so."""
     report = build_report(run_dict({"catalog_sync": "failed"}), None, NOW)
     assert report.catalog == {"available": False}
-    assert report.summary == {"cycle_duration_s": 750.0}
+    assert report.summary == {"research_findings": None, "research_proposals": None, "cycle_duration_s": 750.0}
     assert report.reasons[0] == "catalog_sync: stage failed"
     md = render_markdown(report)
     assert "No catalog sync record is available for this run" in md

@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime, timezone
 from typing import Any
 
-from shared.messages import CatalogSyncRequest, SyncMode, WeeklyCycleRequest
+from shared.messages import CatalogSyncRequest, ResearchScanRequest, SyncMode, WeeklyCycleRequest
 from shared.pipeline import load_manifest
 from shared.platform import pubsub
 
@@ -30,3 +30,10 @@ def request_sync(mode: SyncMode, dry_run: bool = False, requested_by: str = "man
     topic = load_manifest().function("catalog_sync").trigger_topic
     message_id = pubsub.publish(topic, request)
     return {"sync_run_id": request.request_id, "mode": mode, "topic": topic, "message_id": message_id}
+
+
+def request_research_scan(as_of: str | None = None, requested_by: str = "manual") -> dict[str, Any]:
+    request = ResearchScanRequest(scan_id=_new_id("scan"), as_of=as_of, requested_by=requested_by)
+    topic = load_manifest().function("research_scan").trigger_topic
+    message_id = pubsub.publish(topic, request)
+    return {"scan_id": request.scan_id, "topic": topic, "message_id": message_id}

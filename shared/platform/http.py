@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 from typing import Any
@@ -19,6 +20,8 @@ from shared.log import get_logger
 log = get_logger(__name__)
 
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+MAX_REDIRECTS = 3
+KEPT_HEADERS = ("etag", "last-modified", "content-type", "content-length")
 MAX_RETRY_AFTER_S = 120.0
 USER_AGENT = "weekly-improvement-pipeline/1.0 (+catalog-sync)"
 
@@ -47,6 +50,11 @@ class Fetched:
     body: bytes
     attempts: int
     elapsed_s: float
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased names
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
 
     def json(self) -> Any:
         try:
@@ -92,11 +100,15 @@ class HttpSource:
     """A JSON/XML source at one base URL. Thread-safe (httpx.Client is)."""
 
     def __init__(self, base_url: str, settings: Settings, api_key: str | None = None,
-                 name: str = "source"):
+                 name: str = "source", allowed_hosts: set[str] | None = None,
+                 max_response_bytes: int | None = None, accept: str = "application/json"):
         self.base_url = base_url.rstrip("/")
         self.settings = settings
         self.name = name
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        # redirects are followed only to these hosts (and never by default)
+        self.allowed_hosts = {h.lower() for h in (allowed_hosts or set())}
+        self.max_response_bytes = max_response_bytes or settings.http_max_response_bytes
+        headers = {"User-Agent": USER_AGENT, "Accept": accept}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self._client = httpx.Client(
@@ -119,7 +131,9 @@ class HttpSource:
     def url_for(self, path: str, params: dict[str, Any] | None = None) -> str:
         return str(self._client.build_request("GET", path, params=params).url)
 
-    def get(self, path: str, params: dict[str, Any] | None = None) -> Fetched:
+    def get(self, path: str, params: dict[str, Any] | None = None,
+            headers: dict[str, str] | None = None) -> Fetched:
+        """GET with retries. A 304 (after a conditional request) is returned, not raised."""
         url = self.url_for(path, params)
         started = time.monotonic()
         retrying = tenacity.Retrying(
@@ -135,39 +149,52 @@ class HttpSource:
         try:
             for attempt in retrying:
                 with attempt:
-                    status, body = self._once(path, params, url)
+                    status, body, kept = self._once(path, params, url, headers or {})
                     return Fetched(url, status, body, attempt.retry_state.attempt_number,
-                                   time.monotonic() - started)
+                                   time.monotonic() - started, kept)
         except _Retryable as exc:
             raise SourceError(
                 f"{self.name}: GET {url} failed after {self.settings.http_max_attempts} attempts: "
                 f"{exc.reason}", url, exc.status) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _once(self, path: str, params: dict[str, Any] | None, url: str) -> tuple[int, bytes]:
-        self.requests_made += 1
-        try:
-            with self._client.stream("GET", path, params=params) as response:
-                status = response.status_code
-                if status in RETRY_STATUSES:
-                    raise _Retryable(f"HTTP {status}",
-                                     parse_retry_after(response.headers.get("Retry-After")), status)
-                if 300 <= status < 400:
-                    raise SourceError(f"{self.name}: GET {url} answered a redirect ({status}) to "
-                                      f"{response.headers.get('Location')!r}; redirects are not "
-                                      f"followed", url, status)
-                body = self._read_capped(response, url)
-        except httpx.TimeoutException as exc:
-            raise _Retryable(f"timeout ({exc.__class__.__name__})") from None
-        except httpx.TransportError as exc:
-            raise _Retryable(f"connection error ({exc.__class__.__name__}: {exc})") from None
-        if status >= 400:
-            preview = body[:200].decode("utf-8", "replace").replace("\n", " ")
-            raise SourceError(f"{self.name}: GET {url} answered HTTP {status}: {preview}", url, status)
-        return status, body
+    def _once(self, path: str, params: dict[str, Any] | None, url: str,
+              headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+        target: str = path
+        for _ in range(MAX_REDIRECTS + 1):
+            self.requests_made += 1
+            try:
+                with self._client.stream("GET", target, params=params, headers=headers) as response:
+                    status = response.status_code
+                    kept = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
+                    if status in RETRY_STATUSES:
+                        raise _Retryable(f"HTTP {status}",
+                                         parse_retry_after(response.headers.get("Retry-After")), status)
+                    if status == 304:
+                        return status, b"", kept
+                    if 300 <= status < 400:
+                        location = response.headers.get("Location") or ""
+                        nxt = urljoin(str(response.url), location)
+                        host = (urlsplit(nxt).hostname or "").lower()
+                        if location and host in self.allowed_hosts:
+                            target, params = nxt, None
+                            continue
+                        raise SourceError(f"{self.name}: GET {url} answered a redirect ({status}) to "
+                                          f"{location!r}; redirects to hosts outside the configuration "
+                                          f"are not followed", url, status)
+                    body = self._read_capped(response, url)
+            except httpx.TimeoutException as exc:
+                raise _Retryable(f"timeout ({exc.__class__.__name__})") from None
+            except httpx.TransportError as exc:
+                raise _Retryable(f"connection error ({exc.__class__.__name__}: {exc})") from None
+            if status >= 400:
+                preview = body[:200].decode("utf-8", "replace").replace("\n", " ")
+                raise SourceError(f"{self.name}: GET {url} answered HTTP {status}: {preview}", url, status)
+            return status, body, kept
+        raise SourceError(f"{self.name}: GET {url}: more than {MAX_REDIRECTS} redirects", url)
 
     def _read_capped(self, response: httpx.Response, url: str) -> bytes:
-        cap = self.settings.http_max_response_bytes
+        cap = self.max_response_bytes
         chunks, size = [], 0
         for chunk in response.iter_bytes():
             size += len(chunk)

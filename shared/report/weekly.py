@@ -48,6 +48,7 @@ class WeeklyReport(BaseModel):
     stages: list[dict[str, Any]]
     summary: dict[str, Any]
     catalog: dict[str, Any]
+    research: dict[str, Any] = {}
     paths: dict[str, str] = {}
 
 
@@ -134,11 +135,20 @@ def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime) ->
             "rejected_entries": len(sync.rejected),
             "sync_duration_s": sync.duration_s,
         }
+    digest_state = stages_state.get("research_digest") or {}
+    research = {"status": digest_state.get("status", "pending"), "error": digest_state.get("error"),
+                **(digest_state.get("summary") or {})}
+    if research.get("since") is not None:
+        research["since"] = research["since"].isoformat() if hasattr(research["since"], "isoformat") \
+            else str(research["since"])
+    summary["research_findings"] = research.get("findings")
+    summary["research_proposals"] = len(research.get("proposals") or []) if "proposals" in research else None
     started = run.get("started_at")
     summary["cycle_duration_s"] = round((now - started).total_seconds(), 1) if started else None
     return WeeklyReport(run_id=run["run_id"], generated_at=now, started_at=started, options=options,
                         dry_run=bool(options.get("dry_run")), safe=not reasons, reasons=reasons,
-                        checks=checks, stages=stages, summary=summary, catalog=catalog)
+                        checks=checks, stages=stages, summary=summary, catalog=catalog,
+                        research=research)
 
 
 _env = jinja2.Environment(

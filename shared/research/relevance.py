@@ -1,0 +1,301 @@
+"""Relevance and impact of a research finding: a keyword scorer over the configured topics.
+
+Matching rules (scorer "keywords-v1")
+-------------------------------------
+Every configured phrase, synonym and negative phrase of a topic is compiled once by
+`TopicMatcher` and searched in two fields of a `Finding`: the title and the summary.
+
+* Acronyms. A phrase written as an acronym - 2 to 6 letters/digits, no space or hyphen, at least
+  two capitals ("RAG", "CoT", "MCP", "MARL", "LLM") - matches case-sensitively as a whole word,
+  optionally followed by a plural "s" ("RAGs") and also before a hyphen ("RAG-based"). So "RAG"
+  never matches "leverage", "ragged", "drag", "Ragnarok", "storage" or "rag", and "CoT" never
+  matches "cot" or "coterie".
+* Other phrases match case-insensitively as whole words. Space and hyphen are interchangeable
+  between the words of a phrase ("chain of thought" = "chain-of-thought" = "Chain-of-Thought";
+  runs of spaces/hyphens count as one separator), and an optional plural "s" or "es" may follow
+  the last word ("reranker" matches "rerankers"). Other inflections do not match
+  ("benchmark" does not match "benchmarking").
+* "Whole word" means the match is neither preceded nor followed by a letter or digit
+  (underscore, hyphen and punctuation are boundaries).
+* Configured spellings that are equal under these rules ("multi-agent" and "multi agent") are one
+  phrase: the first spelling in the configuration (phrases before synonyms) is kept and reported.
+* An occurrence that lies inside a longer matched phrase of the same topic does not count again
+  ("model cascade" counts once, not also as "cascade"); a phrase counts if at least one of its
+  occurrences in the field stands on its own.
+
+Topic score
+-----------
+For each field, each phrase counts at most once: a phrase hit is worth 1.0, a synonym hit 0.5;
+hits in the title count double. The sum over both fields is multiplied by the topic weight:
+
+    score(topic) = weight * sum over fields f, matched phrases p of  value(p) * (2 if f is title else 1)
+    value(p)     = 1.0 for a phrase, 0.5 for a synonym
+
+If any negative phrase of the topic matches in either field, the topic scores 0; the matched
+negatives are recorded in `TopicMatch.negatives` and the topic is still listed (with score 0) if it
+had positive evidence.
+
+Model repositories (kind "hf_models": title is the repo id, summary a short factual sentence with
+the pipeline tag and tags) rarely contain prose. If the summary or title shows an LLM pipeline tag
+(text-generation, image-text-to-text, text2text-generation, conversational) and a topic named
+"new model release" exists (and is not excluded by `restrict_to`), that topic gets a base score
+of 2.0, listed as the phrase "pipeline: <tag>": score = 2.0 + weight * (phrase sum as above).
+Negatives still zero it.
+
+Overall relevance
+-----------------
+    relevance = best topic score + 0.25 * (sum of the other topic scores)
+
+A single strong topic dominates; further topics add a little (a finding on both KV-cache
+compression and long context is somewhat more relevant than one on either alone).
+
+Impact
+------
+Points: relevance >= 3 -> +2, >= 1.5 -> +1; HF upvotes >= 150 -> +2, >= 50 -> +1;
+likes >= 1000 or trending score >= 500 -> +1; downloads >= 100,000 -> +1; code released
+(github_url) -> +1; venue -> +1; kind "rss" (a lab's own blog or news) -> +1.
+high >= 4 points, medium >= 2, else low; a finding with relevance 0 is always low. Every
+contribution is listed in words in `impact_reasons`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel
+
+from shared.research.config import TopicSpec
+from shared.research.findings import Finding
+
+SCORER = "keywords-v1"
+PHRASE_VALUE = 1.0
+SYNONYM_VALUE = 0.5
+TITLE_FACTOR = 2.0
+OTHER_TOPICS_FACTOR = 0.25
+MODEL_RELEASE_TOPIC = "new model release"
+PIPELINE_BASE_SCORE = 2.0
+LLM_PIPELINE_TAGS = ("text-generation", "image-text-to-text", "text2text-generation", "conversational")
+
+
+class TopicMatch(BaseModel):
+    topic: str
+    score: float
+    phrases: list[str]          # the configured phrases/synonyms that matched, as configured
+    negatives: list[str] = []   # negative phrases that matched (score is then 0)
+
+
+class Assessment(BaseModel):
+    relevance: float            # best topic score + 0.25 x sum of the other topic scores
+    topics: list[TopicMatch]    # topics with score > 0 (and those zeroed by negatives), best first
+    impact: Literal["high", "medium", "low"]
+    impact_reasons: list[str]
+    scorer: str = SCORER
+
+    @property
+    def best_topic(self) -> str | None:
+        return self.topics[0].topic if self.topics and self.topics[0].score > 0 else None
+
+
+# --- phrase compilation ------------------------------------------------------------------------
+_ACRONYM = re.compile(r"[A-Za-z0-9]{2,6}")
+_SPLIT = re.compile(r"[\s\-\u2010\u2011]+")
+_SEP = r"[\s\-\u2010\u2011]+"
+_NOT_AFTER_ALNUM = r"(?<![^\W_])"   # not preceded by a letter or digit
+_NOT_BEFORE_ALNUM = r"(?![^\W_])"   # not followed by a letter or digit
+_PIPELINE = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, LLM_PIPELINE_TAGS)) + r")(?![\w-])")
+
+
+def is_acronym(phrase: str) -> bool:
+    """2-6 letters/digits, no separators, at least two capitals: RAG, CoT, MCP, MARL, LLM."""
+    return bool(_ACRONYM.fullmatch(phrase)) and sum(c.isupper() for c in phrase) >= 2
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    text: str                   # as configured
+    value: float                # 1.0 phrase, 0.5 synonym (unused for negatives)
+    regex: re.Pattern[str]
+    needle: str                 # cheap substring pre-filter
+    case_sensitive: bool
+
+    def spans(self, raw: str, lower: str) -> list[tuple[int, int]]:
+        if self.needle not in (raw if self.case_sensitive else lower):
+            return []
+        return [m.span() for m in self.regex.finditer(raw)]
+
+
+def _key(phrase: str) -> str:
+    phrase = phrase.strip()
+    return phrase if is_acronym(phrase) else " ".join(t for t in _SPLIT.split(phrase.lower()) if t)
+
+
+def compile_phrase(phrase: str, value: float = PHRASE_VALUE) -> _Phrase:
+    phrase = phrase.strip()
+    if is_acronym(phrase):
+        rx = re.compile(_NOT_AFTER_ALNUM + re.escape(phrase) + "s?" + _NOT_BEFORE_ALNUM)
+        return _Phrase(phrase, value, rx, phrase, True)
+    tokens = [t for t in _SPLIT.split(phrase) if t]
+    if not tokens:
+        raise ValueError(f"empty phrase {phrase!r}")
+    body = _SEP.join(re.escape(t) for t in tokens)
+    rx = re.compile(_NOT_AFTER_ALNUM + body + "(?:s|es)?" + _NOT_BEFORE_ALNUM, re.IGNORECASE)
+    return _Phrase(phrase, value, rx, max(tokens, key=len).lower(), False)
+
+
+@dataclass(frozen=True)
+class _Topic:
+    spec: TopicSpec
+    order: int
+    phrases: tuple[_Phrase, ...]     # phrases then synonyms, deduplicated by matching key
+    negatives: tuple[_Phrase, ...]
+
+
+def _compile_topic(spec: TopicSpec, order: int) -> _Topic:
+    seen: set[str] = set()
+    phrases = []
+    for configured, value in [(p, PHRASE_VALUE) for p in spec.phrases] + [(s, SYNONYM_VALUE) for s in spec.synonyms]:
+        key = _key(configured)
+        if key and key not in seen:
+            seen.add(key)
+            phrases.append(compile_phrase(configured, value))
+    negatives = tuple(compile_phrase(n) for n in dict.fromkeys(n.strip() for n in spec.negative) if n)
+    return _Topic(spec, order, tuple(phrases), negatives)
+
+
+def _counted(hits: dict[int, list[tuple[int, int]]]) -> list[int]:
+    """Indices of phrases with at least one occurrence not inside a longer (or, if equal, an
+    earlier-configured) matched phrase's occurrence."""
+    out = []
+    for i, spans in hits.items():
+        def covered(span: tuple[int, int]) -> bool:
+            s, e = span
+            for j, other in hits.items():
+                if j == i:
+                    continue
+                for os_, oe in other:
+                    if os_ <= s and e <= oe and ((oe - os_) > (e - s) or j < i):
+                        return True
+            return False
+        if any(not covered(sp) for sp in spans):
+            out.append(i)
+    return sorted(out)
+
+
+def _fmt(x: float) -> str:
+    """3.2 -> '3.2', 2 -> '2.0', 2.95 -> '2.95', 581 -> '581.0'."""
+    s = f"{x:.2f}"
+    return s[:-1] if s.endswith("0") else s
+
+
+_VENUE_PREFIX = re.compile(r"^\s*(?:accepted|to appear|published|presented|appears?)\s+(?:at|to|in|by)\s+(?:the\s+)?",
+                           re.IGNORECASE)
+
+
+def _venue(text: str) -> str:
+    return _VENUE_PREFIX.sub("", text).strip().rstrip(".") or text.strip()
+
+
+class TopicMatcher:
+    """Compiles the topics once; `assess` is then cheap (thousands of findings per second)."""
+
+    def __init__(self, topics: list[TopicSpec]):
+        self._topics = [_compile_topic(t, i) for i, t in enumerate(topics)]
+        self._by_name = {t.spec.name: t for t in self._topics}
+
+    @property
+    def topic_names(self) -> list[str]:
+        return [t.spec.name for t in self._topics]
+
+    def _score_topic(self, topic: _Topic, fields: list[tuple[str, str, float]],
+                     pipeline_tag: str | None) -> TopicMatch | None:
+        matched: dict[int, None] = {}
+        total = 0.0
+        for raw, lower, factor in fields:
+            hits = {}
+            for i, ph in enumerate(topic.phrases):
+                spans = ph.spans(raw, lower)
+                if spans:
+                    hits[i] = spans
+            for i in _counted(hits):
+                total += topic.phrases[i].value * factor
+                matched[i] = None
+        names = [topic.phrases[i].text for i in sorted(matched)]
+        score = total * topic.spec.weight
+        if pipeline_tag and topic.spec.name == MODEL_RELEASE_TOPIC:
+            score += PIPELINE_BASE_SCORE
+            names.insert(0, f"pipeline: {pipeline_tag}")
+        if not names:
+            return None
+        negatives = [n.text for n in topic.negatives if any(n.spans(raw, lower) for raw, lower, _ in fields)]
+        if negatives:
+            score = 0.0
+        return TopicMatch(topic=topic.spec.name, score=round(score, 4), phrases=names, negatives=negatives)
+
+    def assess(self, finding: Finding, restrict_to: list[str] | None = None) -> Assessment:
+        if restrict_to is None:
+            topics = self._topics
+        else:
+            unknown = [n for n in restrict_to if n not in self._by_name]
+            if unknown:
+                raise ValueError(f"unknown topics {unknown}; configured: {self.topic_names}")
+            wanted = set(restrict_to)
+            topics = [t for t in self._topics if t.spec.name in wanted]
+        title, summary = finding.title or "", finding.summary or ""
+        fields = [(title, title.lower(), TITLE_FACTOR), (summary, summary.lower(), 1.0)]
+        pipeline_tag = _pipeline_tag(finding) if finding.kind == "hf_models" else None
+
+        matches = [m for t in topics if (m := self._score_topic(t, fields, pipeline_tag)) is not None]
+        order = {t.spec.name: t.order for t in self._topics}
+        matches.sort(key=lambda m: (-m.score, order[m.topic]))
+        scores = [m.score for m in matches if m.score > 0]
+        relevance = round(scores[0] + OTHER_TOPICS_FACTOR * sum(scores[1:]), 4) if scores else 0.0
+        impact, reasons = _impact(finding, relevance, matches[0].topic if scores else None)
+        return Assessment(relevance=relevance, topics=matches, impact=impact, impact_reasons=reasons)
+
+
+def _pipeline_tag(finding: Finding) -> str | None:
+    for text in (finding.summary, finding.title):
+        m = _PIPELINE.search(text or "")
+        if m:
+            return m.group(1)
+    return None
+
+
+def _impact(finding: Finding, relevance: float, best: str | None) -> tuple[str, list[str]]:
+    points, reasons = 0, []
+
+    def add(n: int, reason: str) -> None:
+        nonlocal points
+        points += n
+        reasons.append(reason)
+
+    if relevance >= 3:
+        add(2, f"relevance {_fmt(relevance)} ({best})")
+    elif relevance >= 1.5:
+        add(1, f"relevance {_fmt(relevance)} ({best})")
+    sig = finding.signals
+    if sig.upvotes is not None and sig.upvotes >= 150:
+        add(2, f"{sig.upvotes:,} HF upvotes")
+    elif sig.upvotes is not None and sig.upvotes >= 50:
+        add(1, f"{sig.upvotes:,} HF upvotes")
+    popular = []
+    if sig.likes is not None and sig.likes >= 1000:
+        popular.append(f"{sig.likes:,} likes")
+    if sig.trending_score is not None and sig.trending_score >= 500:
+        ts = sig.trending_score
+        popular.append(f"trending score {int(ts):,}" if ts == int(ts) else f"trending score {ts:,.1f}")
+    if popular:
+        add(1, ", ".join(popular))
+    if sig.downloads is not None and sig.downloads >= 100_000:
+        add(1, f"{sig.downloads:,} downloads")
+    if sig.github_url:
+        add(1, "code released")
+    if sig.venue and sig.venue.strip():
+        add(1, f"venue: {_venue(sig.venue)}")
+    if finding.kind == "rss":
+        add(1, "lab announcement")
+    if relevance <= 0:
+        reasons.append("no configured topic matched: impact low")
+        return "low", reasons
+    return ("high" if points >= 4 else "medium" if points >= 2 else "low"), reasons

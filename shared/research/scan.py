@@ -1,0 +1,301 @@
+"""The research scan: fetch every configured source, parse, deduplicate, score, post to the
+blackboard, write research/findings/YYYY-MM-DD.md and a scan-run record (research_scans/{id})."""
+from __future__ import annotations
+
+import time
+from datetime import date, datetime, time as dtime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+from pydantic import BaseModel
+
+from shared.config import Settings
+from shared.log import get_logger
+from shared.platform import firestore as fs
+from shared.platform import storage
+from shared.research import blackboard as bb
+from shared.research.config import ResearchConfig, SourceSpec, load_research_config
+from shared.research.fetch import Page, SourceFetch, Validators, fetch_all
+from shared.research.findings import Finding
+from shared.research.parsers import FeedError, ParsedFeed, parse_feed
+from shared.research.relevance import Assessment, TopicMatcher
+
+log = get_logger(__name__)
+SCANS = "research_scans"
+SCAN_LEASE_S = 600
+LLM_NOTE = "keyword scorer only: no LLM second opinion is implemented in this version"
+
+
+class SourceResult(BaseModel):
+    name: str
+    kind: str
+    url: str
+    label: str | None = None
+    status: Literal["ok", "empty", "not_modified", "error"]
+    http_statuses: list[int] = []
+    requests: int = 0
+    bytes: int = 0
+    fetched: int = 0          # items in the payloads
+    in_window: int = 0        # items turned into findings
+    new: int = 0
+    duplicate: int = 0
+    irrelevant: int = 0
+    skipped: int = 0
+    duration_s: float = 0.0
+    error: str | None = None
+
+
+class ScanRecord(BaseModel):
+    scan_id: str
+    status: Literal["running", "succeeded", "partial", "failed", "errored", "duplicate"] = "running"
+    as_of: date
+    window_start: datetime
+    window_end: datetime
+    config: str
+    scorer: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    duration_s: float | None = None
+    sources: list[SourceResult] = []
+    counts: dict[str, int] = {}
+    new_findings: list[str] = []
+    proposals: list[str] = []
+    findings_uri: str | None = None
+    error: str | None = None
+
+
+def window_for(as_of: date, days: int) -> tuple[datetime, datetime]:
+    end = datetime.combine(as_of, dtime.max, tzinfo=timezone.utc)
+    start = datetime.combine(as_of - timedelta(days=days - 1), dtime.min, tzinfo=timezone.utc)
+    return start, end
+
+
+def arxiv_next_page(window_start: datetime):
+    """arXiv API paging: go on while pages are full and still inside the window."""
+    def next_page(spec: SourceSpec, page: Page, params: dict[str, Any]) -> dict[str, Any] | None:
+        if spec.kind != "arxiv_api" or page.status != 200:
+            return None
+        try:
+            parsed = parse_feed("arxiv_api", page.body, spec.name, window_start, None)
+        except FeedError:
+            return None
+        if parsed.total_items < spec.page_size or any(s == "outside window" for s in parsed.skipped):
+            return None
+        start = int(params.get("start", 0)) + spec.page_size
+        if parsed.total_results is not None and start >= parsed.total_results:
+            return None
+        return {**params, "start": start}
+    return next_page
+
+
+def _merge(into: Finding, other: Finding) -> Finding:
+    """Cross-source duplicates: keep the first source's text, the best signals."""
+    sig = into.signals.model_dump()
+    for k, v in other.signals.model_dump().items():
+        if v is not None and (sig.get(k) is None or (isinstance(v, (int, float)) and v > sig[k])):
+            sig[k] = v
+    return into.model_copy(update={
+        "signals": type(into.signals)(**sig),
+        "arxiv_version": max(filter(None, [into.arxiv_version, other.arxiv_version]), default=None),
+        "summary": into.summary or other.summary,
+        "authors": into.authors or other.authors,
+        "categories": into.categories or other.categories})
+
+
+class ResearchScan:
+    def __init__(self, settings: Settings, config: ResearchConfig, record: ScanRecord):
+        self.settings = settings
+        self.config = config
+        self.rec = record
+        self.matcher = TopicMatcher(config.topics)
+        self.now = record.started_at
+
+    def run(self) -> None:
+        fetches = fetch_all(self.config, self.settings, self.rec.as_of, arxiv_next_page(self.rec.window_start),
+                            progress=lambda f: log.info("source fetched", source=f.spec.name,
+                                                        statuses=f.statuses, error=f.error))
+        results: dict[str, SourceResult] = {}
+        merged: dict[str, Finding] = {}
+        seen_in: dict[str, list[str]] = {}
+        first_source: dict[str, str] = {}
+        validators: dict[str, dict[str, str]] = {}
+        for f in fetches:
+            res, findings = self._parse_source(f)
+            results[f.spec.name] = res
+            if res.status != "error":
+                validators.update(f.validators_to_save)
+            for finding in findings:
+                if finding.id in merged:
+                    merged[finding.id] = _merge(merged[finding.id], finding)
+                    if f.spec.name not in seen_in[finding.id]:
+                        seen_in[finding.id].append(f.spec.name)
+                else:
+                    merged[finding.id] = finding
+                    seen_in[finding.id] = [f.spec.name]
+                    first_source[finding.id] = f.spec.name
+
+        restrict = {s.name: s.topics for s in self.config.sources}
+        assessed: dict[str, Assessment] = {}
+        for fid, finding in merged.items():
+            a = self.matcher.assess(finding, restrict.get(first_source[fid]))
+            if a.relevance < self.config.relevance_threshold:
+                for src in seen_in[fid]:
+                    results[src].irrelevant += 1
+                continue
+            assessed[fid] = a
+        existing = bb.load_existing(sorted(assessed))
+        writes: list[tuple[Any, dict[str, Any], str]] = []
+        col = fs.client().collection(bb.FINDINGS)
+        new_ids, updated_versions = [], 0
+        for fid, a in assessed.items():
+            finding = merged[fid]
+            ref = col.document(fs.doc_id(fid))
+            if fid in existing:
+                for src in seen_in[fid]:
+                    results[src].duplicate += 1
+                update = bb.update_for_resighting(existing[fid], finding, seen_in[fid], self.now)
+                if update:
+                    updated_versions += int("new_version_noted_at" in update)
+                    writes.append((ref, update, "update"))
+                continue
+            new_ids.append(fid)
+            for src in seen_in[fid]:
+                if src == first_source[fid]:
+                    results[src].new += 1
+                else:
+                    results[src].duplicate += 1  # the same item from another source this scan
+            writes.append((ref, bb.new_finding_doc(finding, a, seen_in[fid], self.rec.scan_id, self.now), "set"))
+        fs.commit_in_batches(writes)
+        self._propose(new_ids, merged, assessed)
+        Validators.save(validators)
+        self.rec.sources = list(results.values())
+        self.rec.new_findings = sorted(new_ids)
+        self.rec.counts = {
+            "sources": len(results), "source_errors": sum(r.status == "error" for r in results.values()),
+            "not_modified": sum(r.status == "not_modified" for r in results.values()),
+            "fetched": sum(r.fetched for r in results.values()),
+            "in_window": sum(r.in_window for r in results.values()),
+            "new": len(new_ids), "duplicate": sum(r.duplicate for r in results.values()),
+            "irrelevant": len(merged) - len(assessed), "new_versions": updated_versions,
+            "proposals": len(self.rec.proposals),
+            "requests": sum(r.requests for r in results.values()),
+            "bytes": sum(r.bytes for r in results.values()),
+        }
+        self.rec.findings_uri = write_findings_file(self.settings, self.config, self.now.date(),
+                                                    self.rec.scorer)
+
+    def _parse_source(self, f: SourceFetch) -> tuple[SourceResult, list[Finding]]:
+        spec = f.spec
+        res = SourceResult(name=spec.name, kind=spec.kind, url=spec.url, label=spec.label, status="ok",
+                           http_statuses=f.statuses, requests=f.requests, bytes=f.bytes,
+                           duration_s=f.duration_s)
+        if f.error:
+            res.status, res.error = "error", f.error
+            return res, []
+        if f.not_modified:
+            res.status = "not_modified"
+            return res, []
+        findings: list[Finding] = []
+        for page in f.pages:
+            if page.status == 304:
+                continue
+            try:
+                window = (None, None) if spec.kind == "hf_daily_papers" else (self.rec.window_start, self.rec.window_end)
+                parsed: ParsedFeed = parse_feed(spec.kind, page.body, spec.name, *window)
+            except FeedError as exc:
+                res.status, res.error = "error", f"{page.url}: {exc}"
+                return res, []
+            res.fetched += parsed.total_items
+            res.skipped += len(parsed.skipped)
+            findings += parsed.findings
+        res.in_window = len(findings)
+        if not res.fetched:
+            res.status = "empty"
+        return res, findings
+
+    def _propose(self, new_ids: list[str], merged: dict[str, Finding], assessed: dict[str, Assessment]) -> None:
+        floor = bb.IMPACT_RANK.get(self.config.proposal_min_impact, 2)
+        type_by_topic = {t.name: t.proposal_type for t in self.config.topics}
+        from google.api_core.exceptions import AlreadyExists
+
+        db = fs.client()
+        for fid in new_ids:
+            a = assessed[fid]
+            if bb.IMPACT_RANK[a.impact] < floor:
+                continue
+            p = bb.proposal_for(merged[fid], a, type_by_topic, self.rec.scan_id, self.now)
+            try:
+                db.collection(bb.PROPOSALS).document(p.id).create(p.model_dump(mode="python"))
+            except AlreadyExists:
+                continue
+            db.collection(bb.FINDINGS).document(fs.doc_id(fid)).update({"status": "proposed",
+                                                                         "proposal_id": p.id})
+            self.rec.proposals.append(p.id)
+
+
+_env = jinja2.Environment(loader=jinja2.PackageLoader("shared.research", "templates"),
+                          undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                          keep_trailing_newline=True, autoescape=False)
+
+
+def findings_markdown(config: ResearchConfig, day: date, findings: list[dict[str, Any]],
+                      proposals: list[dict[str, Any]], scorer: str) -> str:
+    by_topic: dict[str, list[dict[str, Any]]] = {t.name: [] for t in config.topics}
+    for f in sorted(findings, key=lambda d: (-d.get("relevance", 0), d["id"])):
+        top = f.get("top_topic")
+        if top in by_topic:
+            by_topic[top].append(f)
+    return _env.get_template("findings.md.j2").render(
+        day=day.isoformat(), by_topic={k: v[:config.findings_per_topic] for k, v in by_topic.items() if v},
+        total=len(findings), proposals=sorted(proposals, key=lambda p: p["id"]), scorer=scorer,
+        per_topic=config.findings_per_topic)
+
+
+def write_findings_file(settings: Settings, config: ResearchConfig, day: date, scorer: str) -> str:
+    """research/findings/YYYY-MM-DD.md: every finding first seen that day (all scans of the day)."""
+    findings = bb.findings_first_seen_on(day.isoformat())
+    proposals = bb.proposals_for_findings({f["id"] for f in findings})
+    text = findings_markdown(config, day, findings, proposals, scorer)
+    return storage.write_bytes(settings.require_reports_bucket(), f"research/findings/{day.isoformat()}.md",
+                               text.encode(), "text/markdown; charset=utf-8")
+
+
+def run_scan(settings: Settings, scan_id: str, as_of: date | None = None,
+             config_path: str | None = None) -> ScanRecord:
+    """Run one scan, exactly once per scan_id (a redelivery returns status 'duplicate')."""
+    now = datetime.now(timezone.utc)
+    path = config_path or settings.research_sources
+    config = load_research_config(path)
+    as_of = as_of or now.date()
+    start, end = window_for(as_of, config.window_days)
+    rec = ScanRecord(scan_id=scan_id, as_of=as_of, window_start=start, window_end=end,
+                     config=str(path or "default (shared/research/default_config.yaml)"),
+                     scorer=f"keywords-v1 ({LLM_NOTE})", started_at=now)
+    ref = fs.client().collection(SCANS).document(scan_id)
+    claim = fs.claim(ref, SCAN_LEASE_S, create_fields={"scan_id": scan_id, "started_at": now,
+                                                        "as_of": as_of.isoformat()})
+    if claim != "claimed":
+        log.warning("scan already handled", scan_id=scan_id, claim=claim)
+        return rec.model_copy(update={"status": "duplicate"})
+    started = time.monotonic()
+    try:
+        ResearchScan(settings, config, rec).run()
+        errors = [s for s in rec.sources if s.status == "error"]
+        rec.status = "failed" if errors and len(errors) == len(rec.sources) else "partial" if errors else "succeeded"
+        if rec.status == "failed":
+            rec.error = "every source failed"
+    finally:
+        rec.finished_at = datetime.now(timezone.utc)
+        rec.duration_s = round(time.monotonic() - started, 3)
+        if rec.status == "running":
+            rec.status, rec.error = "errored", "internal error (see logs); will be retried"
+        ref.set({**rec.model_dump(mode="python"), "as_of": rec.as_of.isoformat()})
+    log.info("research scan finished", scan_id=scan_id, status=rec.status, counts=rec.counts,
+             duration_s=rec.duration_s)
+    return rec
+
+
+def load_scan(scan_id: str) -> ScanRecord | None:
+    snap = fs.client().collection(SCANS).document(scan_id).get()
+    return ScanRecord.model_validate(snap.to_dict()) if snap.exists else None

@@ -1,0 +1,74 @@
+"""research_scan and research_digest function logic."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from shared.config import get_settings
+from shared.cycle import runs
+from shared.log import get_logger, log_context
+from shared.messages import ResearchScanRequest, StageDone
+from shared.platform import firestore as fs
+from shared.platform.events import EventMeta
+from shared.research import blackboard as bb
+from shared.research.scan import SCANS, run_scan
+
+log = get_logger(__name__)
+DIGEST_STAGE = "research_digest"
+DIGEST_DAYS = 7
+DIGEST_TOP = 10
+
+
+def handle_scan_request(request: ResearchScanRequest, meta: EventMeta) -> None:
+    scan_id = request.scan_id or f"scan-{meta.message_id}"
+    with log_context(stage="research-scan", scan_id=scan_id):
+        run_scan(get_settings(), scan_id, request.as_of)
+
+
+def week_digest(now: datetime, days: int = DIGEST_DAYS) -> dict[str, Any]:
+    """What the research agent produced in the last `days` days, for the weekly report."""
+    since = now - timedelta(days=days)
+    db = fs.client()
+    scans = [s.to_dict() for s in db.collection(SCANS)
+             .where(filter=FieldFilter("started_at", ">=", since)).stream()]
+    finished = [s for s in scans if s.get("status") in ("succeeded", "partial")]
+    findings = [s.to_dict() for s in db.collection(bb.FINDINGS)
+                .where(filter=FieldFilter("first_seen_at", ">=", since)).stream()]
+    top = sorted(findings, key=lambda d: (-bb.IMPACT_RANK.get(d.get("impact"), 0), -d.get("relevance", 0), d["id"]))
+    proposals = [s.to_dict() for s in db.collection(bb.PROPOSALS)
+                 .where(filter=FieldFilter("created_at", ">=", since)).stream()]
+    counts: dict[str, int] = {}
+    for s in finished:
+        for k, v in (s.get("counts") or {}).items():
+            counts[k] = counts.get(k, 0) + int(v)
+    source_errors = sorted({f"{src['name']}: {src.get('error')}" for s in finished
+                            for src in s.get("sources") or [] if src.get("status") == "error"})
+    return {
+        "since": since, "scans": len(scans), "scans_finished": len(finished),
+        "scan_ids": sorted(s["scan_id"] for s in finished),
+        "counts": counts, "findings": len(findings),
+        "by_impact": {k: sum(1 for f in findings if f.get("impact") == k) for k in ("high", "medium", "low")},
+        "top": [{"id": f["id"], "title": f["title"], "url": f["url"], "impact": f.get("impact"),
+                 "relevance": round(f.get("relevance", 0), 2), "topic": f.get("top_topic")}
+                for f in top[:DIGEST_TOP]],
+        "proposals": [{"id": p["id"], "type": p["type"], "title": p["title"],
+                       "catalog_model_id": p.get("catalog_model_id")} for p in
+                      sorted(proposals, key=lambda p: p["id"])],
+        "source_errors": source_errors[:20],
+        "findings_files": sorted({s["findings_uri"] for s in finished if s.get("findings_uri")}),
+    }
+
+
+def handle_digest(done: StageDone, meta: EventMeta) -> None:
+    ctx = done.run
+
+    def work(started: datetime) -> None:
+        digest = week_digest(datetime.now(timezone.utc))
+        ok = digest["scans_finished"] > 0
+        error = None if ok else f"no research scan finished in the last {DIGEST_DAYS} days"
+        runs.complete_stage(ctx, DIGEST_STAGE, "succeeded" if ok else "failed", started, digest, error)
+
+    with log_context(run_id=ctx.run_id, stage=DIGEST_STAGE):
+        runs.run_stage(ctx, DIGEST_STAGE, 300, work)
