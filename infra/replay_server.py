@@ -250,6 +250,14 @@ class ReplayServer:
         return self.root_url + PREFIX
 
     def start(self) -> "ReplayServer":
+        original = self.httpd.handle_error
+
+        def quiet(request: Any, client_address: Any) -> None:
+            # a client that gave up (timeout, size cap) closes the socket: not a server fault
+            if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+                return
+            original(request, client_address)
+        self.httpd.handle_error = quiet
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
         return self

@@ -175,7 +175,7 @@ class HttpSource:
                     if 300 <= status < 400:
                         location = response.headers.get("Location") or ""
                         nxt = urljoin(str(response.url), location)
-                        host = (urlsplit(nxt).hostname or "").lower()
+                        host = urlsplit(nxt).netloc.lower()  # configured hosts are host[:port]
                         if location and host in self.allowed_hosts:
                             target, params = nxt, None
                             continue

@@ -131,7 +131,7 @@ def fetch_source(host: PoliteHost, spec: SourceSpec, validators: Validators, as_
     try:
         for params, day in _requests_for(spec, as_of, window_days):
             pages_done = 0
-            while params is not None and pages_done < spec.max_pages:
+            while pages_done < spec.max_pages:  # params None = a plain GET of the URL
                 url = host.http.url_for(urlsplit(spec.url).path, params)
                 fetched = host.get(spec.url, params, validators.headers_for(url))
                 page = Page(fetched.url, fetched.status, fetched.body, day)
@@ -143,7 +143,9 @@ def fetch_source(host: PoliteHost, spec: SourceSpec, validators: Validators, as_
                 pages_done += 1
                 if fetched.not_modified:
                     break
-                params = next_page(spec, page, params)
+                params = next_page(spec, page, params or {})
+                if params is None:
+                    break
     except SourceError as exc:
         out.error = str(exc)
     out.requests = host.http.requests_made - requests_before

@@ -54,7 +54,6 @@ from shared.research.findings import (
     Signals,
     SourceKind,
     bounded_summary,
-    canonical_url,
     clean_text,
     clean_title,
     parse_arxiv_id,
@@ -674,7 +673,10 @@ _PARSERS: dict[str, Callable[[bytes, str, _Collector], ParsedFeed]] = {
 def parse_feed(kind: SourceKind, body: bytes, source_name: str,
                window_start: datetime | None = None, window_end: datetime | None = None) -> ParsedFeed:
     """Parse one fetched payload of a source of this kind (see the module docstring for the rules).
-    Raises FeedError when the payload is not a usable feed; never another exception for bad input."""
+
+    Raises FeedError when the payload is not a usable feed; never another exception for bad input.
+    A truncated or malformed XML feed gives its complete items only (each cut item is skipped as
+    "incomplete item (truncated feed)"); FeedError when not one complete item can be recovered."""
     parser = _PARSERS.get(kind)
     if parser is None:
         raise ValueError(f"unknown source kind {kind!r}; expected one of {sorted(_PARSERS)}")

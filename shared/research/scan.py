@@ -32,7 +32,7 @@ class SourceResult(BaseModel):
     kind: str
     url: str
     label: str | None = None
-    status: Literal["ok", "empty", "not_modified", "error"]
+    status: Literal["ok", "partial", "empty", "not_modified", "error"]  # partial: a later page failed
     http_statuses: list[int] = []
     requests: int = 0
     bytes: int = 0
@@ -123,7 +123,7 @@ class ResearchScan:
         for f in fetches:
             res, findings = self._parse_source(f)
             results[f.spec.name] = res
-            if res.status != "error":
+            if res.status in ("ok", "empty", "not_modified"):
                 validators.update(f.validators_to_save)
             for finding in findings:
                 if finding.id in merged:
@@ -190,7 +190,7 @@ class ResearchScan:
         res = SourceResult(name=spec.name, kind=spec.kind, url=spec.url, label=spec.label, status="ok",
                            http_statuses=f.statuses, requests=f.requests, bytes=f.bytes,
                            duration_s=f.duration_s)
-        if f.error:
+        if f.error and not any(p.status == 200 for p in f.pages):
             res.status, res.error = "error", f.error
             return res, []
         if f.not_modified:
@@ -210,7 +210,9 @@ class ResearchScan:
             res.skipped += len(parsed.skipped)
             findings += parsed.findings
         res.in_window = len(findings)
-        if not res.fetched:
+        if f.error:  # earlier pages were fine: keep what they gave, say what failed
+            res.status, res.error = "partial", f.error
+        elif not res.fetched:
             res.status = "empty"
         return res, findings
 
@@ -281,8 +283,9 @@ def run_scan(settings: Settings, scan_id: str, as_of: date | None = None,
     started = time.monotonic()
     try:
         ResearchScan(settings, config, rec).run()
-        errors = [s for s in rec.sources if s.status == "error"]
-        rec.status = "failed" if errors and len(errors) == len(rec.sources) else "partial" if errors else "succeeded"
+        errors = [s for s in rec.sources if s.status in ("error", "partial")]
+        failed = [s for s in rec.sources if s.status == "error"]
+        rec.status = "failed" if failed and len(failed) == len(rec.sources) else "partial" if errors else "succeeded"
         if rec.status == "failed":
             rec.error = "every source failed"
     finally:
