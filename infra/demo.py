@@ -36,28 +36,15 @@ def say(message: str) -> None:
     print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def wait_for_sync(sync_run_id: str, timeout_s: float = 300) -> dict:
-    from shared.catalog.sync import load_record
-
+def wait_for(loader, record_id: str, what: str, timeout_s: float = 300) -> dict:
+    """Poll a run record (sync, scan) until it leaves "running"."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        rec = load_record(sync_run_id)
+        rec = loader(record_id)
         if rec and rec.status not in ("running",):
             return rec.model_dump(mode="json")
         time.sleep(0.5)
-    raise TimeoutError(f"sync {sync_run_id} did not finish in {timeout_s:.0f}s")
-
-
-def wait_for_scan(scan_id: str, timeout_s: float = 300) -> dict:
-    from shared.research.scan import load_scan
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        rec = load_scan(scan_id)
-        if rec and rec.status not in ("running",):
-            return rec.model_dump(mode="json")
-        time.sleep(0.5)
-    raise TimeoutError(f"research scan {scan_id} did not finish in {timeout_s:.0f}s")
+    raise TimeoutError(f"{what} {record_id} did not finish in {timeout_s:.0f}s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         if replay is not None:
             say("week 1: full catalog sync published on catalog-sync-requests (seeds the catalog)")
             seed = request_sync("full", requested_by="demo")
-            rec = wait_for_sync(seed["sync_run_id"])
+            from shared.catalog.sync import load_record
+            from shared.research.scan import load_scan
+
+            rec = wait_for(load_record, seed["sync_run_id"], "sync")
             say(f"week 1 sync {rec['status']}: {rec['counts'].get('added')} models added, "
                 f"{len(rec['rankings'])} category rankings, routing seeded for "
                 f"{len(rec['routing_seeded'])} categories ({rec['duration_s']}s)")
@@ -106,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             say("replay server now serves DEMO DATA week 2 (see _changes_vs_week1 in week2.json)")
             say(f"research scan published on research-scan-requests (as_of {DEMO_SCAN_DATE})")
             scan = request_research_scan(as_of=DEMO_SCAN_DATE, requested_by="demo")
-            rec = wait_for_scan(scan["scan_id"])
+            rec = wait_for(load_scan, scan["scan_id"], "research scan")
             c = rec["counts"]
             say(f"research scan {rec['status']}: {c.get('fetched')} items from {c.get('sources')} sources, "
                 f"{c.get('new')} new relevant findings, {c.get('duplicate')} duplicates, "
@@ -121,6 +111,13 @@ def main(argv: list[str] | None = None) -> int:
             say(f"the weekly run did not finish; logs in {args.state_dir / 'logs'}")
             return 1
         saved = download_report(run, args.reports_dir)
+        if replay is not None and rec.get("findings_uri"):  # the day's research findings file too
+            from shared.platform import storage
+
+            bucket, path = storage.split_uri(rec["findings_uri"])
+            target = args.reports_dir / f"research-findings-{Path(path).name}"
+            target.write_bytes(storage.read_bytes(bucket, path))
+            saved.append(target)
         report = run.get("report") or {}
         say(f"report written to {report.get('markdown')} and {report.get('json')}")
         for path in saved:

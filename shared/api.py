@@ -77,16 +77,22 @@ def rankings_sync(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dic
     return 202, {**out, "status_url": f"/openrouter/sync/status?id={out['sync_run_id']}"}
 
 
+def _record(body: dict[str, Any], query: dict[str, str], loader: Callable[[str], Any],
+            what: str) -> tuple[int, dict[str, Any]]:
+    """GET a run record by ?id=: 400 without an id, 404 while it does not exist yet."""
+    record_id = body.get("id") or query.get("id")
+    if not record_id:
+        raise ApiError(400, f"give the {what} id: ?id=<id>")
+    rec = loader(record_id)
+    if rec is None:
+        raise ApiError(404, f"no {what} {record_id!r} (yet: a published request starts within seconds)")
+    return 200, rec.model_dump(mode="json")
+
+
 def sync_status(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
     from shared.catalog.sync import load_record
 
-    sync_id = body.get("id") or query.get("id")
-    if not sync_id:
-        raise ApiError(400, "give the sync run id: ?id=<sync_run_id>")
-    rec = load_record(sync_id)
-    if rec is None:
-        raise ApiError(404, f"no sync run {sync_id!r} (yet: a published sync starts within seconds)")
-    return 200, rec.model_dump(mode="json")
+    return _record(body, query, load_record, "sync run")
 
 
 def research_scan(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -99,13 +105,7 @@ def research_scan(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dic
 def research_scan_status(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
     from shared.research.scan import load_scan
 
-    scan_id = body.get("id") or query.get("id")
-    if not scan_id:
-        raise ApiError(400, "give the scan id: ?id=<scan_id>")
-    rec = load_scan(scan_id)
-    if rec is None:
-        raise ApiError(404, f"no research scan {scan_id!r} (yet: a published scan starts within seconds)")
-    return 200, rec.model_dump(mode="json")
+    return _record(body, query, load_scan, "research scan")
 
 
 Handler = Callable[[dict[str, Any], dict[str, str]], tuple[int, dict[str, Any]]]

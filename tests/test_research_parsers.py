@@ -128,7 +128,7 @@ def test_arxiv_atom_2026_format_has_the_structure_of_the_legacy_one():
     f = by_id(new)
     routing = f["arxiv:2601.08811"]
     assert routing.title == "Learned Cost-Quality Estimates for Routing Queries Across Model Cascades"
-    assert routing.signals.venue == "Accepted at ICLR 2026. Code: https://github.com/example/repo"
+    assert routing.signals.venue == "Accepted at ICLR 2026"  # the venue sentence only, not the code link
     assert routing.signals.github_url == "https://github.com/example/repo"
     assert routing.categories == ["cs.CL", "cs.AI", "cs.LG"]
     assert routing.authors == ["Ines Moreau", "Tomás Okafor"]

@@ -139,8 +139,8 @@ def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime) ->
     research = {"status": digest_state.get("status", "pending"), "error": digest_state.get("error"),
                 **(digest_state.get("summary") or {})}
     if research.get("since") is not None:
-        research["since"] = research["since"].isoformat() if hasattr(research["since"], "isoformat") \
-            else str(research["since"])
+        since = research["since"]
+        research["since"] = since.strftime("%Y-%m-%d %H:%M UTC") if hasattr(since, "strftime") else str(since)
     summary["research_findings"] = research.get("findings")
     summary["research_proposals"] = len(research.get("proposals") or []) if "proposals" in research else None
     started = run.get("started_at")

@@ -28,7 +28,7 @@ class SourceSpec(BaseModel):
     label: str | None = None               # e.g. "unofficial feed"
     categories: list[str] = []             # arXiv categories for arxiv_api
     page_size: int = Field(100, ge=1, le=2000)
-    max_pages: int = Field(3, ge=1, le=50)
+    max_pages: int = Field(3, ge=1, le=50)  # hf_daily_papers: the number of days fetched
     params: dict[str, Any] = {}            # extra query parameters (hf_models expand[], sort...)
 
     @field_validator("url")
@@ -61,7 +61,7 @@ class HostPolicy(BaseModel):
 
 class ResearchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    window_days: int = Field(2, ge=1, le=31)
+    window_days: int = Field(2, ge=1, le=3650)  # a large window is a backfill
     relevance_threshold: float = Field(1.0, ge=0)
     proposal_min_impact: str = "high"
     findings_per_topic: int = Field(5, ge=1, le=50)

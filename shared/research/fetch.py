@@ -110,8 +110,11 @@ class PoliteHost:
 def _requests_for(spec: SourceSpec, as_of: date, window_days: int) -> list[tuple[dict[str, Any] | None, date | None]]:
     """The first request(s) of a source: params and the day it covers (HF daily papers)."""
     if spec.kind == "hf_daily_papers":
+        # one request per day, newest first; max_pages caps the days (a wide backfill window
+        # must not become thousands of requests)
+        days = min(window_days, spec.max_pages)
         return [({**spec.params, "date": (as_of - timedelta(days=i)).isoformat()}, as_of - timedelta(days=i))
-                for i in range(window_days)]
+                for i in range(days)]
     if spec.kind == "arxiv_api":
         query = " OR ".join(f"cat:{c}" for c in spec.categories) or "cat:cs.CL"
         return [({"search_query": query, "sortBy": "submittedDate", "sortOrder": "descending",

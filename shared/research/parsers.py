@@ -214,7 +214,10 @@ def _venue(comment: str | None) -> str | None:
         return None
     if _NOT_YET.search(text) and not _ACCEPTED.search(text):
         return None                       # "Submitted to ACL 2026" is no venue yet
-    return _one_line(text, 300)
+    # keep the sentence that names the venue, not page counts or code links around it
+    sentences = [x.strip() for x in re.split(r"(?<=[.;])\s+", text) if x.strip()]
+    named = next((x for x in sentences if _VENUE_WORDS.search(x) or _VENUE_ACRONYMS.search(x)), text)
+    return _one_line(named.rstrip(".;"), 300)
 
 
 # --- collection, window and dedup ------------------------------------------------------------
