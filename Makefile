@@ -34,9 +34,12 @@ test: install        ## unit + integration + end-to-end (starts and stops its ow
 test-unit: install
 	$(PY) -m pytest -m "not emulators"
 
-bench: install       ## performance figures (see benchmarks/README section in README.md)
+bench: install       ## performance and quality figures (see "Benchmarks" in README.md)
 	$(PY) -m benchmarks.catalog_sync
 	$(PY) benchmarks/import_time.py
+	$(PY) -m benchmarks.research_scan
+	$(PY) -m benchmarks.relevance_precision
+	$(PY) -m benchmarks.relevance_precision --labels tests/fixtures/research/relevance_heldout.jsonl
 
 clean: down
 	rm -rf .local $(VENV)

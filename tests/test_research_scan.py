@@ -179,3 +179,29 @@ def test_invalid_sources_file_is_a_clear_error(cloud, tmp_path):
     with pytest.raises(ResearchConfigError) as err:
         scan(cloud, "rs-invalid", str(bad))
     assert "kind" in str(err.value) and "url" in str(err.value)
+
+
+def test_evaluate_model_proposal_ties_to_the_catalog(cloud):
+    from datetime import datetime, timezone
+
+    from shared.catalog.sync import run_sync
+    from shared.research.findings import Finding
+    from shared.research.relevance import TopicMatcher
+    from shared.research.config import load_research_config
+
+    run_sync(settings_from_env(), "quick", "rs-catalog")  # demo week 1: has hugging_face_id values
+    model = next(d for d in (s.to_dict() for s in fs.client().collection("models").stream())
+                 if d.get("hugging_face_id"))
+    repo = model["hugging_face_id"]
+    finding = Finding(id=f"hf:{repo}", source="hf-models", kind="hf_models", url=f"https://huggingface.co/{repo}",
+                      title=repo, summary=f"Model repository {repo}; pipeline text-generation.",
+                      base_model=None)
+    config = load_research_config(cloud.research_sources)
+    a = TopicMatcher(config.topics).assess(finding)
+    p = bb.proposal_for(finding, a, {t.name: t.proposal_type for t in config.topics}, "rs-x",
+                        datetime.now(timezone.utc))
+    assert p.type == "evaluate_model" and p.catalog_model_id == model["id"]
+    assert f"Available on OpenRouter as {model['id']}" in p.rationale
+    unknown = finding.model_copy(update={"id": "hf:nobody/unknown-model", "title": "nobody/unknown-model"})
+    q = bb.proposal_for(unknown, a, {}, "rs-x", datetime.now(timezone.utc))
+    assert q.catalog_model_id is None and "Not in the OpenRouter catalog yet" in q.rationale
