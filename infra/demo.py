@@ -16,13 +16,20 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from infra import local_stack
+from infra.model_simulator import SimulatorServer
 from infra.replay_server import ReplayServer, ReplayState
 from shared.pipeline import REPO_ROOT
 
 DATASET = REPO_ROOT / "infra" / "demo_data" / "openrouter"
 RESEARCH = REPO_ROOT / "infra" / "demo_data" / "research"
-DEMO_SCAN_DATE = "2026-11-22"  # the demo research feeds are dated around this day
+DEMO_SCAN_DATE = "2026-11-22"
+SIMULATOR_CONFIG = REPO_ROOT / "infra" / "simulator.yaml"
+# The demo benchmark calls the simulator, which costs nothing; the estimate still prices the
+# calls from the demo catalog as if they went to OpenRouter, so the demo cap is set above it.
+DEMO_BENCH_ENV = {"BENCH_BUDGET_USD": "200", "BENCH_CONCURRENCY": "16"}  # the demo research feeds are dated around this day
 
 
 def write_research_sources(replay_root: str, target: Path) -> Path:
@@ -56,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     started = time.monotonic()
-    replay = None
+    replay = simulator = None
     env: dict[str, str] = {}
     if args.live:
         env["OPENROUTER_BASE_URL"] = os.environ.get("OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1")
@@ -70,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
             replay.root_url, args.state_dir.parent / "demo-research-sources.yaml"))
         say(f"replay server at {replay.root_url} serving DEMO DATA: OpenRouter week 1 "
             f"({DATASET / 'week1.json'}) and research feeds ({RESEARCH})")
+        simulator = SimulatorServer(yaml.safe_load(SIMULATOR_CONFIG.read_text())).start()
+        env.update({"LLM_BASE_URL": simulator.base_url, **DEMO_BENCH_ENV})
+        say(f"model simulator (SIMULATED answers, {SIMULATOR_CONFIG.name}) at {simulator.base_url}")
 
     if local_stack.Stack.load(args.state_dir):
         local_stack.down(args.state_dir, log=say)  # a previous demo was interrupted
@@ -136,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             local_stack.down(args.state_dir, log=say)
         if replay is not None and not args.keep_up:
             replay.stop()
+        if simulator is not None and not args.keep_up:
+            simulator.stop()
 
 
 if __name__ == "__main__":

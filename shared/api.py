@@ -108,6 +108,33 @@ def research_scan_status(body: dict[str, Any], query: dict[str, str]) -> tuple[i
     return _record(body, query, load_scan, "research scan")
 
 
+class BenchRunBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    models: list[str] = []
+    suite: str | None = None
+    max_cases_per_category: int | None = None
+
+
+def bench_run(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared.cycle.trigger import request_bench
+
+    opts = BenchRunBody.model_validate(body)
+    out = request_bench(opts.models, opts.suite, opts.max_cases_per_category, requested_by="api")
+    return 202, {**out, "status_url": f"/bench/status?id={out['bench_id']}"}
+
+
+def bench_status(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared.bench.runner import load_bench
+
+    class _Doc(BaseModel):
+        doc: dict[str, Any]
+
+        def model_dump(self, mode: str = "json") -> dict[str, Any]:  # the record as stored
+            return self.doc
+
+    return _record(body, query, lambda i: (_Doc(doc=d) if (d := load_bench(i)) else None), "benchmark run")
+
+
 Handler = Callable[[dict[str, Any], dict[str, str]], tuple[int, dict[str, Any]]]
 ACTIONS: dict[str, Handler] = {
     "weekly.run": weekly_run,
@@ -117,6 +144,8 @@ ACTIONS: dict[str, Handler] = {
     "openrouter.sync.status": sync_status,
     "research.scan": research_scan,
     "research.scan.status": research_scan_status,
+    "bench.run": bench_run,
+    "bench.status": bench_status,
 }
 ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/weekly/run"): "weekly.run",
@@ -126,6 +155,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/openrouter/sync/status"): "openrouter.sync.status",
     ("POST", "/research/scan"): "research.scan",
     ("GET", "/research/scan/status"): "research.scan.status",
+    ("POST", "/bench/run"): "bench.run",
+    ("GET", "/bench/status"): "bench.status",
 }
 
 

@@ -4,6 +4,7 @@
     python -m shared.cli weekly run [--full|--quick] [--dry-run] [--no-benchmarks] [--download DIR]
     python -m shared.cli weekly status [--run-id ID] [--json]
     python -m shared.cli research scan [--sources FILE] [--as-of YYYY-MM-DD] [--json]
+    python -m shared.cli bench run [--suite NAME] [--model ID ...] [--base-url URL] [--max-cases N] [--json]
 
 Backends: the environment (GCP, or emulators) as configured; when no emulator variable and no
 GOOGLE_CLOUD_PROJECT is set and .local/stack.env exists (after `make up`), that file is used.
@@ -111,6 +112,54 @@ def cmd_research_scan(args: argparse.Namespace) -> int:
         if rec.findings_uri:
             print(f"findings: {rec.findings_uri}")
     return 0 if rec.status in ("succeeded", "partial") else 1
+
+
+def cmd_bench_run(args: argparse.Namespace) -> int:
+    from shared.bench import runner
+    from shared.bench.suite import SuiteError
+    from shared.config import get_settings
+    from shared.log import configure
+
+    if args.base_url:
+        os.environ["LLM_BASE_URL"] = args.base_url
+        get_settings.cache_clear()
+    settings = get_settings()
+    settings.require_project()
+    configure("WARNING" if args.json else settings.log_level)
+    bench_id = f"cli-bench-{int(time.time())}"
+    summaries: list[dict[str, Any]] = []
+    try:
+        out = runner.start_bench(settings, bench_id, "adhoc", args.model or [], args.suite, args.max_cases,
+                                 None, lambda b, i: runner.run_shard(settings, b, i, summaries.append),
+                                 summaries.append)
+    except SuiteError as exc:
+        _err(str(exc))
+        return 2
+    summary = summaries[-1] if summaries else out
+    if args.json:
+        _print_json(summary)
+    else:
+        print_bench_summary(summary)
+    return 0 if summary.get("status") == "complete" else 1
+
+
+def print_bench_summary(summary: dict[str, Any]) -> None:
+    if summary.get("status") == "refused":
+        print(f"benchmark {summary['bench_id']} REFUSED: {summary['error']}")
+        return
+    label = " [SIMULATED]" if summary.get("simulated") else ""
+    print(f"benchmark {summary['bench_id']}{label}: {summary['status']}, verdict {summary['verdict']} "
+          f"({summary['units']} calls, suite {summary['suite']}, estimate ≤ ${summary['estimate']['usd_upper_bound']})")
+    for model, m in summary["models"].items():
+        score = f"{m['score']:.1f} [{m['score_ci95'][0]:.1f}, {m['score_ci95'][1]:.1f}]" if "score" in m else "n/a"
+        print(f"  {model}: score {score}, pass rate {m.get('pass_rate')}, errored {m['errored']}/{m['cases']}, "
+              f"latency avg {m.get('latency_avg_s')} s p95 {m.get('latency_p95_s')} s, cost ${m.get('cost_usd')}")
+        print(f"    {m['regression']['text']}")
+        for cat, c in m["categories"].items():
+            print(f"    {cat:17} {c['score']:6.1f} (n={c['n']}, 95% CI {c['ci95'][0]:.1f}–{c['ci95'][1]:.1f})")
+        for e in m.get("errors", []):
+            print(f"    error: {e}")
+    print(f"per-case results: {summary['results_prefix']}")
 
 
 def _stage_line(run: dict[str, Any]) -> str:
@@ -222,6 +271,15 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--as-of", help="scan date YYYY-MM-DD (default today, UTC)")
     scan.add_argument("--json", action="store_true")
     scan.set_defaults(func=cmd_research_scan)
+    b = sub.add_parser("bench", help="benchmark agent")
+    bsub = b.add_subparsers(dest="bench_command", required=True)
+    br = bsub.add_parser("run", help="run a benchmark in-process and print the run summary")
+    br.add_argument("--suite", help="suite name or folder (default BENCH_SUITE, builtin-v1)")
+    br.add_argument("--model", action="append", help="model id (repeat; default: routing table primaries)")
+    br.add_argument("--base-url", help="OpenAI-compatible base URL (default LLM_BASE_URL / OpenRouter)")
+    br.add_argument("--max-cases", type=int, help="at most this many cases per category")
+    br.add_argument("--json", action="store_true")
+    br.set_defaults(func=cmd_bench_run)
     w = sub.add_parser("weekly", help="weekly cycle")
     wsub = w.add_subparsers(dest="weekly_command", required=True)
     r = wsub.add_parser("run", help="publish a weekly cycle request and follow it to the end")

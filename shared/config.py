@@ -41,6 +41,18 @@ class Settings(BaseModel):
     http_backoff_max_s: float = Field(30.0, ge=0)
     http_max_response_bytes: int = Field(64 * 1024 * 1024, ge=1)
 
+    llm_base_url: str | None = Field(None, description="LLM_BASE_URL (default OPENROUTER_BASE_URL)")
+    llm_api_key: SecretStr | None = Field(None, description="LLM_API_KEY (default OPENROUTER_API_KEY)")
+    bench_suite: str = "builtin-v1"
+    bench_concurrency: int = Field(16, ge=1, le=256)
+    bench_call_timeout_s: float = Field(60.0, gt=0)
+    bench_max_error_rate: float = Field(0.10, ge=0.0, le=1.0)
+    bench_budget_usd: float = Field(10.0, ge=0.0)
+    bench_baseline_runs: int = Field(4, ge=1, le=50)
+    bench_shard_size: int = Field(200, ge=1)
+    bench_max_cases_per_category: int | None = Field(None, ge=1)
+    bench_seed: int = 1234
+
     research_sources: str | None = Field(None, description="RESEARCH_SOURCES: research YAML path")
     research_max_response_bytes: int = Field(8 * 1024 * 1024, ge=1)
 
@@ -57,6 +69,16 @@ class Settings(BaseModel):
         if not self.reports_bucket:
             raise ConfigError("REPORTS_BUCKET is not set: name the Cloud Storage bucket for reports")
         return self.reports_bucket
+
+    @property
+    def llm_url(self) -> str:
+        """Chat completions go here: any OpenAI-compatible server (OpenRouter by default)."""
+        return self.llm_base_url or self.openrouter_base_url
+
+    @property
+    def llm_key(self) -> str | None:
+        key = self.llm_api_key or (self.openrouter_api_key if not self.llm_base_url else None)
+        return key.get_secret_value() if key else None
 
     def require_raw_bucket(self) -> str:
         return self.raw_bucket or self.require_reports_bucket()
@@ -77,6 +99,17 @@ _ENV = {
     "http_backoff_base_s": "HTTP_BACKOFF_BASE_S",
     "http_backoff_max_s": "HTTP_BACKOFF_MAX_S",
     "http_max_response_bytes": "HTTP_MAX_RESPONSE_BYTES",
+    "llm_base_url": "LLM_BASE_URL",
+    "llm_api_key": "LLM_API_KEY",
+    "bench_suite": "BENCH_SUITE",
+    "bench_concurrency": "BENCH_CONCURRENCY",
+    "bench_call_timeout_s": "BENCH_CALL_TIMEOUT_S",
+    "bench_max_error_rate": "BENCH_MAX_ERROR_RATE",
+    "bench_budget_usd": "BENCH_BUDGET_USD",
+    "bench_baseline_runs": "BENCH_BASELINE_RUNS",
+    "bench_shard_size": "BENCH_SHARD_SIZE",
+    "bench_max_cases_per_category": "BENCH_MAX_CASES_PER_CATEGORY",
+    "bench_seed": "BENCH_SEED",
     "research_sources": "RESEARCH_SOURCES",
     "research_max_response_bytes": "RESEARCH_MAX_RESPONSE_BYTES",
     "max_event_age_s": "MAX_EVENT_AGE_S",
@@ -93,7 +126,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
             continue
         if field == "openrouter_categories":
             values[field] = tuple(c.strip() for c in raw.split(",") if c.strip())
-        elif field == "openrouter_base_url":
+        elif field in ("openrouter_base_url", "llm_base_url"):
             values[field] = raw.rstrip("/")
         else:
             values[field] = raw

@@ -55,7 +55,7 @@ class StageDone(_Message):
     """What a weekly-chain stage publishes when it has finished (successfully or not)."""
     run: RunContext
     stage: str
-    status: Literal["succeeded", "failed"]
+    status: Literal["succeeded", "failed", "skipped"]
     summary: dict[str, Any] = {}
     error: str | None = None
     skipped_stages: list[str] = []
@@ -74,3 +74,19 @@ class ResearchScanRequest(_Message):
     scan_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     as_of: date | None = Field(None, description="scan date (default: today, UTC)")
     requested_by: str = "scheduler"
+
+
+class BenchRequest(_Message):
+    """An on-demand benchmark run (api bench.run, topic publish)."""
+    bench_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    models: list[str] = []             # empty: each category's primary model in the routing table
+    suite: str | None = None           # default BENCH_SUITE
+    max_cases_per_category: int | None = Field(None, ge=1)
+    phase: Literal["pre", "post", "adhoc"] = "adhoc"
+    requested_by: str = "manual"
+
+
+class BenchShard(_Message):
+    """One slice of a benchmark run too large for one invocation (fan-out / fan-in)."""
+    bench_id: str
+    shard: int = Field(ge=0)

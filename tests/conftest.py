@@ -57,6 +57,7 @@ class LocalCloud:
     env: dict[str, str]
     replay: ReplayServer
     state_dir: Path
+    simulator: Any = None
 
     @property
     def project(self) -> str:
@@ -107,26 +108,34 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory):
 
     if not DEMO_DATA.exists():
         pytest.fail(f"demo dataset missing at {DEMO_DATA}")
-    from infra.demo import write_research_sources
+    import yaml
+
+    from infra.demo import SIMULATOR_CONFIG, write_research_sources
+    from infra.model_simulator import SimulatorServer
 
     replay = ReplayServer(ReplayState(DEMO_DATA, week=1, research_dir=DEMO_RESEARCH)).start()
+    simulator = SimulatorServer(yaml.safe_load(SIMULATOR_CONFIG.read_text())).start()
     state_dir = tmp_path_factory.mktemp("local-cloud")
     sources = write_research_sources(replay.root_url, state_dir / "research_sources.yaml")
     saved_env = dict(os.environ)
     try:
         stack = local_stack.up(state_dir, {**TEST_ENV, "OPENROUTER_BASE_URL": replay.base_url,
-                                           "RESEARCH_SOURCES": str(sources)},
+                                           "RESEARCH_SOURCES": str(sources), "LLM_BASE_URL": simulator.base_url,
+                                           "BENCH_BUDGET_USD": "200", "BENCH_MAX_CASES_PER_CATEGORY": "4",
+                                           "BENCH_CALL_TIMEOUT_S": "2", "BENCH_SHARD_SIZE": "50"},
                                log=lambda m: print(f"[local cloud] {m}"))
     except local_stack.StackError as exc:
         replay.stop()
+        simulator.stop()
         pytest.fail(f"cannot start the local cloud: {exc}")
     os.environ.update(stack.env)
     reset_caches()
     try:
-        yield LocalCloud(dict(stack.env), replay, state_dir)
+        yield LocalCloud(dict(stack.env), replay, state_dir, simulator)
     finally:
         local_stack.down(state_dir, log=lambda m: print(f"[local cloud] {m}"))
         replay.stop()
+        simulator.stop()
         os.environ.clear()
         os.environ.update(saved_env)
         reset_caches()

@@ -71,13 +71,19 @@ def test_weekly_cycle_through_pubsub_writes_the_report(cloud):
     assert run["status"] == "succeeded" and run["safe"] is False
     stages = run["stages"]
     assert stages["catalog_sync"]["status"] == "succeeded" and stages["reporter"]["status"] == "succeeded"
-    for planned in ("benchmark", "planner", "upgrade"):
+    for planned in ("planner", "upgrade"):
         assert stages[planned]["status"] == "not_implemented"
     assert stages["research_digest"]["status"] == "failed"  # no research scan ran this week
+    bench = stages["benchmark"]
+    assert bench["status"] == "succeeded" and bench["summary"]["simulated"] is True
+    assert bench["summary"]["shards"] > 1  # fanned out through Pub/Sub and fanned in once
+    routed = {d["primary_model"] for d in (s.to_dict() for s in fs.client().collection("routing").stream())}
+    assert set(bench["summary"]["models"]) == routed
     bucket, md_path = storage.split_uri(run["report"]["markdown"])
     assert md_path == f"reports/{run['started_at']:%Y-%m-%d}.md" and bucket == cloud.bucket
     md = storage.read_bytes(bucket, md_path).decode()
-    assert "`SAFE=false`" in md and "benchmark stage is not implemented" in md
+    assert "`SAFE=false`" in md and "planner stage is not implemented" in md
+    assert "## Benchmark results" in md and "**SIMULATED**" in md and "Score (95% CI)" in md
     assert f"### Added models ({len(WEEK1['models'])})" in md
     report = json.loads(storage.read_bytes(*storage.split_uri(run["report"]["json"])))
     assert report["safe"] is False and report["summary"]["models_added"] == len(WEEK1["models"])

@@ -24,9 +24,8 @@ def test_manifest_loads(manifest):
     assert manifest.version == 1
     assert manifest.dead_letter_topic == "pipeline-dead-letter"
     assert sorted(f.name for f in manifest.active_functions()) == [
-        "api", "catalog_sync", "reporter", "research_digest", "research_scan", "weekly_cycle"]
-    assert sorted(n for n, f in manifest.functions.items() if not f.active) == [
-        "benchmark", "planner", "upgrade"]
+        "api", "benchmark", "catalog_sync", "reporter", "research_digest", "research_scan", "weekly_cycle"]
+    assert sorted(n for n, f in manifest.functions.items() if not f.active) == ["planner", "upgrade"]
 
 
 def test_function_defaults_applied(manifest):
@@ -122,9 +121,10 @@ def test_route_after_skips_planned_stages(manifest):
     """catalog_sync hands over to the research digest; the digest goes to the reporter, skipping
     the planned stages in order."""
     assert manifest.route_after("catalog_sync") == ("catalog-synced", [])
-    topic, skipped = manifest.route_after("research_digest")
+    assert manifest.route_after("research_digest") == ("benchmark-requests", [])
+    topic, skipped = manifest.route_after("benchmark")
     assert topic == manifest.function("reporter").trigger_topic == "upgrade-completed"
-    assert skipped == ["benchmark", "planner", "upgrade"]
+    assert skipped == ["planner", "upgrade"]
 
 
 def test_route_after_last_stage(manifest):

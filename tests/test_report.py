@@ -25,12 +25,26 @@ CHAIN = ["catalog_sync", "research_digest", "benchmark", "planner", "upgrade", "
 REQUIRED = [s for s, _ in REQUIRED_CHECKS]
 
 
+BENCH_MODEL = {"cases": 24, "scored": 24, "errored": 0, "score": 71.5, "score_ci95": [60.1, 82.9],
+               "pass_rate": 0.7083, "latency_avg_s": 0.05, "latency_p95_s": 0.09, "cost_usd": 0.0012,
+               "routing_categories": ["programming"], "state": "pass",
+               "categories": {"coding": {"n": 4, "score": 75.0, "ci95": [20.0, 100.0]}},
+               "regression": {"level": "ok", "text": "no baseline yet: first run for this target and suite version"}}
+BENCH_PASS = {"bench_id": "wk-test-1.benchmark-pre", "phase": "pre", "suite": "builtin-v1@v1", "status": "complete",
+              "verdict": "pass", "simulated": True, "llm_base_url": "http://127.0.0.1:1/v1", "units": 24,
+              "shards": 1, "models": {"sim/steady": BENCH_MODEL}, "estimate": {"usd_upper_bound": 0.01},
+              "results_prefix": "gs://b/bench/results/wk-test-1.benchmark-pre/",
+              "thresholds": {"alert_points": 5, "critical_points": 15, "alpha": 0.05, "max_error_rate": 0.1}}
+
+
 def run_dict(statuses: dict[str, str] | None = None, **options: Any) -> dict[str, Any]:
     """A synthetic weekly_runs document."""
     statuses = statuses or {}
     stages = {name: {"status": statuses.get(name, "not_implemented")} for name in CHAIN}
     stages["catalog_sync"].setdefault("duration_s", 42.0)
     stages["reporter"] = {"status": statuses.get("reporter", "running")}
+    if stages["benchmark"]["status"] == "succeeded":
+        stages["benchmark"]["summary"] = BENCH_PASS
     return {"run_id": "wk-test-1", "started_at": STARTED, "chain": CHAIN, "stages": stages,
             "options": {"full": True, "dry_run": False, "benchmarks": True, **options}}
 
@@ -65,7 +79,8 @@ def test_all_required_stages_succeeded_is_safe():
     """All five checks passed and a clean sync → SAFE=true, no reasons."""
     report = build_report(run_dict(ALL_OK), sync_record(), NOW)
     assert report.safe is True and report.reasons == []
-    assert all(c.passed and c.detail == "ran and passed" for c in report.checks)
+    assert all(c.passed for c in report.checks)
+    assert [c.detail for c in report.checks if c.name != "benchmark"] == ["ran and passed"] * 4
     md = render_markdown(report)
     assert "`SAFE=true`" in md and "SAFE=false" not in md
     assert "Every required check ran and passed." in md
@@ -238,3 +253,18 @@ def test_report_json_round_trips():
     assert body["started_at"] == "2026-03-01T03:00:00Z"
     assert [c["name"] for c in body["checks"]] == REQUIRED
     assert weekly.WeeklyReport.model_validate(body) == report
+
+
+def test_benchmark_results_section_and_regression_check():
+    """A passing benchmark shows its table (labelled SIMULATED); a significant regression fails."""
+    report = build_report(run_dict(ALL_OK), sync_record(), NOW)
+    md = render_markdown(report)
+    assert "**SIMULATED**" in md and "| `sim/steady` | programming | 71.5 (60.1–82.9) | 71% | 0/24 |" in md
+    bad = run_dict(ALL_OK)
+    bad["stages"]["benchmark"]["summary"] = {**BENCH_PASS, "verdict": "regression", "models": {"sim/steady": {
+        **BENCH_MODEL, "state": "regression",
+        "regression": {"level": "critical", "text": "-20.0 points vs baseline 90.0 (critical), significant"}}}}
+    report = build_report(bad, sync_record(), NOW)
+    assert report.safe is False
+    assert report.reasons == ["benchmark: benchmark verdict regression (sim/steady: -20.0 points vs baseline "
+                              "90.0 (critical), significant)"]

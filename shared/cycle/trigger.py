@@ -6,7 +6,8 @@ import secrets
 from datetime import datetime, timezone
 from typing import Any
 
-from shared.messages import CatalogSyncRequest, ResearchScanRequest, SyncMode, WeeklyCycleRequest
+from shared.messages import (BenchRequest, CatalogSyncRequest, ResearchScanRequest, SyncMode,
+                             WeeklyCycleRequest)
 from shared.pipeline import load_manifest
 from shared.platform import pubsub
 
@@ -37,3 +38,12 @@ def request_research_scan(as_of: str | None = None, requested_by: str = "manual"
     topic = load_manifest().function("research_scan").trigger_topic
     message_id = pubsub.publish(topic, request)
     return {"scan_id": request.scan_id, "topic": topic, "message_id": message_id}
+
+
+def request_bench(models: list[str] | None = None, suite: str | None = None,
+                  max_cases_per_category: int | None = None, requested_by: str = "manual") -> dict[str, Any]:
+    request = BenchRequest(bench_id=_new_id("bench"), models=models or [], suite=suite,
+                           max_cases_per_category=max_cases_per_category, requested_by=requested_by)
+    topic = load_manifest().function("benchmark").trigger_topic
+    message_id = pubsub.publish(topic, request)
+    return {"bench_id": request.bench_id, "topic": topic, "message_id": message_id}

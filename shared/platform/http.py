@@ -21,7 +21,7 @@ log = get_logger(__name__)
 
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 MAX_REDIRECTS = 3
-KEPT_HEADERS = ("etag", "last-modified", "content-type", "content-length")
+KEPT_HEADERS = ("etag", "last-modified", "content-type", "content-length", "x-simulated")
 MAX_RETRY_AFTER_S = 120.0
 USER_AGENT = "weekly-improvement-pipeline/1.0 (+catalog-sync)"
 
@@ -101,7 +101,8 @@ class HttpSource:
 
     def __init__(self, base_url: str, settings: Settings, api_key: str | None = None,
                  name: str = "source", allowed_hosts: set[str] | None = None,
-                 max_response_bytes: int | None = None, accept: str = "application/json"):
+                 max_response_bytes: int | None = None, accept: str = "application/json",
+                 max_connections: int | None = None):
         self.base_url = base_url.rstrip("/")
         self.settings = settings
         self.name = name
@@ -114,7 +115,7 @@ class HttpSource:
         self._client = httpx.Client(
             base_url=self.base_url, headers=headers, follow_redirects=False,
             timeout=httpx.Timeout(settings.http_timeout_s, connect=min(10.0, settings.http_timeout_s)),
-            limits=httpx.Limits(max_connections=max(settings.endpoint_concurrency, 4)),
+            limits=httpx.Limits(max_connections=max(settings.endpoint_concurrency, max_connections or 0, 4)),
         )
         self.requests_made = 0
         self.bytes_received = 0
@@ -134,6 +135,17 @@ class HttpSource:
     def get(self, path: str, params: dict[str, Any] | None = None,
             headers: dict[str, str] | None = None) -> Fetched:
         """GET with retries. A 304 (after a conditional request) is returned, not raised."""
+        return self.request("GET", path, params=params, headers=headers)
+
+    def post_json(self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None,
+                  timeout_s: float | None = None) -> Fetched:
+        """POST a JSON body with the same retries (for idempotent-enough calls such as chat
+        completions at temperature 0)."""
+        return self.request("POST", path, json_body=body, headers=headers, timeout_s=timeout_s)
+
+    def request(self, method: str, path: str, params: dict[str, Any] | None = None,
+                headers: dict[str, str] | None = None, json_body: Any = None,
+                timeout_s: float | None = None) -> Fetched:
         url = self.url_for(path, params)
         started = time.monotonic()
         retrying = tenacity.Retrying(
@@ -149,22 +161,26 @@ class HttpSource:
         try:
             for attempt in retrying:
                 with attempt:
-                    status, body, kept = self._once(path, params, url, headers or {})
+                    status, body, kept = self._once(method, path, params, url, headers or {},
+                                                    json_body, timeout_s)
                     return Fetched(url, status, body, attempt.retry_state.attempt_number,
                                    time.monotonic() - started, kept)
         except _Retryable as exc:
             raise SourceError(
-                f"{self.name}: GET {url} failed after {self.settings.http_max_attempts} attempts: "
+                f"{self.name}: {method} {url} failed after {self.settings.http_max_attempts} attempts: "
                 f"{exc.reason}", url, exc.status) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _once(self, path: str, params: dict[str, Any] | None, url: str,
-              headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+    def _once(self, method: str, path: str, params: dict[str, Any] | None, url: str,
+              headers: dict[str, str], json_body: Any = None,
+              timeout_s: float | None = None) -> tuple[int, bytes, dict[str, str]]:
         target: str = path
+        timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)) if timeout_s else httpx.USE_CLIENT_DEFAULT
         for _ in range(MAX_REDIRECTS + 1):
             self.requests_made += 1
             try:
-                with self._client.stream("GET", target, params=params, headers=headers) as response:
+                with self._client.stream(method, target, params=params, headers=headers, json=json_body,
+                                         timeout=timeout) as response:
                     status = response.status_code
                     kept = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
                     if status in RETRY_STATUSES:
@@ -179,7 +195,7 @@ class HttpSource:
                         if location and host in self.allowed_hosts:
                             target, params = nxt, None
                             continue
-                        raise SourceError(f"{self.name}: GET {url} answered a redirect ({status}) to "
+                        raise SourceError(f"{self.name}: {method} {url} answered a redirect ({status}) to "
                                           f"{location!r}; redirects to hosts outside the configuration "
                                           f"are not followed", url, status)
                     body = self._read_capped(response, url)
@@ -189,9 +205,9 @@ class HttpSource:
                 raise _Retryable(f"connection error ({exc.__class__.__name__}: {exc})") from None
             if status >= 400:
                 preview = body[:200].decode("utf-8", "replace").replace("\n", " ")
-                raise SourceError(f"{self.name}: GET {url} answered HTTP {status}: {preview}", url, status)
+                raise SourceError(f"{self.name}: {method} {url} answered HTTP {status}: {preview}", url, status)
             return status, body, kept
-        raise SourceError(f"{self.name}: GET {url}: more than {MAX_REDIRECTS} redirects", url)
+        raise SourceError(f"{self.name}: {method} {url}: more than {MAX_REDIRECTS} redirects", url)
 
     def _read_capped(self, response: httpx.Response, url: str) -> bytes:
         cap = self.max_response_bytes

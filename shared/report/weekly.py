@@ -49,6 +49,7 @@ class WeeklyReport(BaseModel):
     summary: dict[str, Any]
     catalog: dict[str, Any]
     research: dict[str, Any] = {}
+    benchmark: dict[str, Any] = {}
     paths: dict[str, str] = {}
 
 
@@ -65,6 +66,16 @@ def _check_for(stage: str, description: str, state: dict[str, Any], options: dic
         err = state.get("error")
         return Check(name=stage, description=description, passed=False,
                      detail=f"stage {status}" + (f": {err}" if err else ""))
+    if stage == "benchmark":
+        summary = state.get("summary") or {}
+        if summary.get("verdict") != "pass":
+            worst = [f"{m}: {v.get('regression', {}).get('text')}" for m, v in (summary.get("models") or {}).items()
+                     if v.get("state") != "pass"]
+            return Check(name=stage, description=description, passed=False,
+                         detail=f"benchmark verdict {summary.get('verdict')}" + (f" ({worst[0]})" if worst else ""))
+        label = " (SIMULATED models)" if summary.get("simulated") else ""
+        return Check(name=stage, description=description, passed=True,
+                     detail=f"{len(summary.get('models') or {})} models measured, no significant regression{label}")
     if stage == "catalog_sync" and sync is None:
         return Check(name=stage, description=description, passed=False,
                      detail="no sync-run record found, so 'without errors' cannot be verified")
@@ -141,6 +152,9 @@ def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime) ->
     if research.get("since") is not None:
         since = research["since"]
         research["since"] = since.strftime("%Y-%m-%d %H:%M UTC") if hasattr(since, "strftime") else str(since)
+    bench_state = stages_state.get("benchmark") or {}
+    benchmark = {"status": bench_state.get("status", "pending"), "error": bench_state.get("error"),
+                 **(bench_state.get("summary") or {})}
     summary["research_findings"] = research.get("findings")
     summary["research_proposals"] = len(research.get("proposals") or []) if "proposals" in research else None
     started = run.get("started_at")
@@ -148,7 +162,7 @@ def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime) ->
     return WeeklyReport(run_id=run["run_id"], generated_at=now, started_at=started, options=options,
                         dry_run=bool(options.get("dry_run")), safe=not reasons, reasons=reasons,
                         checks=checks, stages=stages, summary=summary, catalog=catalog,
-                        research=research)
+                        research=research, benchmark=benchmark)
 
 
 _env = jinja2.Environment(

@@ -1,0 +1,203 @@
+"""Local model simulator: an OpenAI-compatible chat completions server for the demo and tests.
+
+    python -m infra.model_simulator --config infra/simulator.yaml --port 8998
+
+Each configured model has a per-category quality (probability of answering a suite case right)
+and a latency. For a prompt that is a case of a known suite it answers with the case's reference
+(right) or a plausible wrong answer, decided deterministically from (seed, model, case id).
+Every response carries the header X-Simulated: true and system_fingerprint "simulator", so runs
+against it are labelled simulated. Behaviours for failure tests: http500, timeout, empty,
+non_json, and for coding cases loop_code, fork_code, env_code, big_output_code, socket_code.
+usage has token counts but no cost (the benchmark prices simulated calls from the catalog).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared.bench.cases import Case
+from shared.bench.suite import SUITES_DIR, load_suite
+
+EVIL_CODE = {
+    "loop_code": "while True:\n    pass",
+    "fork_code": "import os\nwhile True:\n    os.fork()",
+    "env_code": "import os\nprint(dict(os.environ))\nraise SystemExit(0)",
+    "big_output_code": "print('x' * 50_000_000)",
+    "socket_code": "import socket\ns = socket.create_connection(('127.0.0.1', 9))\ns.send(b'exfiltrate')",
+}
+
+
+def _unit(*parts: object) -> float:
+    """A deterministic number in [0, 1) from the parts."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2 ** 64
+
+
+def wrong_answer(case: Case, rng: random.Random) -> str:
+    """A plausible, scorable wrong answer for the case."""
+    if case.scorer == "numeric":
+        try:
+            value = float(case.answer or 0) + rng.choice([1, 2, 10, -1])
+            return f"Let me compute.\n#### {value:g}"
+        except ValueError:
+            return "#### 0"
+    if case.scorer == "choice":
+        letters = [chr(65 + i) for i in range(max(2, len(case.choices)))]
+        wrong = [x for x in letters if x != (case.answer or "A").strip("()")]
+        return f"Answer: {rng.choice(wrong)}"
+    if case.scorer == "python_tests":
+        return f"```python\ndef {case.entry_point or 'solution'}(*args, **kwargs):\n    return None\n```"
+    if case.scorer == "exact":
+        return "Answer: unknown"
+    if case.scorer in ("alias_match", "token_f1"):
+        return "Answer: I am not certain; possibly something else entirely."
+    return "Sorry, I cannot write that."  # constraints: violates length/word requirements
+
+
+class Simulator:
+    def __init__(self, config: dict[str, Any]):
+        self.seed = config.get("seed", 0)
+        self.models: dict[str, dict[str, Any]] = config.get("models", {})
+        self.default = config.get("default_model", {"quality": {}, "latency_ms": 50})
+        self.by_prompt: dict[str, Case] = {}
+        for suite_dir in sorted(SUITES_DIR.iterdir()) if SUITES_DIR.exists() else []:
+            if (suite_dir / "suite.yaml").exists():
+                for case in load_suite(suite_dir.name).cases:
+                    self.by_prompt[case.prompt] = case
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def spec(self, model: str) -> dict[str, Any]:
+        return self.models.get(model) or self.default
+
+    def answer(self, model: str, prompt: str) -> tuple[str, Case | None]:
+        spec = self.spec(model)
+        case = self.by_prompt.get(prompt)
+        if case is None:
+            return "I don't know.", None
+        behaviour = spec.get("behaviour")
+        if behaviour in EVIL_CODE and case.scorer == "python_tests":
+            return f"```python\n{EVIL_CODE[behaviour]}\n```", case
+        quality = spec.get("quality", {})
+        p = quality.get(case.category, quality.get("default", 0.5))
+        if _unit(self.seed, model, case.id) < p and case.reference:
+            return case.reference, case
+        return wrong_answer(case, random.Random(f"{self.seed}|{model}|{case.id}")), case
+
+    def latency_s(self, model: str, case_id: str) -> float:
+        spec = self.spec(model)
+        base = spec.get("latency_ms", 50) / 1000
+        jitter = spec.get("jitter_ms", 0) / 1000
+        return max(0.0, base + (2 * _unit("lat", self.seed, model, case_id) - 1) * jitter)
+
+
+def make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def log_message(self, fmt: str, *args: Any) -> None:
+            pass
+
+        def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("X-Simulated", "true")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/").endswith("/models"):
+                data = [{"id": m, "object": "model", "owned_by": "simulator"} for m in sim.models]
+                return self._send(200, json.dumps({"data": data}).encode())
+            if self.path.startswith("/_sim/stats"):
+                return self._send(200, json.dumps({"calls": sim.calls}).encode())
+            self._send(404, b'{"error": {"message": "not found"}}')
+
+        def do_POST(self) -> None:
+            if not self.path.rstrip("/").endswith("/chat/completions"):
+                return self._send(404, b'{"error": {"message": "not found"}}')
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                req = json.loads(self.rfile.read(length))
+                model = req["model"]
+                prompt = [m for m in req["messages"] if m.get("role") == "user"][-1]["content"]
+            except (ValueError, KeyError, IndexError, TypeError):
+                return self._send(400, b'{"error": {"message": "bad request"}}')
+            with sim.lock:
+                sim.calls += 1
+            spec = sim.spec(model)
+            behaviour = spec.get("behaviour")
+            content, case = sim.answer(model, prompt)
+            time.sleep(sim.latency_s(model, case.id if case else prompt[:40]))
+            if behaviour == "http500":
+                return self._send(500, b'{"error": {"message": "simulated upstream failure"}}')
+            if behaviour == "timeout":
+                time.sleep(float(spec.get("timeout_sleep_s", 30)))
+            if behaviour == "non_json":
+                return self._send(200, b"<html>gateway error</html>", "text/html")
+            if behaviour == "empty":
+                content = ""
+            body = {
+                "id": f"sim-{sim.calls}", "object": "chat.completion", "created": int(time.time()),
+                "model": model, "system_fingerprint": "simulator",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": content}}],
+                "usage": {"prompt_tokens": max(1, len(prompt) // 4),
+                          "completion_tokens": max(1, len(content) // 4),
+                          "total_tokens": max(1, len(prompt) // 4) + max(1, len(content) // 4)},
+            }
+            self._send(200, json.dumps(body).encode())
+
+    return Handler
+
+
+class SimulatorServer:
+    def __init__(self, config: dict[str, Any], host: str = "127.0.0.1", port: int = 0):
+        self.sim = Simulator(config)
+        self.httpd = ThreadingHTTPServer((host, port), make_handler(self.sim))
+        self.httpd.daemon_threads = True
+        self.httpd.request_queue_size = 256
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> "SimulatorServer":
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="OpenAI-compatible model simulator (SIMULATED answers)")
+    p.add_argument("--config", type=Path, default=Path(__file__).with_name("simulator.yaml"))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    args = p.parse_args(argv)
+    server = SimulatorServer(yaml.safe_load(args.config.read_text()), args.host, args.port)
+    print(f"model simulator (SIMULATED) at {server.base_url}", flush=True)
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,400 @@
+"""Benchmark runs: targets, budget, fan-out into shards, scoring, fan-in exactly once,
+metrics with confidence intervals, and regression detection against a rolling baseline.
+
+Firestore: bench_runs/{bench_id} (plan, shard states, summary), bench_target_results/{id}
+(one per run and model: the rolling baseline). Storage: bench/results/{bench_id}/shard-NNNN.jsonl
+(per-case results). A run is idempotent per bench id; a weekly run's id is {run_id}.benchmark-{phase}.
+"""
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel
+
+from shared.bench import stats
+from shared.bench.cases import CATEGORIES, Case
+from shared.bench.client import ChatClient
+from shared.bench.scorers import score as score_case
+from shared.bench.suite import Suite, load_suite
+from shared.config import Settings
+from shared.log import get_logger
+from shared.platform import firestore as fs
+from shared.platform import storage
+
+log = get_logger(__name__)
+BENCH_RUNS = "bench_runs"
+TARGET_RESULTS = "bench_target_results"
+SHARD_LEASE_S = 600
+OPENROUTER_DEFAULT = "https://openrouter.ai/api/v1"
+
+
+class BudgetRefused(RuntimeError):
+    pass
+
+
+class CaseResult(BaseModel):
+    bench_id: str
+    model: str
+    case_id: str
+    category: str
+    scorer: str
+    status: Literal["scored", "errored"]
+    score: float | None = None
+    passed: bool | None = None
+    detail: str = ""
+    latency_s: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    cost_source: Literal["usage.cost", "catalog", "unknown"] = "unknown"
+    finish_reason: str | None = None
+    error: str | None = None
+    response_excerpt: str = ""
+    simulated: bool = False
+
+
+# --- planning ------------------------------------------------------------------------------
+def routing_targets() -> dict[str, list[str]]:
+    """model → routing categories it is primary for (the default targets)."""
+    targets: dict[str, list[str]] = {}
+    for snap in fs.client().collection("routing").stream():
+        d = snap.to_dict() or {}
+        if d.get("primary_model"):
+            targets.setdefault(d["primary_model"], []).append(d.get("category", snap.id))
+    return {m: sorted(c) for m, c in sorted(targets.items())}
+
+
+def catalog_pricing(models: list[str]) -> dict[str, dict[str, str] | None]:
+    db = fs.client()
+    refs = [db.collection("models").document(fs.doc_id(m)) for m in models]
+    found = {s.to_dict()["id"]: s.to_dict().get("pricing") or {} for s in db.get_all(refs) if s.exists}
+    return {m: found.get(m) for m in models}
+
+
+def estimate_cost(cases: list[Case], models: list[str], pricing: dict[str, dict[str, str] | None]
+                  ) -> dict[str, Any]:
+    """Upper bound before any call: prompt tokens ≈ characters / 4 (+ 8 per message), and every
+    completion at its max_tokens. Priced from the catalog (USD per token)."""
+    prompt_tokens = sum(len(c.prompt) // 4 + len(c.system or "") // 4 + 16 for c in cases)
+    completion_tokens = sum(c.max_tokens for c in cases)
+    per_model, unpriced = {}, []
+    for m in models:
+        p = pricing.get(m)
+        if p is None or p.get("prompt") == "-1":
+            unpriced.append(m)
+            continue
+        cost = Decimal(p.get("prompt", "0")) * prompt_tokens + Decimal(p.get("completion", "0")) * completion_tokens
+        per_model[m] = float(round(cost, 4))
+    return {"calls": len(cases) * len(models), "prompt_tokens_per_model": prompt_tokens,
+            "max_completion_tokens_per_model": completion_tokens, "usd_upper_bound": round(sum(per_model.values()), 4),
+            "per_model_usd": per_model, "unpriced_models": unpriced}
+
+
+def check_budget(settings: Settings, estimate: dict[str, Any]) -> None:
+    if estimate["usd_upper_bound"] > settings.bench_budget_usd:
+        raise BudgetRefused(
+            f"estimated cost up to ${estimate['usd_upper_bound']:.2f} for {estimate['calls']} calls exceeds "
+            f"BENCH_BUDGET_USD=${settings.bench_budget_usd:.2f}; nothing was called. Lower "
+            f"BENCH_MAX_CASES_PER_CATEGORY, name fewer models, or raise the cap")
+    if estimate["unpriced_models"] and settings.llm_url.rstrip("/") == OPENROUTER_DEFAULT:
+        raise BudgetRefused(f"no catalog pricing for {estimate['unpriced_models']} on OpenRouter: the cost "
+                            f"cannot be estimated, so nothing was called (sync the catalog first)")
+
+
+class Plan(BaseModel):
+    bench_id: str
+    phase: str
+    weekly_run_id: str | None
+    suite: str
+    suite_key: str
+    models: list[str]
+    targets: dict[str, list[str]]
+    case_ids: list[str]
+    units: int
+    shard_size: int
+    shard_count: int
+    estimate: dict[str, Any]
+    llm_base_url: str
+
+
+def units_of(plan: Plan, shard: int) -> list[tuple[str, str]]:
+    every = [(m, c) for m in plan.models for c in plan.case_ids]
+    return every[shard * plan.shard_size:(shard + 1) * plan.shard_size]
+
+
+def create_plan(settings: Settings, bench_id: str, phase: str, models: list[str], suite_name: str | None,
+                max_per_category: int | None, weekly_run_id: str | None) -> Plan:
+    suite = load_suite(suite_name or settings.bench_suite)
+    targets = {m: [] for m in models} if models else routing_targets()
+    if not targets:
+        raise BudgetRefused("no targets: the routing table is empty and no model was named")
+    cases = suite.select(max_per_category or settings.bench_max_cases_per_category)
+    estimate = estimate_cost(cases, list(targets), catalog_pricing(list(targets)))
+    check_budget(settings, estimate)
+    units = len(cases) * len(targets)
+    count = max(1, -(-units // settings.bench_shard_size))
+    return Plan(bench_id=bench_id, phase=phase, weekly_run_id=weekly_run_id, suite=suite.name,
+                suite_key=suite.key, models=list(targets), targets=targets, case_ids=[c.id for c in cases],
+                units=units, shard_size=settings.bench_shard_size, shard_count=count, estimate=estimate,
+                llm_base_url=settings.llm_url)
+
+
+# --- running one shard ---------------------------------------------------------------------
+def run_units(settings: Settings, plan: Plan, units: list[tuple[str, str]],
+              pricing: dict[str, dict[str, str] | None]) -> list[CaseResult]:
+    suite = load_suite(plan.suite)
+    by_id = {c.id: c for c in suite.cases}
+    client = ChatClient(settings)
+
+    def one(unit: tuple[str, str]) -> CaseResult:
+        model, case_id = unit
+        case = by_id[case_id]
+        done = client.complete(model, case)
+        base = dict(bench_id=plan.bench_id, model=model, case_id=case.id, category=case.category,
+                    scorer=case.scorer, latency_s=round(done.latency_s, 4), finish_reason=done.finish_reason,
+                    prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens,
+                    simulated=done.simulated)
+        cost, source = done.cost_usd, "usage.cost"
+        if cost is None:
+            p = pricing.get(model)
+            if p and done.prompt_tokens is not None and done.completion_tokens is not None and p.get("prompt") != "-1":
+                cost = float(Decimal(p.get("prompt", "0")) * done.prompt_tokens
+                             + Decimal(p.get("completion", "0")) * done.completion_tokens)
+                source = "catalog"
+            else:
+                source = "unknown"
+        if not done.ok:
+            return CaseResult(**base, status="errored", error=done.error, cost_usd=cost, cost_source=source)
+        result = score_case(case, done.content)
+        return CaseResult(**base, status="scored", score=result.score, passed=result.passed,
+                          detail=result.detail[:500], cost_usd=cost, cost_source=source,
+                          response_excerpt=done.content[:400])
+
+    try:
+        with ThreadPoolExecutor(max_workers=settings.bench_concurrency) as pool:
+            return list(pool.map(one, units))
+    finally:
+        client.close()
+
+
+def shard_path(plan: Plan, shard: int) -> str:
+    return f"bench/results/{plan.bench_id}/shard-{shard:04d}.jsonl"
+
+
+def run_shard(settings: Settings, bench_id: str, shard: int,
+              on_complete: Callable[[dict[str, Any]], None] | None = None) -> str:
+    """Run one shard exactly once; the shard that completes the run aggregates it."""
+    db = fs.client()
+    ref = db.collection(BENCH_RUNS).document(bench_id)
+    doc = ref.get().to_dict()
+    if doc is None:
+        log.error("shard for an unknown benchmark run dropped", bench_id=bench_id, shard=shard)
+        return "missing"
+    plan = Plan.model_validate(doc["plan"])
+    claim = fs.claim(ref, SHARD_LEASE_S, prefix=f"shards.s{shard}")
+    if claim == "claimed":
+        started = time.monotonic()
+        results = run_units(settings, plan, units_of(plan, shard), catalog_pricing(plan.models))
+        body = "".join(r.model_dump_json() + "\n" for r in results).encode()
+        storage.write_bytes(settings.require_raw_bucket(), shard_path(plan, shard), body, "application/x-ndjson")
+        _finish_shard(ref, shard, len(results), time.monotonic() - started)
+        log.info("benchmark shard finished", bench_id=bench_id, shard=shard, cases=len(results))
+    elif claim == "busy":
+        return "busy"
+    return maybe_aggregate(settings, bench_id, on_complete)
+
+
+def _finish_shard(ref: Any, shard: int, n: int, seconds: float) -> None:
+    from google.cloud import firestore
+
+    @firestore.transactional
+    def txn(transaction: Any) -> None:
+        snap = ref.get(transaction=transaction).to_dict()
+        state = (snap.get("shards") or {}).get(f"s{shard}") or {}
+        if state.get("status") == "succeeded":
+            return  # counted already
+        transaction.update(ref, {f"shards.s{shard}.status": "succeeded", f"shards.s{shard}.cases": n,
+                                 f"shards.s{shard}.duration_s": round(seconds, 3),
+                                 "shards_done": firestore.Increment(1)})
+    txn(fs.client().transaction())
+
+
+def maybe_aggregate(settings: Settings, bench_id: str,
+                    on_complete: Callable[[dict[str, Any]], None] | None) -> str:
+    ref = fs.client().collection(BENCH_RUNS).document(bench_id)
+    doc = ref.get().to_dict() or {}
+    if doc.get("shards_done", 0) < doc["plan"]["shard_count"]:
+        return "shard done"
+    if fs.claim(ref, SHARD_LEASE_S, prefix="aggregation") != "claimed":
+        return "aggregation handled elsewhere"
+    summary = aggregate(settings, Plan.model_validate(doc["plan"]))
+    ref.update({"aggregation.status": "succeeded", "status": summary["status"], "summary": summary,
+                "finished_at": datetime.now(timezone.utc)})
+    log.info("benchmark aggregated", bench_id=bench_id, status=summary["status"], verdict=summary["verdict"])
+    if on_complete:
+        on_complete(summary)
+    return "aggregated"
+
+
+# --- fan-in: metrics and regression --------------------------------------------------------
+def load_results(settings: Settings, plan: Plan) -> list[CaseResult]:
+    out = []
+    for shard in range(plan.shard_count):
+        raw = storage.read_bytes(settings.require_raw_bucket(), shard_path(plan, shard)).decode()
+        out += [CaseResult.model_validate_json(line) for line in raw.splitlines() if line.strip()]
+    return out
+
+
+def model_metrics(results: list[CaseResult]) -> dict[str, Any]:
+    scored = [r for r in results if r.status == "scored"]
+    errored = [r for r in results if r.status == "errored"]
+    scores = [r.score or 0.0 for r in scored]
+    passes = sum(1 for r in scored if r.passed)
+    latencies = [r.latency_s for r in scored if r.latency_s is not None]
+    out: dict[str, Any] = {"cases": len(results), "scored": len(scored), "errored": len(errored),
+                           "error_rate": round(len(errored) / len(results), 4) if results else 0.0}
+    if scored:
+        mean, lo, hi = stats.mean_ci(scores)
+        plo, phi = stats.wilson_interval(passes, len(scored))
+        out.update({"score": round(100 * mean, 2), "score_ci95": [round(100 * lo, 2), round(100 * hi, 2)],
+                    "pass_rate": round(passes / len(scored), 4), "pass_rate_ci95": [round(plo, 4), round(phi, 4)]})
+    if latencies:
+        out.update({"latency_avg_s": round(sum(latencies) / len(latencies), 4),
+                    "latency_p95_s": round(stats.percentile(latencies, 95), 4)})
+    out["tokens"] = {"prompt": sum(r.prompt_tokens or 0 for r in results),
+                     "completion": sum(r.completion_tokens or 0 for r in results)}
+    costs = [r.cost_usd for r in results if r.cost_usd is not None]
+    out["cost_usd"] = round(sum(costs), 6) if costs else None
+    out["cost_sources"] = sorted({r.cost_source for r in results})
+    per_cat = {}
+    for cat in CATEGORIES:
+        rs = [r for r in scored if r.category == cat]
+        if rs:
+            m, lo, hi = stats.mean_ci([r.score or 0.0 for r in rs])
+            per_cat[cat] = {"n": len(rs), "score": round(100 * m, 2), "ci95": [round(100 * lo, 2), round(100 * hi, 2)],
+                            "errored": sum(1 for r in errored if r.category == cat)}
+    out["categories"] = per_cat
+    out["errors"] = sorted({(r.error or "")[:160] for r in errored})[:5]
+    return out
+
+
+def baseline_runs(suite_key: str, model: str, limit: int, exclude: str) -> list[dict[str, Any]]:
+    """The last `limit` complete runs of this model on this suite version (newest first).
+    Equality query only (no composite index); ordered in memory."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    docs = [s.to_dict() for s in fs.client().collection(TARGET_RESULTS)
+            .where(filter=FieldFilter("target_key", "==", f"{suite_key}|{model}")).stream()]
+    docs = [d for d in docs if d.get("complete") and d.get("bench_id") != exclude]
+    return sorted(docs, key=lambda d: d["finished_at"], reverse=True)[:limit]
+
+
+def regression(settings: Settings, plan: Plan, model: str, metrics: dict[str, Any],
+               results: list[CaseResult]) -> dict[str, Any]:
+    base = baseline_runs(plan.suite_key, model, settings.bench_baseline_runs, plan.bench_id)
+    if "score" not in metrics:
+        return {"level": "unknown", "text": "nothing was scored", "significant": None}
+    if not base:
+        return stats.regression_verdict([], metrics["score"])
+    latest = base[0]
+    previous = {r.case_id: bool(r.passed) for r in load_results(settings, Plan.model_validate(latest["plan"]))
+                if r.model == model and r.status == "scored"}
+    pairs = [(previous[r.case_id], bool(r.passed)) for r in results if r.status == "scored" and r.case_id in previous]
+    p_value = mde = None
+    if pairs:
+        b, c, p_value = stats.mcnemar_from_pairs([x for x, _ in pairs], [y for _, y in pairs])
+        p0 = sum(1 for x, _ in pairs if x) / len(pairs)
+        mde = round(100 * stats.minimum_detectable_effect(len(pairs), p0), 1)
+    verdict = stats.regression_verdict([d["score"] for d in base], metrics["score"], paired_p=p_value,
+                                       mde_points=mde, n=len(pairs) or None)
+    verdict["baseline_bench_ids"] = [d["bench_id"] for d in base]
+    verdict["paired_with"] = latest["bench_id"] if pairs else None
+    return verdict
+
+
+def aggregate(settings: Settings, plan: Plan) -> dict[str, Any]:
+    results = load_results(settings, plan)
+    now = datetime.now(timezone.utc)
+    models: dict[str, Any] = {}
+    states: list[str] = []
+    for model in plan.models:
+        rs = [r for r in results if r.model == model]
+        metrics = model_metrics(rs)
+        complete = metrics["error_rate"] <= settings.bench_max_error_rate and metrics["scored"] > 0
+        verdict = regression(settings, plan, model, metrics, rs) if complete else {
+            "level": "unknown", "significant": None,
+            "text": f"incomplete: {metrics['errored']} of {metrics['cases']} cases errored "
+                    f"(limit {settings.bench_max_error_rate:.0%}); not compared with the baseline"}
+        # A regression fails the check when it is beyond the alert threshold AND significant in the
+        # paired test; without a paired comparison only a critical drop fails.
+        failed = (verdict.get("level") in ("alert", "critical") and verdict.get("significant") is True) or \
+                 (verdict.get("level") == "critical" and verdict.get("significant") is None)
+        state = "incomplete" if not complete else "regression" if failed else "pass"
+        states.append(state)
+        models[model] = {**metrics, "routing_categories": plan.targets.get(model, []), "complete": complete,
+                         "regression": verdict, "state": state}
+        fs.client().collection(TARGET_RESULTS).document(f"{plan.bench_id}__{fs.doc_id(model)}").set({
+            "bench_id": plan.bench_id, "model": model, "suite_key": plan.suite_key,
+            "target_key": f"{plan.suite_key}|{model}", "phase": plan.phase, "complete": complete,
+            "score": metrics.get("score"), "pass_rate": metrics.get("pass_rate"), "finished_at": now,
+            "plan": plan.model_dump(mode="python")})
+    simulated = any(r.simulated for r in results)
+    verdict = "incomplete" if "incomplete" in states else "regression" if "regression" in states else "pass"
+    return {"bench_id": plan.bench_id, "phase": plan.phase, "suite": plan.suite_key,
+            "status": "incomplete" if verdict == "incomplete" else "complete", "verdict": verdict,
+            "simulated": simulated, "llm_base_url": plan.llm_base_url, "units": plan.units,
+            "shards": plan.shard_count, "models": models, "estimate": plan.estimate,
+            "results_prefix": f"gs://{settings.require_raw_bucket()}/bench/results/{plan.bench_id}/",
+            "thresholds": {"alert_points": 5, "critical_points": 15, "alpha": 0.05,
+                           "max_error_rate": settings.bench_max_error_rate}}
+
+
+# --- entry -------------------------------------------------------------------------------
+def start_bench(settings: Settings, bench_id: str, phase: str, models: list[str], suite: str | None,
+                max_per_category: int | None, weekly_run_id: str | None,
+                publish_shard: Callable[[str, int], None],
+                on_complete: Callable[[dict[str, Any]], None] | None = None,
+                weekly_ctx: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Plan a run (idempotent per bench id), then run it inline (one shard) or fan out."""
+    from google.api_core.exceptions import AlreadyExists
+
+    ref = fs.client().collection(BENCH_RUNS).document(bench_id)
+    now = datetime.now(timezone.utc)
+    try:
+        plan = create_plan(settings, bench_id, phase, models, suite, max_per_category, weekly_run_id)
+    except BudgetRefused as exc:
+        try:
+            ref.create({"bench_id": bench_id, "phase": phase, "status": "refused", "error": str(exc),
+                        "created_at": now, "weekly_run_id": weekly_run_id})
+        except AlreadyExists:
+            pass
+        log.error("benchmark refused", bench_id=bench_id, reason=str(exc))
+        summary = {"bench_id": bench_id, "status": "refused", "verdict": "refused", "error": str(exc)}
+        if on_complete:
+            on_complete(summary)
+        return summary
+    try:
+        ref.create({"bench_id": bench_id, "phase": phase, "status": "running", "created_at": now,
+                    "weekly_run_id": weekly_run_id, "weekly_ctx": weekly_ctx,
+                    "plan": plan.model_dump(mode="python"), "shards_done": 0, "shards": {}})
+    except AlreadyExists:
+        log.warning("benchmark run already planned; redelivery ignored", bench_id=bench_id)
+        return {"bench_id": bench_id, "status": "duplicate"}
+    log.info("benchmark planned", bench_id=bench_id, models=plan.models, units=plan.units,
+             shards=plan.shard_count, estimate_usd=plan.estimate["usd_upper_bound"])
+    if plan.shard_count == 1:
+        run_shard(settings, bench_id, 0, on_complete)
+    else:
+        for shard in range(plan.shard_count):
+            publish_shard(bench_id, shard)
+    return {"bench_id": bench_id, "status": "running", "shards": plan.shard_count}
+
+
+def load_bench(bench_id: str) -> dict[str, Any] | None:
+    snap = fs.client().collection(BENCH_RUNS).document(bench_id).get()
+    return snap.to_dict() if snap.exists else None

@@ -1,0 +1,861 @@
+"""Scorers: `score(case, response) -> ScoreResult`, dispatching on `case.scorer`.
+
+All scorers are pure and deterministic (python_tests runs the code in the sandbox, which is
+deterministic for deterministic code). An empty / whitespace-only response always scores 0
+with detail "empty response". A case missing what its scorer needs scores 0 with detail
+"misconfigured case: ...".
+
+Rules, per scorer (binary ones: score 1/0 and passed = score == 1):
+
+python_tests
+    Code = the last ```python (or ```py / ```python3) fenced block; when the case has an
+    entry_point, the last such block that defines it is preferred (models often add a usage
+    example after the solution). Else the last fenced block of any language; else the whole
+    response when it looks like code (a line starting with def/class/import/from/@); else
+    "no code found". HumanEval-style completions (body only, the function is not defined) are
+    completed with `case.metadata["function_prompt"]` when present.
+    The program is a harness (HARNESS below) that
+      1. reads a random per-run nonce from stdin (it is not in the program text),
+      2. runs case.setup_code and then the solution in a namespace `ns` (__name__ = "solution",
+         so `if __name__ == "__main__":` blocks do not run); SystemExit or any exception here
+         is a failure ("solution called exit() before the tests ran", ...),
+      3. restores the builtins module from a snapshot taken before the solution ran (so
+         patching builtins.AssertionError / builtins.set / ... has no effect on the tests;
+         `assert` never looked AssertionError up anyway),
+      4. runs setup_code again and then case.tests in a *fresh* namespace that receives the
+         solution's names except those shadowing builtins (unless the name is the entry point),
+         so a solution cannot redefine `set`, `check` (tests define it after the solution) or a
+         setup helper used by the tests; `check(<entry_point>)` is appended when the tests
+         define `check` but never call it (HumanEval style),
+      5. only then writes "@@BENCH_OK@@ <nonce>" to fd 1 and leaves with os._exit(0).
+    Passed iff the process exited 0, did not time out, and stdout holds that exact sentinel
+    line. So `sys.exit(0)`, `os._exit(0)`, atexit tricks, swallowed exceptions or printing
+    "PASS" cannot pass. The solution's own prints go through a 16 kB cap so they cannot push
+    the sentinel out of the sandbox's captured output.
+    Residual risk (documented, not prevented): code that deliberately introspects the running
+    interpreter (frames, gc) can find the nonce, and a function returning an object whose
+    __eq__ always answers True defeats `assert f(x) == y`. The sandbox, not the scorer, is the
+    security boundary.
+numeric
+    The final number of the response: after the last "####"; else inside the last \boxed{};
+    else the first number after the last "answer is" / "answer:" / "answer =" / "final answer";
+    else the last number in the text. Understands 1,234 (thousands separators), $1,234.50 and
+    other currency signs, units ("12 apples"), percentages ("25%" is 25; 0.25 is also accepted
+    when the case answer is 0.25), negatives (-3, −3), decimals, fractions (3/4, 2 1/2,
+    \frac{3}{4}). Compared with case.answer with relative tolerance 1e-6 (absolute 1e-9).
+    Only the extracted number counts: listing many numbers does not pass.
+alias_match
+    The answer part of the response: the text after the last "Answer:" (rest of that line, or
+    the next non-empty line); else the first non-empty line; else everything. SQuAD
+    normalisation (lowercase, punctuation removed, articles a/an/the removed, whitespace
+    collapsed). Passes when it equals a normalised alias, or when it is short (<= 8 tokens),
+    contains a normalised alias as a contiguous whole-token subsequence, and the rest of it
+    carries no other candidate: no list separator (",", ";", "/", "&", "|") and none of the
+    words or/and/nor/either/neither/not/maybe/perhaps/possibly/probably/yes/no outside the
+    alias. So "It was Paris" passes for Paris, "Paris or London or Berlin" and "Paris, London"
+    do not, and a long answer that merely mentions the alias does not. For a yes/no alias, an
+    answer whose first word is that alias passes unless the other of yes/no also appears
+    ("Yes, both were American." passes for yes; "Yes and no" does not).
+token_f1
+    Max SQuAD token F1 between the answer part (as for alias_match) and each alias, with the
+    HotpotQA rule that yes/no/noanswer must match exactly. score = F1, passed = F1 >= 0.5.
+choice
+    A single option letter: after the last answer marker ("the answer is", "answer:", "correct
+    option is", ...) the first token must be a letter ("(B)", "B)", "B.", "B", "option B") or
+    the text of one option; otherwise, without a marker, the letters named as "(B)", "B)" / "B."
+    at a line start, or bare letters in a response of <= 4 tokens; otherwise the full text of
+    exactly one option. Naming two different letters (e.g. "A or B", "(A) ... (B)") fails.
+exact
+    Normalised (strip, markdown emphasis removed, casefold, trailing period removed, whitespace
+    collapsed) equality with case.answer of either the whole response or the text after the
+    last "the answer is" / "answer:" (BBH's "So the answer is X." convention).
+constraints
+    Each Constraint is checked by code (see CONSTRAINT_CHECKS); score = fraction satisfied,
+    passed = all satisfied (IFEval's strict prompt-level accuracy). Note: the ScoreResult
+    docstring in cases.py says ">= 0.5" for constraints; this scorer deliberately requires all.
+    Counting types (word_count, sentence_count, paragraph_count, line_count, bullet_list,
+    numbered_list, sections) use `count` as an exact count and `min` / `max` as inclusive bounds.
+    `sections` with marker "*" counts markdown-highlighted spans (*text* or **text**), IFEval's
+    number_highlighted_sections; any other marker counts lines starting with "<marker> <n>".
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import secrets
+import string
+from collections import Counter
+from typing import Callable
+
+from shared.bench.cases import Case, Constraint, ScoreResult
+from shared.bench.sandbox import run_python
+
+EMPTY = "empty response"
+OK_MARK = "@@BENCH_OK@@"
+FAIL_MARK = "@@BENCH_FAIL@@"
+DEFAULT_TIMEOUT_S = 5.0
+
+
+def _result(passed: bool, detail: str, extracted: str | None = None, score: float | None = None
+            ) -> ScoreResult:
+    return ScoreResult(score=(1.0 if passed else 0.0) if score is None else score, passed=passed,
+                       detail=detail, extracted=extracted)
+
+
+def _misconfigured(what: str) -> ScoreResult:
+    return _result(False, f"misconfigured case: {what}")
+
+
+def _short(text: str, n: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# =============================================================================================
+# python_tests
+# =============================================================================================
+
+_PY_LANGS = {"python", "py", "python3", "py3", "pycon", "ipython"}
+
+
+def _fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """(language, body) of every ``` fenced block, in order; an unclosed last fence runs to the end."""
+    blocks: list[tuple[str, str]] = []
+    lang: str | None = None
+    body: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if lang is None:
+            if stripped.startswith("```"):
+                lang = stripped[3:].strip().split(" ")[0].lower() if stripped[3:].strip() else ""
+                body = []
+        elif stripped.startswith("```"):
+            blocks.append((lang, "\n".join(body)))
+            lang = None
+        else:
+            body.append(line)
+    if lang is not None and body:
+        blocks.append((lang, "\n".join(body)))
+    return blocks
+
+
+_CODE_LINE = re.compile(r"^(?:def |class |import |from \S+ import |async def |@\w)", re.M)
+
+
+def extract_code(response: str, entry_point: str | None = None) -> str | None:
+    blocks = _fenced_blocks(response)
+    py = [b for lang, b in blocks if lang in _PY_LANGS and b.strip()]
+    if py:
+        if entry_point:
+            defining = [b for b in py if re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(entry_point)}\s*\(", b, re.M)]
+            if defining:
+                return defining[-1]
+        return py[-1]
+    anyb = [b for _lang, b in blocks if b.strip()]
+    if anyb:
+        return anyb[-1]
+    if _CODE_LINE.search(response):
+        return response
+    return None
+
+
+HARNESS = r'''
+def _bench_harness(setup, solution, tests, entry_point):
+    import builtins, io, json, os, sys, traceback
+    write, exit_, dumps = os.write, os._exit, json.dumps
+    fmt, walk = traceback.format_exception, traceback.walk_tb
+    nonce = sys.stdin.readline().strip()
+    sys.stdin = io.StringIO("")
+    real_out, real_err = sys.stdout, sys.stderr
+    bdict = builtins.__dict__
+    saved = dict(bdict)
+    bclear, bupdate = bdict.clear, bdict.update
+
+    def restore():
+        bclear()
+        bupdate(saved)
+
+    class Capped(io.TextIOBase):
+        left = 16000
+
+        def writable(self):
+            return True
+
+        def write(self, s):
+            if self.left > 0:
+                real_out.write(s[: self.left])
+                self.left -= len(s)
+            return len(s)
+
+        def flush(self):
+            real_out.flush()
+    sys.stdout = Capped()
+
+    def fail(stage, kind, exc=None, **extra):
+        restore()
+        info = {"stage": stage, "kind": kind}
+        info.update(extra)
+        if exc is not None:
+            info["type"] = type(exc).__name__
+            try:
+                info["msg"] = (exc.msg if isinstance(exc, SyntaxError) else str(exc))[:200]
+            except BaseException:
+                info["msg"] = "?"
+            line = None
+            if isinstance(exc, SyntaxError) and exc.filename == "<" + stage + ">":
+                line = exc.lineno
+            for frame, lineno in walk(exc.__traceback__):
+                if frame.f_code.co_filename == "<" + stage + ">":
+                    line = lineno
+            info["line"] = line
+            try:
+                real_err.write("".join(fmt(type(exc), exc, exc.__traceback__)))
+            except BaseException:
+                pass
+        try:
+            real_out.flush()
+        except BaseException:
+            pass
+        real_err.write("\n" + "@@BENCH_FAIL@@ " + dumps(info) + "\n")
+        real_err.flush()
+        exit_(1)
+
+    ns = {"__name__": "solution", "__builtins__": builtins}
+    try:
+        exec(compile(setup, "<setup>", "exec", dont_inherit=True), ns)
+    except BaseException as e:
+        fail("setup", "error", e)
+    try:
+        code = compile(solution, "<solution>", "exec", dont_inherit=True)
+    except BaseException as e:
+        fail("solution", "syntax", e)
+    try:
+        exec(code, ns)
+    except SystemExit as e:
+        fail("solution", "exit", e)
+    except BaseException as e:
+        fail("solution", "error", e)
+    restore()
+    if entry_point and entry_point not in ns:
+        fail("solution", "missing", name=entry_point)
+    tns = {"__name__": "tests", "__builtins__": builtins}
+    for key, value in list(ns.items()):
+        if key.startswith("__") and key.endswith("__"):
+            continue
+        if key in saved and key != entry_point:
+            continue
+        tns[key] = value
+    try:
+        exec(compile(setup, "<setup>", "exec", dont_inherit=True), tns)
+        exec(compile(tests, "<tests>", "exec", dont_inherit=True), tns)
+    except SystemExit as e:
+        fail("tests", "exit", e)
+    except BaseException as e:
+        fail("tests", "error", e)
+    restore()
+    try:
+        real_out.flush()
+        real_err.flush()
+    except BaseException:
+        pass
+    write(1, ("\n" + "@@BENCH_OK@@ " + nonce + "\n").encode())
+    exit_(0)
+
+
+_bench_harness(%(setup)r, %(solution)r, %(tests)r, %(entry_point)r)
+'''
+
+
+def build_program(case: Case, code: str) -> str:
+    tests = case.tests or ""
+    if (case.entry_point and re.search(r"^def\s+check\s*\(", tests, re.M)
+            and not re.search(r"^check\s*\(", tests, re.M)):
+        tests = tests.rstrip("\n") + f"\n\ncheck({case.entry_point})\n"
+    return HARNESS % {"setup": case.setup_code or "", "solution": code, "tests": tests,
+                      "entry_point": case.entry_point or ""}
+
+
+def _source_line(source: str, line: int | None) -> str:
+    if not line:
+        return ""
+    lines = source.splitlines()
+    return _short(lines[line - 1].strip(), 100) if 0 < line <= len(lines) else ""
+
+
+def score_python_tests(case: Case, response: str) -> ScoreResult:
+    if not response.strip():
+        return _result(False, EMPTY)
+    if not case.tests:
+        return _misconfigured("python_tests needs tests")
+    code = extract_code(response, case.entry_point)
+    if code is None or not code.strip():
+        return _result(False, "no code found")
+    prefix = case.metadata.get("function_prompt")
+    if (case.entry_point and prefix
+            and not re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(case.entry_point)}\s*\(", code, re.M)):
+        code = prefix + code     # a HumanEval-style completion of the function body
+    timeout = float(case.metadata.get("timeout_s", DEFAULT_TIMEOUT_S))
+    nonce = secrets.token_hex(16)
+    r = run_python(build_program(case, code), timeout_s=timeout, stdin=nonce + "\n")
+    extracted = _short(code, 200)
+    if r.timed_out:
+        return _result(False, f"timed out after {timeout:g}s", extracted)
+    sentinel = f"{OK_MARK} {nonce}"
+    if r.exit_code == 0 and any(line.strip() == sentinel for line in r.stdout.splitlines()):
+        return _result(True, "all tests passed", extracted)
+    info = None
+    for line in reversed(r.stderr.splitlines()):
+        if line.startswith(FAIL_MARK + " "):
+            try:
+                info = json.loads(line[len(FAIL_MARK) + 1:])
+            except ValueError:
+                pass
+            break
+    if r.killed_reason and r.killed_reason != "timeout" and (info is None or r.killed_reason == "memory limit"):
+        return _result(False, f"killed: {r.killed_reason}", extracted)
+    if info is not None:
+        return _result(False, _failure_detail(info, case, code), extracted)
+    if r.exit_code == 0:
+        why = "output limit exceeded" if r.output_truncated else "no harness sentinel"
+        return _result(False, f"exited before the tests completed ({why})", extracted)
+    last = _short(r.stderr.strip().splitlines()[-1], 120) if r.stderr.strip() else ""
+    return _result(False, f"exited with code {r.exit_code} before the tests completed"
+                   + (f": {last}" if last else ""), extracted)
+
+
+def _failure_detail(info: dict, case: Case, code: str) -> str:
+    stage, kind = info.get("stage"), info.get("kind")
+    etype, msg, line = info.get("type", ""), _short(info.get("msg") or "", 100), info.get("line")
+    where = f" at line {line}" if line else ""
+    if kind == "missing":
+        return f"solution does not define {info.get('name')}"
+    if stage == "solution":
+        if kind == "syntax":
+            return f"syntax error in solution{where}: {msg}"
+        if kind == "exit":
+            return "solution called exit() before the tests ran"
+        if etype == "MemoryError":
+            return "killed: memory limit"
+        return f"solution raised {etype}{where}" + (f": {msg}" if msg else "")
+    if stage == "setup":
+        return f"setup code failed: {etype}{where}" + (f": {msg}" if msg else "")
+    if kind == "exit":
+        return "tests failed: exit() called during the tests"
+    if etype == "MemoryError":
+        return "killed: memory limit"
+    src = _source_line(case.tests or "", line)
+    text = f"tests failed: {etype}{where}"
+    if msg:
+        text += f": {msg}"
+    if src:
+        text += f" ({src})"
+    return text
+
+
+# =============================================================================================
+# numeric
+# =============================================================================================
+
+_NUMBER = re.compile(r"""
+    (?P<neg>(?<![\w)\]])[-−–](?=\s?[$€£¥]?\s?\.?\d))?\s?
+    [$€£¥]?\s?
+    (?:
+        (?<![\d/.])(?P<whole>\d+)\s+(?P<mn>\d+)\s*/\s*(?P<md>\d+)(?![\d/])   # mixed number 2 1/2
+      | (?<![\d/.])(?P<fn>\d+)\s*/\s*(?P<fd>\d+)(?![\d/])                     # fraction 3/4 (not a date)
+      | (?<![\d/.])(?P<num>(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?)
+    )
+    (?P<pct>\s?%)?
+""", re.X)
+
+
+def _latex_clean(text: str) -> str:
+    text = re.sub(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}", r"(\1)/(\2)", text)
+    text = re.sub(r"\(\s*(-?\d+(?:\.\d+)?)\s*\)/\(\s*(\d+(?:\.\d+)?)\s*\)", r"\1/\2", text)
+    text = text.replace("{,}", ",").replace("\\,", "").replace("\\!", "").replace("\\$", "$")
+    text = text.replace("\\%", "%").replace("\\left", "").replace("\\right", "")
+    return text
+
+
+def _boxed(text: str) -> str | None:
+    idx = text.rfind("\\boxed")
+    if idx < 0:
+        return None
+    start = text.find("{", idx)
+    if start < 0:
+        return None
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start + 1:i]
+    return text[start + 1:]
+
+
+def _number_value(m: re.Match) -> float | None:
+    try:
+        if m.group("whole"):
+            value = int(m.group("whole")) + int(m.group("mn")) / int(m.group("md"))
+        elif m.group("fn"):
+            value = int(m.group("fn")) / int(m.group("fd"))
+        else:
+            value = float(m.group("num").replace(",", ""))
+            if not math.isfinite(value):
+                return None
+    except (ValueError, ZeroDivisionError):
+        return None
+    return -value if m.group("neg") else value
+
+
+def _numbers(text: str) -> list[re.Match]:
+    return [m for m in _NUMBER.finditer(text) if _number_value(m) is not None]
+
+
+_NUM_MARKER = re.compile(r"(?i)(?:final\s+answer\**\s*(?:is|:|=)?|answer\**\s*(?:is|:|=))")
+
+
+def extract_number(response: str) -> tuple[float, str, bool] | None:
+    """(value, matched text, is_percent) of the final number of a response, or None."""
+    text = _latex_clean(response)
+
+    def first(segment: str) -> tuple[float, str, bool] | None:
+        for m in _numbers(segment):
+            return _number_value(m), m.group(0).strip(), bool(m.group("pct"))  # type: ignore[return-value]
+        return None
+
+    if "####" in text:
+        got = first(text[text.rfind("####") + 4:])
+        if got is not None:
+            return got
+    boxed = _boxed(text)
+    if boxed is not None:
+        got = first(boxed)
+        if got is not None:
+            return got
+    for m in reversed(list(_NUM_MARKER.finditer(text))):
+        got = first(text[m.end():])
+        if got is not None:
+            return got
+    nums = _numbers(text)
+    if nums:
+        m = nums[-1]
+        return _number_value(m), m.group(0).strip(), bool(m.group("pct"))  # type: ignore[return-value]
+    return None
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def score_numeric(case: Case, response: str) -> ScoreResult:
+    if not response.strip():
+        return _result(False, EMPTY)
+    expected = extract_number(case.answer or "")
+    if expected is None:
+        return _misconfigured(f"numeric answer {case.answer!r} is not a number")
+    got = extract_number(response)
+    if got is None:
+        return _result(False, "no number found")
+    value, text, pct = got
+    ok = _close(value, expected[0]) or (pct and _close(value / 100, expected[0]))
+    shown = str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    return _result(bool(ok), f"{'correct' if ok else 'wrong'}: got {shown}, expected {case.answer}",
+                   extracted=text)
+
+
+# =============================================================================================
+# alias_match / token_f1
+# =============================================================================================
+
+_PUNCT = set(string.punctuation) | {"‘", "’", "“", "”", "–", "—", "…"}
+
+
+def normalize_answer(s: str) -> str:
+    """SQuAD normalisation: lowercase, remove punctuation, articles and extra whitespace."""
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in _PUNCT)
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+_ANSWER_MARKER = re.compile(r"(?i)(?:final\s+)?answer\s*\**\s*:\s*\**")
+
+
+def extract_answer_text(response: str) -> str:
+    matches = list(_ANSWER_MARKER.finditer(response))
+    if matches:
+        rest = response[matches[-1].end():]
+        lines = rest.split("\n")
+        if lines[0].strip():
+            return lines[0].strip()
+        for line in lines[1:]:
+            if line.strip():
+                return line.strip()
+        return ""
+    lines = [ln for ln in response.splitlines() if ln.strip()]
+    if len(lines) > 1:
+        return lines[0].strip()
+    return response.strip()
+
+
+_HEDGES = {"or", "and", "nor", "either", "neither", "not", "maybe", "perhaps", "possibly",
+           "probably", "yes", "no"}
+_SEP = "\x00sep\x00"
+
+
+def _tokens_with_separators(text: str) -> list[str]:
+    """Normalised tokens, with list separators (", ", ";", "/", "&", "|") kept as a marker."""
+    text = re.sub(r",(?!\d)|[;/&|]", f" {_SEP} ", text)
+    out: list[str] = []
+    for chunk in text.split():
+        if chunk == _SEP:
+            out.append(_SEP)
+        else:
+            out.extend(normalize_answer(chunk).split())
+    return out
+
+
+def _contains_run(tokens: list[str], run: list[str]) -> list[int]:
+    n = len(run)
+    return [i for i in range(len(tokens) - n + 1) if tokens[i:i + n] == run]
+
+
+def score_alias_match(case: Case, response: str) -> ScoreResult:
+    if not response.strip():
+        return _result(False, EMPTY)
+    aliases = [a for a in (case.aliases or ([case.answer] if case.answer else [])) if normalize_answer(a)]
+    if not aliases:
+        return _misconfigured("alias_match needs aliases")
+    answer = extract_answer_text(response)
+    norm = normalize_answer(answer)
+    for alias in aliases:
+        if norm == normalize_answer(alias):
+            return _result(True, f"matches alias {alias!r}", extracted=answer)
+    words = norm.split()
+    for alias in aliases:      # "Yes, both were American." answers a yes/no question
+        na = normalize_answer(alias)
+        if na in ("yes", "no") and words and words[0] == na and ({"yes", "no"} - {na}).isdisjoint(words):
+            return _result(True, f"answers {alias!r}", extracted=answer)
+    if 0 < len(words) <= 8:
+        toks = _tokens_with_separators(answer)
+        for alias in aliases:
+            run = _tokens_with_separators(alias)
+            for i in _contains_run(toks, run):
+                rest = toks[:i] + toks[i + len(run):]
+                if _SEP not in rest and not (_HEDGES & set(rest)):
+                    return _result(True, f"contains alias {alias!r}", extracted=answer)
+            if _contains_run(toks, run):
+                return _result(False, f"mentions {alias!r} among other candidates", extracted=answer)
+    return _result(False, f"no alias matched (expected {aliases[0]!r})", extracted=answer)
+
+
+def f1_score(prediction: str, ground_truth: str) -> float:
+    """SQuAD token F1 with HotpotQA's yes/no/noanswer rule."""
+    pred, gt = normalize_answer(prediction), normalize_answer(ground_truth)
+    special = {"yes", "no", "noanswer"}
+    if (pred in special or gt in special) and pred != gt:
+        return 0.0
+    p_toks, g_toks = pred.split(), gt.split()
+    common = Counter(p_toks) & Counter(g_toks)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(p_toks), same / len(g_toks)
+    return 2 * precision * recall / (precision + recall)
+
+
+def score_token_f1(case: Case, response: str) -> ScoreResult:
+    if not response.strip():
+        return _result(False, EMPTY)
+    aliases = case.aliases or ([case.answer] if case.answer else [])
+    if not aliases:
+        return _misconfigured("token_f1 needs aliases")
+    answer = extract_answer_text(response)
+    best, best_alias = max((f1_score(answer, a), a) for a in aliases)
+    return _result(best >= 0.5, f"F1 {best:.2f} vs {best_alias!r} (pass >= 0.5)", extracted=answer,
+                   score=round(best, 6))
+
+
+# =============================================================================================
+# choice
+# =============================================================================================
+
+_CHOICE_MARKER = re.compile(
+    r"(?i)(?:(?:final|correct|best|right)\s+)?(?:answer|option|choice)\s*(?:is|:|=|would\s+be|should\s+be)\s*:?"
+    r"|\banswer\s*\**\s*:")
+
+
+def _letter_of(answer: str | None) -> str | None:
+    if not answer:
+        return None
+    m = re.fullmatch(r"\s*\(?\s*([A-Za-z])\s*\)?\s*\.?\s*", answer)
+    return m.group(1).upper() if m else None
+
+
+def _norm_option(text: str) -> str:
+    return " ".join(normalize_answer(text).split())
+
+
+def _option_in(segment: str, choices: list[str], letters: list[str]) -> list[str]:
+    norm = _norm_option(segment)
+    if not norm:
+        return []
+    exact = [letters[i] for i, c in enumerate(choices) if _norm_option(c) and _norm_option(c) == norm]
+    if exact:
+        return exact
+    padded = f" {norm} "
+    return [letters[i] for i, c in enumerate(choices)
+            if _norm_option(c) and f" {_norm_option(c)} " in padded]
+
+
+def extract_choice(response: str, choices: list[str]) -> tuple[str | None, str]:
+    """(letter or None, explanation)."""
+    letters = [chr(65 + i) for i in range(len(choices))] if choices else [chr(65 + i) for i in range(26)]
+    valid = set(letters)
+    text = response.replace("**", "").replace("`", "")
+    markers = list(_CHOICE_MARKER.finditer(text))
+    if markers:
+        segment = text[markers[-1].end():].split("\n")[0].strip()
+        if not segment:
+            following = [ln for ln in text[markers[-1].end():].split("\n") if ln.strip()]
+            segment = following[0].strip() if following else ""
+        m = re.match(r"(?:(?:option|choice|letter)\s+)?[\(\[]?([A-Z])(?:[\)\]\.:,]|\s|$)", segment)
+        if m and m.group(1) in valid:
+            first = m.group(1)
+            others = set(re.findall(r"(?:\bor\b|\band\b|/|,)\s*(?:(?:maybe|perhaps|possibly|probably|also|"
+                                    r"even|option|choice)\s+)*[\(\[]?([A-Z])(?![A-Za-z0-9])", segment))
+            others |= set(re.findall(r"\(([A-Z])\)", segment))
+            others = {x for x in others if x in valid and x != first}
+            if others:
+                return None, f"ambiguous: names {first} and {sorted(others)[0]}"
+            return first, "after answer marker"
+        if choices:
+            found = _option_in(segment.rstrip("."), choices, letters)
+            if len(set(found)) == 1:
+                return found[0], "option text after answer marker"
+    mentions = set(re.findall(r"\(([A-Z])\)", text))
+    mentions |= set(re.findall(r"(?m)^\s*([A-Z])[\).:](?:\s|$)", text))
+    if len(text.split()) <= 4:
+        mentions |= set(re.findall(r"(?<![A-Za-z0-9'])([A-Z])(?![A-Za-z0-9'])", text))
+    mentions &= valid
+    if len(mentions) == 1:
+        return mentions.pop(), "single letter named"
+    if len(mentions) > 1:
+        a, b = sorted(mentions)[:2]
+        return None, f"ambiguous: names {a} and {b}"
+    if choices:
+        found = set(_option_in(text.strip().rstrip("."), choices, letters))
+        if len(found) == 1:
+            return found.pop(), "option text"
+        if len(found) > 1:
+            return None, "ambiguous: several option texts"
+    return None, "no option letter found"
+
+
+def score_choice(case: Case, response: str) -> ScoreResult:
+    if not response.strip():
+        return _result(False, EMPTY)
+    expected = _letter_of(case.answer)
+    if expected is None:
+        return _misconfigured(f"choice answer {case.answer!r} is not a letter")
+    letter, why = extract_choice(response, case.choices)
+    if letter is None:
+        return _result(False, why)
+    ok = letter == expected
+    return _result(ok, f"{'correct' if ok else 'wrong'}: got ({letter}), expected ({expected}); {why}",
+                   extracted=letter)
+
+
+# =============================================================================================
+# exact
+# =============================================================================================
+
+_EXACT_MARKER = re.compile(r"(?i)(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*:?")
+
+
+def _norm_exact(s: str) -> str:
+    s = s.strip().replace("**", "").replace("`", "").strip()
+    s = s.casefold()
+    while s.endswith(".") or s.endswith("!"):
+        s = s[:-1].rstrip()
+    if len(s) >= 2 and s[0] == s[-1] and s[0] in "\"'":
+        s = s[1:-1].strip()
+    return " ".join(s.split())
+
+
+def score_exact(case: Case, response: str) -> ScoreResult:
+    if not response.strip():
+        return _result(False, EMPTY)
+    if case.answer is None:
+        return _misconfigured("exact needs an answer")
+    expected = _norm_exact(case.answer)
+    candidates = []
+    markers = list(_EXACT_MARKER.finditer(response))
+    if markers:
+        candidates.append(response[markers[-1].end():].strip().split("\n")[0])
+    candidates.append(response)
+    for cand in candidates:
+        if _norm_exact(cand) == expected:
+            return _result(True, "exact match", extracted=cand.strip())
+    return _result(False, f"expected {case.answer!r}", extracted=_short(candidates[0].strip(), 100))
+
+
+# =============================================================================================
+# constraints
+# =============================================================================================
+
+def _count_ok(n: int, c: Constraint, default_min: int | None = None) -> tuple[bool, str]:
+    lo = c.min if c.min is not None else (default_min if c.count is None and c.max is None else None)
+    if c.count is not None and n != c.count:
+        return False, f"{n}, need exactly {c.count}"
+    if lo is not None and n < lo:
+        return False, f"{n}, need >= {lo}"
+    if c.max is not None and n > c.max:
+        return False, f"{n}, need <= {c.max}"
+    return True, str(n)
+
+
+def _strip_fence(text: str) -> str:
+    t = text.strip()
+    m = re.fullmatch(r"```[ \t]*(?:json|JSON)?[ \t]*\n?(.*?)\n?```", t, re.S)
+    return m.group(1).strip() if m else t
+
+
+def count_words(text: str) -> int:
+    return len(re.findall(r"\w+", text))
+
+
+def count_sentences(text: str) -> int:
+    parts = re.split(r"(?<=[.!?])[\"')\]]*\s+", text.strip())
+    return len([p for p in parts if re.search(r"\w", p)])
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """Blank-line separated; a markdown divider line (***, ---) also separates."""
+    text = re.sub(r"(?m)^\s*(?:\*\s*){3,}$|^\s*(?:-\s*){3,}$", "\n\n", text.strip())
+    return [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+def _word_re(word: str) -> re.Pattern:
+    return re.compile(rf"(?<!\w){re.escape(word.strip())}(?!\w)", re.I)
+
+
+_BULLET = re.compile(r"^\s*[-*]\s+\S")
+_DIVIDER = re.compile(r"^\s*(?:[-*]\s*){3,}$")
+
+
+def _check(c: Constraint, text: str) -> tuple[bool, str]:
+    t = c.type
+    stripped = text.strip()
+    if t == "word_count":
+        return _count_ok(count_words(text), c)
+    if t == "sentence_count":
+        return _count_ok(count_sentences(text), c)
+    if t == "paragraph_count":
+        return _count_ok(len(split_paragraphs(text)), c)
+    if t == "line_count":
+        return _count_ok(len([ln for ln in text.splitlines() if ln.strip()]), c)
+    if t == "include_words":
+        missing = [w for w in c.words if not _word_re(w).search(text)]
+        return (not missing, f"missing {missing}" if missing else "all present")
+    if t == "forbidden_words":
+        present = [w for w in c.words if _word_re(w).search(text)]
+        return (not present, f"contains {present}" if present else "none present")
+    if t == "starts_with":
+        ok = stripped.casefold().startswith((c.text or "").strip().casefold())
+        return ok, f"does not start with {c.text!r}" if not ok else "ok"
+    if t == "ends_with":
+        end = stripped.strip('"').rstrip().casefold()
+        ok = end.endswith((c.text or "").strip().casefold())
+        return ok, f"does not end with {c.text!r}" if not ok else "ok"
+    if t == "bullet_list":
+        n = len([ln for ln in text.splitlines() if _BULLET.match(ln) and not _DIVIDER.match(ln)])
+        return _count_ok(n, c, default_min=1)
+    if t == "numbered_list":
+        n = len([ln for ln in text.splitlines() if re.match(r"^\s*\d+[.)]\s+\S", ln)])
+        return _count_ok(n, c, default_min=1)
+    if t == "json_object":
+        try:
+            ok = isinstance(json.loads(_strip_fence(text)), dict)
+        except ValueError:
+            ok = False
+        return ok, "not a JSON object" if not ok else "ok"
+    if t == "title":
+        ok = any(m.strip() for m in re.findall(r"<<([^\n]+?)>>", text))
+        return ok, "no <<title>>" if not ok else "ok"
+    if t == "sections":
+        marker = (c.marker or "Section").strip()
+        if marker == "*":
+            spans = re.findall(r"\*\*([^\n*]+)\*\*|\*([^\n*]+)\*", text)
+            n = len([a or b for a, b in spans if (a or b).strip()])
+        else:
+            n = len(re.findall(rf"(?m)^[\s#*_>]*{re.escape(marker)}\s+\d+\b", text))
+        return _count_ok(n, c, default_min=1)
+    if t == "all_lowercase":
+        ok = text == text.lower()
+        return ok, "has uppercase letters" if not ok else "ok"
+    if t == "all_uppercase":
+        ok = text == text.upper()
+        return ok, "has lowercase letters" if not ok else "ok"
+    if t == "no_commas":
+        n = text.count(",") + text.count("，")
+        return n == 0, f"{n} commas" if n else "ok"
+    if t == "quotation":
+        ok = len(stripped) > 1 and ((stripped[0] == '"' and stripped[-1] == '"')
+                                    or (stripped[0] == "“" and stripped[-1] == "”"))
+        return ok, "not wrapped in double quotes" if not ok else "ok"
+    return False, f"unknown constraint type {t}"   # pragma: no cover - Literal prevents it
+
+
+CONSTRAINT_CHECKS = ("word_count", "sentence_count", "paragraph_count", "include_words",
+                     "forbidden_words", "starts_with", "ends_with", "bullet_list", "numbered_list",
+                     "json_object", "title", "sections", "all_lowercase", "all_uppercase",
+                     "no_commas", "line_count", "quotation")
+
+
+def check_constraint(c: Constraint, text: str) -> tuple[bool, str]:
+    return _check(c, text)
+
+
+def score_constraints(case: Case, response: str) -> ScoreResult:
+    if not response.strip():
+        return _result(False, EMPTY)
+    if not case.constraints:
+        return _misconfigured("constraints scorer needs constraints")
+    failed = []
+    for i, c in enumerate(case.constraints):
+        ok, why = _check(c, response)
+        if not ok:
+            label = c.type + (f"[{c.marker}]" if c.type == "sections" and c.marker else "")
+            failed.append(f"{label}: {why}")
+    n = len(case.constraints)
+    frac = (n - len(failed)) / n
+    detail = f"{n - len(failed)}/{n} constraints satisfied"
+    if failed:
+        detail += "; failed: " + "; ".join(failed)
+    return _result(not failed, _short(detail, 400), score=round(frac, 6))
+
+
+# =============================================================================================
+# dispatch
+# =============================================================================================
+
+SCORERS: dict[str, Callable[[Case, str], ScoreResult]] = {
+    "python_tests": score_python_tests,
+    "numeric": score_numeric,
+    "alias_match": score_alias_match,
+    "token_f1": score_token_f1,
+    "choice": score_choice,
+    "exact": score_exact,
+    "constraints": score_constraints,
+}
+
+
+def score(case: Case, response: str) -> ScoreResult:
+    """Score one response to one case (see the module docstring for each scorer's rule)."""
+    if response is None or not str(response).strip():
+        return _result(False, EMPTY)
+    return SCORERS[case.scorer](case, response)

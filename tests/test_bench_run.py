@@ -1,0 +1,117 @@
+"""Benchmark runs against the model simulator and the emulators (in-process)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from shared.bench import runner
+from shared.catalog.sync import run_sync
+from shared.config import settings_from_env
+from shared.platform import firestore as fs
+from shared.platform import storage
+
+pytestmark = pytest.mark.emulators
+
+
+def settings(**env: str):
+    return settings_from_env({**os.environ, **env})
+
+
+def bench(s, bench_id: str, models: list[str], max_cases: int = 4) -> dict:
+    done: list[dict] = []
+    out = runner.start_bench(s, bench_id, "adhoc", models, None, max_cases, None,
+                             lambda b, i: runner.run_shard(s, b, i, done.append), done.append)
+    return done[-1] if done else out
+
+
+def sim_calls(cloud) -> int:
+    return cloud.simulator.sim.calls
+
+
+def test_run_scores_for_real_and_labels_simulated(cloud):
+    summary = bench(settings(), "b-real", ["sim/steady"])
+    assert summary["status"] == "complete" and summary["simulated"] is True
+    m = summary["models"]["sim/steady"]
+    assert m["cases"] == 24 and m["errored"] == 0 and m["scored"] == 24
+    lo, hi = m["score_ci95"]
+    assert 0 <= lo <= m["score"] <= hi <= 100
+    assert set(m["categories"]) == {"coding", "reasoning", "factual", "math", "multi_hop", "creative_writing"}
+    assert m["latency_p95_s"] >= m["latency_avg_s"] > 0
+    assert m["regression"]["text"].startswith("no baseline")
+    lines = storage.read_bytes(cloud.bucket, "bench/results/b-real/shard-0000.jsonl").decode().splitlines()
+    rows = [json.loads(x) for x in lines]
+    assert len(rows) == 24 and all(r["simulated"] for r in rows)
+    # the simulator answers right with its configured probability; the score is what the scorers said
+    assert sum(r["passed"] for r in rows) == round(m["pass_rate"] * 24)
+
+
+def test_budget_is_estimated_first_and_refused_above_the_cap(cloud):
+    run_sync(settings(), "quick", "b-cat")  # demo catalog pricing
+    before = sim_calls(cloud)
+    summary = bench(settings(BENCH_BUDGET_USD="0.0001"), "b-refused", ["openai/gpt-demo-5"])
+    assert summary["status"] == "refused" and "exceeds BENCH_BUDGET_USD=$0.00" in summary["error"]
+    assert sim_calls(cloud) == before  # nothing was called
+    doc = runner.load_bench("b-refused")
+    assert doc["status"] == "refused"
+
+
+@pytest.mark.parametrize("model, expect", [
+    ("sim/broken-500", "HTTP 500"), ("sim/empty", "empty completion"),
+    ("sim/garbage", "not valid JSON"), ("sim/slow", "timeout"),
+])
+def test_bad_endpoints_error_cases_and_score_nothing(cloud, model, expect):
+    started = time.monotonic()
+    summary = bench(settings(HTTP_MAX_ATTEMPTS="2"), f"b-bad-{model.split('/')[1]}", [model], max_cases=1)
+    assert time.monotonic() - started < 60
+    m = summary["models"][model]
+    assert summary["status"] == "incomplete" and m["errored"] == m["cases"] == 6 and m["scored"] == 0
+    assert "score" not in m and any(expect in e for e in m["errors"]), m["errors"]
+
+
+@pytest.mark.parametrize("model", ["sim/evil-loop", "sim/evil-fork", "sim/evil-env", "sim/evil-output",
+                                   "sim/evil-socket"])
+def test_hostile_code_is_contained_and_never_passes(cloud, model, monkeypatch):
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-SECRET-MUST-NOT-LEAK")
+    started = time.monotonic()
+    summary = bench(settings(), f"b-evil-{model.split('-')[1]}", [model], max_cases=2)
+    assert time.monotonic() - started < 90
+    rows = [json.loads(x) for x in storage.read_bytes(
+        cloud.bucket, f"bench/results/b-evil-{model.split('-')[1]}/shard-0000.jsonl").decode().splitlines()]
+    coding = [r for r in rows if r["category"] == "coding"]
+    assert coding and all(r["status"] == "scored" and r["passed"] is False for r in coding)
+    assert "SECRET-MUST-NOT-LEAK" not in json.dumps(rows) + json.dumps(summary)
+
+
+def test_regression_against_the_rolling_baseline(cloud):
+    sim = cloud.simulator.sim
+    original = dict(sim.models["sim/steady"])
+    try:
+        first = bench(settings(), "b-base", ["sim/steady"], max_cases=16)
+        assert first["models"]["sim/steady"]["regression"]["text"].startswith("no baseline")
+        sim.models["sim/steady"] = {**original, "quality": {"default": 0.2}}
+        second = bench(settings(), "b-worse", ["sim/steady"], max_cases=16)
+    finally:
+        sim.models["sim/steady"] = original
+    v = second["models"]["sim/steady"]["regression"]
+    assert v["level"] == "critical" and v["delta_points"] <= -15 and v["significant"] is True
+    assert v["paired_with"] == "b-base" and v["n"] == 96 and "points" in v["text"]
+    assert second["verdict"] == "regression"
+
+
+def test_shards_fan_in_exactly_once_under_redelivery(cloud):
+    s = settings(BENCH_SHARD_SIZE="10")
+    published: list[int] = []
+    completions: list[dict] = []
+    out = runner.start_bench(s, "b-shards", "adhoc", ["sim/steady"], None, 4, None,
+                             lambda b, i: published.append(i), completions.append)
+    assert out["shards"] == 3 and published == [0, 1, 2]
+    results = [runner.run_shard(s, "b-shards", i, completions.append) for i in (0, 1, 1, 2, 2, 0)]
+    assert results.count("aggregated") == 1 and len(completions) == 1
+    doc = runner.load_bench("b-shards")
+    assert doc["shards_done"] == 3 and doc["status"] == "complete"
+    assert completions[0]["models"]["sim/steady"]["cases"] == 24
+    assert len([d for d in (x.to_dict() for x in fs.client().collection("bench_target_results").stream())
+                if d["bench_id"] == "b-shards"]) == 1
