@@ -162,7 +162,8 @@ def run_units(settings: Settings, plan: Plan, units: list[tuple[str, str]],
         cost, source = done.cost_usd, "usage.cost"
         if cost is None:
             p = pricing.get(model)
-            if p and done.prompt_tokens is not None and done.completion_tokens is not None and p.get("prompt") != "-1":
+            if p is not None and done.prompt_tokens is not None and done.completion_tokens is not None \
+                    and p.get("prompt") != "-1":  # {} = a free model: zero-priced keys are dropped
                 cost = float(Decimal(p.get("prompt", "0")) * done.prompt_tokens
                              + Decimal(p.get("completion", "0")) * done.completion_tokens)
                 source = "catalog"
