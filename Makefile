@@ -40,6 +40,7 @@ bench: install       ## performance and quality figures (see "Benchmarks" in REA
 	$(PY) -m benchmarks.research_scan
 	$(PY) -m benchmarks.relevance_precision
 	$(PY) -m benchmarks.relevance_precision --labels tests/fixtures/research/relevance_heldout.jsonl
+	$(PY) -m benchmarks.bench_throughput
 
 clean: down
 	rm -rf .local $(VENV)

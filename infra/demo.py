@@ -67,8 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     env: dict[str, str] = {}
     if args.live:
         env["OPENROUTER_BASE_URL"] = os.environ.get("OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1")
-        if os.environ.get("OPENROUTER_API_KEY"):
-            env["OPENROUTER_API_KEY"] = os.environ["OPENROUTER_API_KEY"]
+        env.update({k: v for k, v in os.environ.items() if k.startswith(local_stack.PASS_THROUGH) and v})
         say(f"live run against {env['OPENROUTER_BASE_URL']}")
     else:
         replay = ReplayServer(ReplayState(DATASET, week=1, research_dir=RESEARCH)).start()

@@ -28,6 +28,8 @@ import httpx
 from shared.pipeline import REPO_ROOT, Manifest, load_manifest
 
 DEFAULT_PROJECT = "local-project"
+PASS_THROUGH = ("OPENROUTER_", "LLM_", "BENCH_", "RESEARCH_", "LOG_LEVEL", "HTTP_", "MASS_DEACTIVATION_",
+                "RANKINGS_", "ENDPOINT_")
 DEFAULT_BUCKET = "local-reports"
 HOST = "127.0.0.1"
 
@@ -303,9 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             extra = dict(kv.split("=", 1) for kv in args.env)
-            for key in ("OPENROUTER_BASE_URL", "OPENROUTER_API_KEY", "LOG_LEVEL"):
-                if os.environ.get(key) and key not in extra:
-                    extra[key] = os.environ[key]
+            for key, value in os.environ.items():  # the pipeline's own settings pass through
+                if key.startswith(PASS_THROUGH) and value and key not in extra:
+                    extra[key] = value
             up(args.state_dir, extra, args.project, args.bucket)
             return 0
         if args.command == "down":

@@ -19,12 +19,13 @@ import random
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from infra.local_http import LocalServer
 from shared.bench.cases import Case
 from shared.bench.suite import SUITES_DIR, load_suite
 
@@ -163,25 +164,14 @@ def make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class SimulatorServer:
+class SimulatorServer(LocalServer):
     def __init__(self, config: dict[str, Any], host: str = "127.0.0.1", port: int = 0):
         self.sim = Simulator(config)
-        self.httpd = ThreadingHTTPServer((host, port), make_handler(self.sim))
-        self.httpd.daemon_threads = True
-        self.httpd.request_queue_size = 256
+        super().__init__(make_handler(self.sim), host, port)
 
     @property
     def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def start(self) -> "SimulatorServer":
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return self.root_url + "/v1"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,11 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     server = SimulatorServer(yaml.safe_load(args.config.read_text()), args.host, args.port)
     print(f"model simulator (SIMULATED) at {server.base_url}", flush=True)
-    try:
-        server.httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return server.serve()
 
 
 if __name__ == "__main__":

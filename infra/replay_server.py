@@ -23,11 +23,13 @@ import json
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from email.utils import formatdate
 from urllib.parse import parse_qs, unquote, urlparse
+
+from infra.local_http import LocalServer
 
 PREFIX = "/api/v1"
 
@@ -231,40 +233,16 @@ def make_handler(state: ReplayState) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class ReplayServer:
-    """Run in a thread (tests) or as a process (demo)."""
+class ReplayServer(LocalServer):
+    """Run in a thread (tests, demo) or in the foreground (command line)."""
 
     def __init__(self, state: ReplayState, host: str = "127.0.0.1", port: int = 0):
+        super().__init__(make_handler(state), host, port)
         self.state = state
-        self.httpd = ThreadingHTTPServer((host, port), make_handler(state))
-        self.httpd.daemon_threads = True
-        self.thread: threading.Thread | None = None
-
-    @property
-    def root_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def base_url(self) -> str:
         return self.root_url + PREFIX
-
-    def start(self) -> "ReplayServer":
-        original = self.httpd.handle_error
-
-        def quiet(request: Any, client_address: Any) -> None:
-            # a client that gave up (timeout, size cap) closes the socket: not a server fault
-            if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
-                return
-            original(request, client_address)
-        self.httpd.handle_error = quiet
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -286,11 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"replay server serving {server.state.label} at {server.base_url}", flush=True)
     if args.url_file:
         args.url_file.write_text(server.base_url + "\n")
-    try:
-        server.httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return server.serve()
 
 
 if __name__ == "__main__":

@@ -163,26 +163,18 @@ def _betacf(a: float, b: float, x: float) -> float:
         d = tiny
     d = 1.0 / d
     h = d
+    def lentz_step(aa: float, c: float, d: float) -> tuple[float, float, float]:
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) >= tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) >= tiny else tiny
+        return c, d, c * d
+
     for m in range(1, 10_000):
         m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        if abs(d) < tiny:
-            d = tiny
-        c = 1.0 + aa / c
-        if abs(c) < tiny:
-            c = tiny
-        d = 1.0 / d
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        if abs(d) < tiny:
-            d = tiny
-        c = 1.0 + aa / c
-        if abs(c) < tiny:
-            c = tiny
-        d = 1.0 / d
-        delta = d * c
+        c, d, factor = lentz_step(m * (b - m) * x / ((qam + m2) * (a + m2)), c, d)
+        h *= factor
+        c, d, delta = lentz_step(-(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)), c, d)
         h *= delta
         if abs(delta - 1.0) < 1e-15:
             return h
