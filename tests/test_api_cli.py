@@ -125,3 +125,18 @@ def test_research_scan_over_http_and_cli(cloud):
     assert again["counts"]["new"] == 0  # everything was already on the blackboard
     p = cli(cloud, "research", "scan", "--sources", "/nonexistent.yaml")
     assert p.returncode == 2 and "cannot read research configuration" in p.stderr
+
+
+def test_bench_over_http_and_cli(cloud):
+    r = api(cloud, "POST", "/bench/run", json={"models": ["sim/steady"], "max_cases_per_category": 1})
+    assert r.status_code == 202, r.text
+    doc = follow(cloud, r.json()["status_url"], done=lambda b: b.get("status") in ("complete", "incomplete", "refused"))
+    assert doc["status"] == "complete" and doc["summary"]["models"]["sim/steady"]["cases"] == 6
+    p = cli(cloud, "bench", "run", "--model", "sim/steady", "--max-cases", "1",
+            "--base-url", cloud.simulator.base_url)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "[SIMULATED]" in p.stdout and "sim/steady: score" in p.stdout and "no baseline yet" not in p.stdout
+    p = cli(cloud, "bench", "run", "--suite", "no-such-suite")
+    assert p.returncode == 2 and "no suite at" in p.stderr
+    r = api(cloud, "POST", "/bench/run", json={"models": "sim/steady"})
+    assert r.status_code == 400 and "models" in r.json()["error"]

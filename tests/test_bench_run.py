@@ -115,3 +115,20 @@ def test_shards_fan_in_exactly_once_under_redelivery(cloud):
     assert completions[0]["models"]["sim/steady"]["cases"] == 24
     assert len([d for d in (x.to_dict() for x in fs.client().collection("bench_target_results").stream())
                 if d["bench_id"] == "b-shards"]) == 1
+
+
+def test_same_bench_id_runs_once(cloud):
+    first = bench(settings(), "b-once", ["sim/steady"], max_cases=1)
+    calls = sim_calls(cloud)
+    again = runner.start_bench(settings(), "b-once", "adhoc", ["sim/steady"], None, 1, None,
+                               lambda b, i: None, None)
+    assert first["status"] == "complete" and again["status"] == "duplicate" and sim_calls(cloud) == calls
+
+
+def test_ab_candidate_vs_incumbent_on_the_same_cases(cloud):
+    summary = bench(settings(), "b-ab", ["sim/steady", "sim/regressed"], max_cases=8)
+    plan = runner.Plan.model_validate(runner.load_bench("b-ab")["plan"])
+    rows = runner.load_results(settings(), plan)  # every shard
+    by_model = {m: sorted(r.case_id for r in rows if r.model == m) for m in ("sim/steady", "sim/regressed")}
+    assert by_model["sim/steady"] == by_model["sim/regressed"] and len(by_model["sim/steady"]) == 48
+    assert summary["models"]["sim/steady"]["score"] > summary["models"]["sim/regressed"]["score"]
