@@ -86,7 +86,7 @@ def _record(body: dict[str, Any], query: dict[str, str], loader: Callable[[str],
     rec = loader(record_id)
     if rec is None:
         raise ApiError(404, f"no {what} {record_id!r} (yet: a published request starts within seconds)")
-    return 200, rec.model_dump(mode="json")
+    return 200, rec if isinstance(rec, dict) else rec.model_dump(mode="json")
 
 
 def sync_status(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -126,13 +126,7 @@ def bench_run(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[st
 def bench_status(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
     from shared.bench.runner import load_bench
 
-    class _Doc(BaseModel):
-        doc: dict[str, Any]
-
-        def model_dump(self, mode: str = "json") -> dict[str, Any]:  # the record as stored
-            return self.doc
-
-    return _record(body, query, lambda i: (_Doc(doc=d) if (d := load_bench(i)) else None), "benchmark run")
+    return _record(body, query, load_bench, "benchmark run")
 
 
 Handler = Callable[[dict[str, Any], dict[str, str]], tuple[int, dict[str, Any]]]

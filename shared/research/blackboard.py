@@ -14,6 +14,7 @@ from shared.research.findings import Finding
 from shared.research.relevance import Assessment
 
 FINDINGS = "research_findings"
+SCANS = "research_scans"
 PROPOSALS = "research_proposals"
 ProposalType = Literal["evaluate_model", "prompt_change", "strategy_change", "routing_hint"]
 PROPOSAL_TYPES = ("evaluate_model", "prompt_change", "strategy_change", "routing_hint")

@@ -22,7 +22,7 @@ from shared.research.parsers import FeedError, ParsedFeed, parse_feed
 from shared.research.relevance import Assessment, TopicMatcher
 
 log = get_logger(__name__)
-SCANS = "research_scans"
+SCANS = bb.SCANS
 SCAN_LEASE_S = 600
 LLM_NOTE = "keyword scorer only: no LLM second opinion is implemented in this version"
 

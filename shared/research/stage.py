@@ -13,7 +13,6 @@ from shared.messages import ResearchScanRequest, StageDone
 from shared.platform import firestore as fs
 from shared.platform.events import EventMeta
 from shared.research import blackboard as bb
-from shared.research.scan import SCANS, run_scan
 
 log = get_logger(__name__)
 DIGEST_STAGE = "research_digest"
@@ -22,6 +21,8 @@ DIGEST_TOP = 10
 
 
 def handle_scan_request(request: ResearchScanRequest, meta: EventMeta) -> None:
+    from shared.research.scan import run_scan  # parsers and templates: only the scan needs them
+
     scan_id = request.scan_id or f"scan-{meta.message_id}"
     with log_context(stage="research-scan", scan_id=scan_id):
         run_scan(get_settings(), scan_id, request.as_of)
@@ -31,7 +32,7 @@ def week_digest(now: datetime, days: int = DIGEST_DAYS) -> dict[str, Any]:
     """What the research agent produced in the last `days` days, for the weekly report."""
     since = now - timedelta(days=days)
     db = fs.client()
-    scans = [s.to_dict() for s in db.collection(SCANS)
+    scans = [s.to_dict() for s in db.collection(bb.SCANS)
              .where(filter=FieldFilter("started_at", ">=", since)).stream()]
     finished = [s for s in scans if s.get("status") in ("succeeded", "partial")]
     findings = [s.to_dict() for s in db.collection(bb.FINDINGS)
