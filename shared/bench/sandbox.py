@@ -416,16 +416,20 @@ def run_python(code: str, timeout_s: float = 5.0, memory_mb: int = 512,
 
         out, err, truncated = _pump(proc, stdin, max_output_bytes, start + timeout_s + _KILL_GRACE_S,
                                     leader_exited, lambda: _killpg(pgid))
-        try:
-            _pid, status, usage = os.wait4(proc.pid, 0)
-        except ChildProcessError:  # pragma: no cover - reaped elsewhere
-            status, usage = 0, None
+        # Descendants that outlived the leader are killed BEFORE the leader is reaped: until then
+        # its zombie keeps the group id reserved, so the kill cannot hit a process that reused it
+        # (with parallel runs a reaped leader's pid can come back as another sandbox's group).
+        _killpg(pgid, wait_s=2.0)
         with reaped:
+            try:
+                _pid, status, usage = os.wait4(proc.pid, 0)
+            except ChildProcessError:  # pragma: no cover - reaped elsewhere
+                status, usage = 0, None
             proc.returncode = (-os.WTERMSIG(status) if os.WIFSIGNALED(status)
                                else os.WEXITSTATUS(status))
+            pgid = None  # reaped: never signal this id again
         killer.cancel()
         wall = time.monotonic() - start
-        _killpg(pgid, wait_s=2.0)   # descendants that outlived the leader
         cpu_s = (usage.ru_utime + usage.ru_stime) if usage is not None else 0.0
 
         exit_code = proc.returncode
@@ -437,7 +441,7 @@ def run_python(code: str, timeout_s: float = 5.0, memory_mb: int = 512,
             killed_reason=_killed_reason(exit_code, timed_out, stderr),
             stdout=stdout, stderr=stderr, wall_s=wall, cpu_s=cpu_s, output_truncated=truncated,
             network_isolated=network_isolated, privileges_dropped=dropped,
-            audit_hook=bool(audit_hook), workdir=workdir, pid=pgid)
+            audit_hook=bool(audit_hook), workdir=workdir, pid=proc.pid)
     finally:
         if pgid is not None:
             _killpg(pgid)
