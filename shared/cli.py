@@ -116,7 +116,6 @@ def cmd_research_scan(args: argparse.Namespace) -> int:
 
 def cmd_bench_run(args: argparse.Namespace) -> int:
     from shared.bench import runner
-    from shared.bench.suite import SuiteError
     from shared.config import get_settings
     from shared.log import configure
 
@@ -128,14 +127,13 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     configure("WARNING" if args.json else settings.log_level)
     bench_id = f"cli-bench-{int(time.time())}"
     summaries: list[dict[str, Any]] = []
-    try:
-        out = runner.start_bench(settings, bench_id, "adhoc", args.model or [], args.suite, args.max_cases,
-                                 None, lambda b, i: runner.run_shard(settings, b, i, summaries.append),
-                                 summaries.append)
-    except SuiteError as exc:
-        _err(str(exc))
-        return 2
+    out = runner.start_bench(settings, bench_id, "adhoc", args.model or [], args.suite, args.max_cases,
+                             None, lambda b, i: runner.run_shard(settings, b, i, summaries.append),
+                             summaries.append)
     summary = summaries[-1] if summaries else out
+    if summary.get("status") == "failed":
+        _err(summary["error"])
+        return 2
     if args.json:
         _print_json(summary)
     else:
@@ -144,8 +142,8 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
 
 
 def print_bench_summary(summary: dict[str, Any]) -> None:
-    if summary.get("status") == "refused":
-        print(f"benchmark {summary['bench_id']} REFUSED: {summary['error']}")
+    if summary.get("status") in ("refused", "failed"):
+        print(f"benchmark {summary['bench_id']} {summary['status'].upper()}: {summary['error']}")
         return
     label = " [SIMULATED]" if summary.get("simulated") else ""
     print(f"benchmark {summary['bench_id']}{label}: {summary['status']}, verdict {summary['verdict']} "

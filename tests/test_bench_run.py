@@ -132,3 +132,27 @@ def test_ab_candidate_vs_incumbent_on_the_same_cases(cloud):
     by_model = {m: sorted(r.case_id for r in rows if r.model == m) for m in ("sim/steady", "sim/regressed")}
     assert by_model["sim/steady"] == by_model["sim/regressed"] and len(by_model["sim/steady"]) == 48
     assert summary["models"]["sim/steady"]["score"] > summary["models"]["sim/regressed"]["score"]
+
+
+def test_aggregation_failure_is_released_and_retried_once(cloud, monkeypatch):
+    s = settings(BENCH_SHARD_SIZE="10")
+    completions: list[dict] = []
+    runner.start_bench(s, "b-agg", "adhoc", ["sim/steady"], None, 2, None, lambda b, i: None, completions.append)
+    runner.run_shard(s, "b-agg", 0, completions.append)
+    real = runner.aggregate
+
+    def broken(*a, **k):
+        raise RuntimeError("storage unavailable")
+    monkeypatch.setattr(runner, "aggregate", broken)
+    with pytest.raises(RuntimeError):
+        runner.run_shard(s, "b-agg", 1, completions.append)  # last shard: aggregation fails
+    monkeypatch.setattr(runner, "aggregate", real)
+    assert runner.run_shard(s, "b-agg", 1, completions.append) == "aggregated"  # the redelivery
+    assert len(completions) == 1 and runner.load_bench("b-agg")["status"] == "complete"
+
+
+def test_unknown_suite_fails_the_run_without_calls(cloud):
+    before = sim_calls(cloud)
+    out = runner.start_bench(settings(), "b-nosuite", "adhoc", ["sim/steady"], "no-such-suite", 1, None,
+                             lambda b, i: None, None)
+    assert out["status"] == "failed" and "no suite at" in out["error"] and sim_calls(cloud) == before

@@ -20,7 +20,7 @@ from shared.bench import stats
 from shared.bench.cases import CATEGORIES, Case
 from shared.bench.client import ChatClient
 from shared.bench.scorers import score as score_case
-from shared.bench.suite import Suite, load_suite
+from shared.bench.suite import SuiteError, load_suite
 from shared.config import Settings
 from shared.log import get_logger
 from shared.platform import firestore as fs
@@ -233,7 +233,12 @@ def maybe_aggregate(settings: Settings, bench_id: str,
         return "shard done"
     if fs.claim(ref, SHARD_LEASE_S, prefix="aggregation") != "claimed":
         return "aggregation handled elsewhere"
-    summary = aggregate(settings, Plan.model_validate(doc["plan"]))
+    try:
+        summary = aggregate(settings, Plan.model_validate(doc["plan"]))
+    except Exception as exc:
+        # release the claim so the redelivered shard message aggregates again at once
+        ref.update({"aggregation.status": "errored", "aggregation.error": f"{exc.__class__.__name__}: {exc}"})
+        raise
     ref.update({"aggregation.status": "succeeded", "status": summary["status"], "summary": summary,
                 "finished_at": datetime.now(timezone.utc)})
     log.info("benchmark aggregated", bench_id=bench_id, status=summary["status"], verdict=summary["verdict"])
@@ -368,14 +373,16 @@ def start_bench(settings: Settings, bench_id: str, phase: str, models: list[str]
     now = datetime.now(timezone.utc)
     try:
         plan = create_plan(settings, bench_id, phase, models, suite, max_per_category, weekly_run_id)
-    except BudgetRefused as exc:
+    except (BudgetRefused, SuiteError) as exc:
+        # nothing was called; a bad suite cannot succeed on retry either, so it is a result too
+        status = "refused" if isinstance(exc, BudgetRefused) else "failed"
         try:
-            ref.create({"bench_id": bench_id, "phase": phase, "status": "refused", "error": str(exc),
+            ref.create({"bench_id": bench_id, "phase": phase, "status": status, "error": str(exc),
                         "created_at": now, "weekly_run_id": weekly_run_id})
         except AlreadyExists:
             pass
-        log.error("benchmark refused", bench_id=bench_id, reason=str(exc))
-        summary = {"bench_id": bench_id, "status": "refused", "verdict": "refused", "error": str(exc)}
+        log.error(f"benchmark {status}", bench_id=bench_id, reason=str(exc))
+        summary = {"bench_id": bench_id, "status": status, "verdict": status, "error": str(exc)}
         if on_complete:
             on_complete(summary)
         return summary
