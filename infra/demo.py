@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n" + md.read_text())
         say(f"SAFE={'true' if run.get('safe') else 'false'}; demo finished in "
             f"{time.monotonic() - started:.1f}s")
-        return 0 if run.get("status") == "succeeded" else 1
+        return 0 if run.get("status") == "completed" else 1
     finally:
         if args.keep_up:
             say(f"stack left running; env in {args.state_dir / 'stack.env'}; "

@@ -24,7 +24,7 @@ from typing import Any
 from shared.pipeline import REPO_ROOT
 
 STACK_ENV = REPO_ROOT / ".local" / "stack.env"
-TERMINAL = ("succeeded", "failed")
+TERMINAL = ("completed", "failed")
 
 
 def _err(message: str) -> None:
@@ -221,7 +221,7 @@ def cmd_weekly_run(args: argparse.Namespace) -> int:
         if args.download:
             for path in download_report(run, args.download):
                 print(f"local copy: {path}")
-    if run["status"] != "succeeded":
+    if run["status"] != "completed":
         return 1
     if args.require_safe and not run.get("safe"):
         return 4

@@ -20,7 +20,7 @@ def api(cloud, method: str, path: str, **kw) -> httpx.Response:
     return httpx.request(method, cloud.function_url("api") + path, timeout=30, **kw)
 
 
-def follow(cloud, path: str, done=lambda b: b.get("status") in ("succeeded", "failed", "partial")) -> dict:
+def follow(cloud, path: str, done=lambda b: b.get("status") in ("succeeded", "completed", "failed", "partial")) -> dict:
     def poll():
         r = api(cloud, "GET", path)
         return r.status_code == 200 and done(r.json()) and r.json()
@@ -39,7 +39,7 @@ def test_weekly_run_and_status_over_http(cloud):
     latest = api(cloud, "GET", "/weekly/status").json()
     assert latest["run_id"] == run_id
     via_action = api(cloud, "POST", "/", json={"action": "weekly.status", "run_id": run_id})
-    assert via_action.status_code == 200 and via_action.json()["status"] == "succeeded"
+    assert via_action.status_code == 200 and via_action.json()["status"] == "completed"
 
 
 def test_sync_triggers_over_http(cloud):
@@ -106,7 +106,7 @@ def test_cli_weekly_run_follows_to_the_end_and_status(cloud, tmp_path):
     p = cli(cloud, "weekly", "run", "--timeout", "90", "--require-safe")
     assert p.returncode == 4
     p = cli(cloud, "weekly", "status", "--json")
-    assert p.returncode == 0 and json.loads(p.stdout)["status"] == "succeeded"
+    assert p.returncode == 0 and json.loads(p.stdout)["status"] == "completed"
 
 
 def test_cli_without_backend_says_what_to_set(cloud):

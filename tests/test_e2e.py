@@ -35,7 +35,7 @@ def push(cloud, function: str, topic: str, body: bytes, message_id: str,
 
 
 def wait_run(run_id: str, timeout_s: float = 60) -> dict:
-    return wait_until(lambda: (r := runs.get_run(run_id)) and r.get("status") in ("succeeded", "failed") and r,
+    return wait_until(lambda: (r := runs.get_run(run_id)) and r.get("status") in ("completed", "failed") and r,
                       timeout_s, f"weekly run {run_id}")
 
 
@@ -68,7 +68,7 @@ def test_weekly_cycle_through_pubsub_writes_the_report(cloud):
     message_id = pubsub.publish("weekly-cycle-requests", WeeklyCycleRequest(full=True, dry_run=False, benchmarks=True))
     run_id = f"weekly-{datetime.now(timezone.utc):%Y%m%d}-{message_id}"
     run = wait_run(run_id)
-    assert run["status"] == "succeeded" and run["safe"] is False
+    assert run["status"] == "completed" and run["safe"] is False
     stages = run["stages"]
     assert stages["catalog_sync"]["status"] == "succeeded" and stages["reporter"]["status"] == "succeeded"
     for planned in ("planner", "upgrade"):

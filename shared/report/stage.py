@@ -38,8 +38,9 @@ def _write_report(ctx: RunContext, started: datetime) -> None:
     storage.write_bytes(bucket, md_path, render_markdown(report).encode(), "text/markdown; charset=utf-8")
     runs.finish_stage(ctx, STAGE, "succeeded", started,
                       {"markdown": md_uri, "json": json_uri, "safe": report.safe})
-    runs.finish_run(ctx.run_id, "succeeded", {"report": {"markdown": md_uri, "json": json_uri},
-                                             "safe": report.safe, "reasons": report.reasons})
+    # "completed": the cycle ran to its report; SAFE and the reasons say how it went
+    runs.finish_run(ctx.run_id, "completed", {"report": {"markdown": md_uri, "json": json_uri},
+                                              "safe": report.safe, "reasons": report.reasons})
     log.info("weekly report written", markdown=md_uri, safe=report.safe, reasons=report.reasons)
     pubsub.publish(load_manifest().output_topic(STAGE), ReportPublished(
         run=ctx, markdown_uri=md_uri, json_uri=json_uri, safe=report.safe, reasons=report.reasons),
