@@ -7,14 +7,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # listen() backlog: must be set before the socket listens
+
+
 class LocalServer:
     """A threaded stdlib HTTP server on loopback: start() in a thread (tests, demo) or
     serve() in the foreground (command line)."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1", port: int = 0):
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        self.httpd.request_queue_size = 256
+        self.httpd = _Server((host, port), handler)
         original = self.httpd.handle_error
 
         def quiet(request: Any, client_address: Any) -> None:
