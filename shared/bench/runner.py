@@ -119,6 +119,7 @@ class Plan(BaseModel):
     shard_size: int
     shard_count: int
     estimate: dict[str, Any]
+    pricing: dict[str, dict[str, str] | None] = {}  # catalog pricing read once at planning
     llm_base_url: str
 
 
@@ -134,14 +135,15 @@ def create_plan(settings: Settings, bench_id: str, phase: str, models: list[str]
     if not targets:
         raise BudgetRefused("no targets: the routing table is empty and no model was named")
     cases = suite.select(max_per_category or settings.bench_max_cases_per_category)
-    estimate = estimate_cost(cases, list(targets), catalog_pricing(list(targets)))
+    pricing = catalog_pricing(list(targets))
+    estimate = estimate_cost(cases, list(targets), pricing)
     check_budget(settings, estimate)
     units = len(cases) * len(targets)
     count = max(1, -(-units // settings.bench_shard_size))
     return Plan(bench_id=bench_id, phase=phase, weekly_run_id=weekly_run_id, suite=suite.name,
                 suite_key=suite.key, models=list(targets), targets=targets, case_ids=[c.id for c in cases],
                 units=units, shard_size=settings.bench_shard_size, shard_count=count, estimate=estimate,
-                llm_base_url=settings.llm_url)
+                pricing=pricing, llm_base_url=settings.llm_url)
 
 
 # --- running one shard ---------------------------------------------------------------------
@@ -200,7 +202,7 @@ def run_shard(settings: Settings, bench_id: str, shard: int,
     claim = fs.claim(ref, SHARD_LEASE_S, prefix=f"shards.s{shard}")
     if claim == "claimed":
         started = time.monotonic()
-        results = run_units(settings, plan, units_of(plan, shard), catalog_pricing(plan.models))
+        results = run_units(settings, plan, units_of(plan, shard), plan.pricing)
         body = "".join(r.model_dump_json() + "\n" for r in results).encode()
         storage.write_bytes(settings.require_raw_bucket(), shard_path(plan, shard), body, "application/x-ndjson")
         _finish_shard(ref, shard, len(results), time.monotonic() - started)
@@ -301,14 +303,16 @@ def baseline_runs(suite_key: str, model: str, limit: int, exclude: str) -> list[
 
 
 def regression(settings: Settings, plan: Plan, model: str, metrics: dict[str, Any],
-               results: list[CaseResult]) -> dict[str, Any]:
+               results: list[CaseResult], baseline_results: dict[str, list[CaseResult]]) -> dict[str, Any]:
     base = baseline_runs(plan.suite_key, model, settings.bench_baseline_runs, plan.bench_id)
     if "score" not in metrics:
         return {"level": "unknown", "text": "nothing was scored", "significant": None}
     if not base:
         return stats.regression_verdict([], metrics["score"])
     latest = base[0]
-    previous = {r.case_id: bool(r.passed) for r in load_results(settings, Plan.model_validate(latest["plan"]))
+    if latest["bench_id"] not in baseline_results:  # one read per baseline run, not per model
+        baseline_results[latest["bench_id"]] = load_results(settings, Plan.model_validate(latest["plan"]))
+    previous = {r.case_id: bool(r.passed) for r in baseline_results[latest["bench_id"]]
                 if r.model == model and r.status == "scored"}
     pairs = [(previous[r.case_id], bool(r.passed)) for r in results if r.status == "scored" and r.case_id in previous]
     p_value = mde = None
@@ -328,11 +332,12 @@ def aggregate(settings: Settings, plan: Plan) -> dict[str, Any]:
     now = datetime.now(timezone.utc)
     models: dict[str, Any] = {}
     states: list[str] = []
+    baseline_results: dict[str, list[CaseResult]] = {}
     for model in plan.models:
         rs = [r for r in results if r.model == model]
         metrics = model_metrics(rs)
         complete = metrics["error_rate"] <= settings.bench_max_error_rate and metrics["scored"] > 0
-        verdict = regression(settings, plan, model, metrics, rs) if complete else {
+        verdict = regression(settings, plan, model, metrics, rs, baseline_results) if complete else {
             "level": "unknown", "significant": None,
             "text": f"incomplete: {metrics['errored']} of {metrics['cases']} cases errored "
                     f"(limit {settings.bench_max_error_rate:.0%}); not compared with the baseline"}

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+from google.api_core.exceptions import AlreadyExists
 from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import BaseModel, Field
 
@@ -91,6 +92,16 @@ class CatalogSync:
         self.now = record.started_at
         self.api = OpenRouterClient(settings)
         self._archive_prefix = f"raw/openrouter/{self.now:%Y-%m-%d}/{record.sync_run_id}"
+        self._active: dict[str, dict[str, Any]] | None = None
+
+    def active_models(self) -> dict[str, dict[str, Any]]:
+        """id → {canonical_slug, capabilities} of the active models. After sync_models that is
+        the feed it just applied (or would apply, in a dry run); otherwise one read."""
+        if self._active is None:
+            self._active = {d["id"]: d for d in (
+                s.to_dict() for s in self.db.collection(MODELS).where(filter=FieldFilter("active", "==", True))
+                .select(["id", "canonical_slug", "capabilities"]).stream()) if d and d.get("id")}
+        return self._active
 
     # --- phases ----------------------------------------------------------------------------
     def run(self) -> None:
@@ -149,6 +160,8 @@ class CatalogSync:
         meta_ref = self.db.collection(CATALOG_META).document(META_DOC)
         meta = meta_ref.get().to_dict() or {}
         docs = plan.documents(self.now, meta.get("last_models_sync_at"))
+        self._active = {m.id: {"id": m.id, "canonical_slug": m.canonical_slug, "capabilities": m.capabilities}
+                        for m in models}
         if self.rec.dry_run:
             self.rec.counts["would_write_models"] = len(docs)
             return
@@ -189,9 +202,7 @@ class CatalogSync:
 
     def sync_rankings(self) -> None:
         configured = self._configured_categories()
-        slug_of = {d["id"]: d.get("canonical_slug") or d["id"] for d in (
-            s.to_dict() for s in self.db.collection(MODELS).select(["id", "canonical_slug"]).stream())
-            if d and d.get("id")}
+        slug_of = {mid: d.get("canonical_slug") or mid for mid, d in self.active_models().items()}
         raw: dict[str, Any] = {}
         # time first (sortable), then the sync run: unique even for two syncs in one second
         snapshot_id = f"{self.now:%Y-%m-%dT%H%M%SZ}_{self.rec.sync_run_id}"
@@ -234,7 +245,6 @@ class CatalogSync:
                         "parser_version": rk.PARSER_VERSION, "sync_run_id": self.rec.sync_run_id,
                         "tokens_note": tokens_note}
             snap_ref = parent_ref.collection(SNAPSHOTS).document(snapshot_id)
-            from google.api_core.exceptions import AlreadyExists
             try:
                 snap_ref.create(snapshot)  # append-only: a snapshot is never rewritten
             except AlreadyExists:
@@ -254,10 +264,7 @@ class CatalogSync:
         The sync never edits an existing routing entry: later changes go through the planner."""
         if self.rec.dry_run:
             return
-        from google.api_core.exceptions import AlreadyExists
-
-        active = {d["id"] for d in (s.to_dict() for s in self.db.collection(MODELS)
-                                    .where(filter=FieldFilter("active", "==", True)).select(["id"]).stream())}
+        active = self.active_models()
         for slug, info in self.rec.rankings.items():
             ranked = [m for m in info["top"] if m in active]
             if not ranked:
@@ -273,10 +280,7 @@ class CatalogSync:
             self._write(ROUTING, 1)
 
     def sync_endpoints(self) -> None:
-        docs = [s.to_dict() for s in self.db.collection(MODELS)
-                .where(filter=FieldFilter("active", "==", True)).select(["id", "capabilities"]).stream()]
-        if self.rec.dry_run:
-            docs += [{"id": m} for m in self.rec.added]
+        docs = list(self.active_models().values())
         # Router models (dynamic "-1" pricing, e.g. openrouter/auto) have no endpoints of their
         # own: they are not checked, and not reported unavailable.
         routers = sorted(d["id"] for d in docs if (d.get("capabilities") or {}).get("dynamic_pricing"))

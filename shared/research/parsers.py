@@ -224,7 +224,9 @@ def _venue(comment: str | None) -> str | None:
 _NUMERIC_SIGNALS = ("upvotes", "likes", "downloads", "trending_score", "comments")
 
 
-def _merge(existing: Finding, new: Finding) -> Finding:
+def merge_findings(existing: Finding, new: Finding) -> Finding:
+    """One finding from two sightings of the same id: a base model keeps its fields over a
+    derivative, the first sighting otherwise; best signals, missing fields filled in."""
     if existing.base_model is not None and new.base_model is None:
         primary, other = new, existing      # the base entry keeps its fields
     else:
@@ -283,7 +285,7 @@ class _Collector:
         if existing is None:
             self.findings[finding.id] = finding
         else:
-            self.findings[finding.id] = _merge(existing, finding)
+            self.findings[finding.id] = merge_findings(existing, finding)
             self.skipped.append(f"duplicate of {finding.id}")
 
     def result(self, feed_title: str | None = None, total_results: int | None = None) -> ParsedFeed:

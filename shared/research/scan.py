@@ -18,7 +18,7 @@ from shared.research import blackboard as bb
 from shared.research.config import ResearchConfig, SourceSpec, load_research_config
 from shared.research.fetch import Page, SourceFetch, Validators, fetch_all
 from shared.research.findings import Finding
-from shared.research.parsers import FeedError, ParsedFeed, parse_feed
+from shared.research.parsers import FeedError, ParsedFeed, merge_findings, parse_feed
 from shared.research.relevance import Assessment, TopicMatcher
 
 log = get_logger(__name__)
@@ -89,20 +89,6 @@ def arxiv_next_page(window_start: datetime):
     return next_page
 
 
-def _merge(into: Finding, other: Finding) -> Finding:
-    """Cross-source duplicates: keep the first source's text, the best signals."""
-    sig = into.signals.model_dump()
-    for k, v in other.signals.model_dump().items():
-        if v is not None and (sig.get(k) is None or (isinstance(v, (int, float)) and v > sig[k])):
-            sig[k] = v
-    return into.model_copy(update={
-        "signals": type(into.signals)(**sig),
-        "arxiv_version": max(filter(None, [into.arxiv_version, other.arxiv_version]), default=None),
-        "summary": into.summary or other.summary,
-        "authors": into.authors or other.authors,
-        "categories": into.categories or other.categories})
-
-
 class ResearchScan:
     def __init__(self, settings: Settings, config: ResearchConfig, record: ScanRecord):
         self.settings = settings
@@ -127,7 +113,7 @@ class ResearchScan:
                 validators.update(f.validators_to_save)
             for finding in findings:
                 if finding.id in merged:
-                    merged[finding.id] = _merge(merged[finding.id], finding)
+                    merged[finding.id] = merge_findings(merged[finding.id], finding)
                     if f.spec.name not in seen_in[finding.id]:
                         seen_in[finding.id].append(f.spec.name)
                 else:
