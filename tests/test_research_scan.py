@@ -205,3 +205,22 @@ def test_evaluate_model_proposal_ties_to_the_catalog(cloud):
     unknown = finding.model_copy(update={"id": "hf:nobody/unknown-model", "title": "nobody/unknown-model"})
     q = bb.proposal_for(unknown, a, {}, "rs-x", datetime.now(timezone.utc))
     assert q.catalog_model_id is None and "Not in the OpenRouter catalog yet" in q.rationale
+
+
+def test_a_running_scan_reads_as_a_valid_running_record(cloud, monkeypatch):
+    """A reader polling the scan mid-run (the demo, the CLI) must find a valid record, not the
+    claim's fields alone (make demo failed on this race on a loaded machine)."""
+    from shared.research import scan as scan_module
+
+    seen = []
+    real_run = scan_module.ResearchScan.run
+
+    def run_and_peek(self):
+        seen.append(scan_module.load_scan(self.rec.scan_id))
+        real_run(self)
+
+    monkeypatch.setattr(scan_module.ResearchScan, "run", run_and_peek)
+    rec = scan(cloud, "rs-peek")
+    assert seen[0] is not None and seen[0].status == "running"
+    assert seen[0].window_start == rec.window_start and seen[0].as_of == AS_OF
+    assert scan_module.load_scan("rs-peek").status == rec.status == "succeeded"

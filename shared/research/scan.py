@@ -261,8 +261,9 @@ def run_scan(settings: Settings, scan_id: str, as_of: date | None = None,
                      config=str(path or "default (shared/research/default_config.yaml)"),
                      scorer=f"keywords-v1 ({LLM_NOTE})", started_at=now)
     ref = fs.client().collection(SCANS).document(scan_id)
-    claim = fs.claim(ref, SCAN_LEASE_S, create_fields={"scan_id": scan_id, "started_at": now,
-                                                        "as_of": as_of.isoformat()})
+    # The claim creates the whole initial record (status "running"), so a reader polling the
+    # scan while it runs always finds a valid document, never just the claim's fields.
+    claim = fs.claim(ref, SCAN_LEASE_S, create_fields=_record_doc(rec))
     if claim != "claimed":
         log.warning("scan already handled", scan_id=scan_id, claim=claim)
         return rec.model_copy(update={"status": "duplicate"})
@@ -279,10 +280,14 @@ def run_scan(settings: Settings, scan_id: str, as_of: date | None = None,
         rec.duration_s = round(time.monotonic() - started, 3)
         if rec.status == "running":
             rec.status, rec.error = "errored", "internal error (see logs); will be retried"
-        ref.set({**rec.model_dump(mode="python"), "as_of": rec.as_of.isoformat()})
+        ref.set(_record_doc(rec))
     log.info("research scan finished", scan_id=scan_id, status=rec.status, counts=rec.counts,
              duration_s=rec.duration_s)
     return rec
+
+
+def _record_doc(rec: ScanRecord) -> dict[str, Any]:
+    return {**rec.model_dump(mode="python"), "as_of": rec.as_of.isoformat()}
 
 
 def load_scan(scan_id: str) -> ScanRecord | None:
