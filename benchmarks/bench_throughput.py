@@ -1,13 +1,14 @@
-"""Benchmark-agent throughput and sandbox overhead (a benchmark script, not a test).
+"""Benchmark-agent throughput and code_runner overhead (a benchmark script, not a test).
 
     .venv/bin/python -m benchmarks.bench_throughput [--calls 600] [--latency-ms 200] [--concurrency 32]
 
 Data: the built-in suite (builtin-v1) against the local model simulator (SIMULATED answers) with
-a fixed latency and no jitter, in-process, no cloud services. Measures (1) the wall time of N
-chat-completion calls at the given concurrency against the ideal N × latency / concurrency,
-calls only and calls plus scoring (coding cases run in the sandbox); (2) the sandbox overhead:
-the median wall time of a trivial program, and of scoring each coding reference (which runs
-its hidden tests). Medians over --repeats.
+a fixed latency and no jitter, in-process; coding cases are judged by a real code_runner
+function (functions-framework process on loopback, every isolation layer this machine has).
+Measures (1) the wall time of N chat-completion calls at the given concurrency against the ideal
+N × latency / concurrency, calls only and calls plus scoring; (2) code_runner's cost per coding
+case: the 32 coding references in one batch (wall / cases) and one case per request (median).
+Medians over --repeats.
 """
 from __future__ import annotations
 
@@ -15,16 +16,42 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
+
+from infra.local_stack import HOST, free_port, isolated_env
 from infra.model_simulator import SimulatorServer
 from shared.bench.client import ChatClient
+from shared.bench.code_client import CodeRunnerClient
 from shared.bench.runner import Plan, run_units
-from shared.bench.sandbox import overhead_probe
-from shared.bench.scorers import score
+from shared.bench.scorers import code_case
 from shared.bench.suite import load_suite
 from shared.config import settings_from_env
+from shared.pipeline import REPO_ROOT, load_manifest
+
+
+def start_code_runner() -> tuple[subprocess.Popen, str]:
+    fn = load_manifest().function("code_runner")
+    port = free_port()
+    env = {**isolated_env(dict(os.environ)), "PYTHONPATH": str(REPO_ROOT), "K_SERVICE": fn.name}
+    proc = subprocess.Popen([sys.executable, "-m", "functions_framework", "--source", fn.source, "--target",
+                             fn.entry_point, "--signature-type", fn.signature, "--host", HOST, "--port", str(port)],
+                            env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    url = f"http://{HOST}:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/", timeout=30)
+            return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("code_runner did not start")
 
 
 def main() -> int:
@@ -37,14 +64,16 @@ def main() -> int:
     models = [f"sim/fixed-{i}" for i in range(4)]
     sim = SimulatorServer({"seed": 1, "models": {m: {"quality": {"default": 0.7}, "latency_ms": args.latency_ms,
                                                       "jitter_ms": 0} for m in models}}).start()
+    runner, runner_url = start_code_runner()
     settings = settings_from_env({"LLM_BASE_URL": sim.base_url, "BENCH_CONCURRENCY": str(args.concurrency),
-                                  "GOOGLE_CLOUD_PROJECT": "bench"})
+                                  "GOOGLE_CLOUD_PROJECT": "bench", "CODE_RUNNER_URL": runner_url})
     suite = load_suite("builtin-v1")
     units = [(m, c.id) for m in models for c in suite.cases][:args.calls]
     by_id = {c.id: c for c in suite.cases}
     ideal = args.calls * args.latency_ms / 1000 / args.concurrency
-    calls_only, with_scoring = [], []
+    calls_only, with_scoring, batch_per_case, single = [], [], [], []
     try:
+        isolation = httpx.get(runner_url + "/", timeout=60).json()["probe"]["isolation"]
         for _ in range(args.repeats):
             client = ChatClient(settings)
             t = time.perf_counter()
@@ -60,26 +89,38 @@ def main() -> int:
             t = time.perf_counter()
             results = run_units(settings, plan, units, {m: {} for m in models})
             with_scoring.append(time.perf_counter() - t)
-            assert len(results) == args.calls and all(r.status == "scored" for r in results)
+            assert len(results) == args.calls and all(r.status == "scored" for r in results), \
+                [r.error for r in results if r.status != "scored"][:3]
         coding = [c for c in suite.cases if c.category == "coding"]
-        per_case = []
-        for c in coding:
+        cases = [code_case(c, c.reference, c.id)[0] for c in coding]
+        code_client = CodeRunnerClient(settings)
+        for _ in range(args.repeats):
             t = time.perf_counter()
-            assert score(c, c.reference).passed
-            per_case.append(time.perf_counter() - t)
-        trivial = overhead_probe(20)
+            verdicts = code_client.run(cases)
+            batch_per_case.append((time.perf_counter() - t) / len(cases))
+            assert all(v.status == "passed" for v in verdicts), [v.detail for v in verdicts if v.status != "passed"]
+        for case in cases[:20]:
+            t = time.perf_counter()
+            assert code_client.run([case])[0].status == "passed"
+            single.append(time.perf_counter() - t)
+        code_client.close()
     finally:
         sim.stop()
+        runner.kill()
     n_coding = sum(1 for _, cid in units if by_id[cid].category == "coding")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"simulator in-process over loopback HTTP; medians of {args.repeats}")
+          f"simulator in-process over loopback HTTP; code_runner a functions-framework process; medians of {args.repeats}")
+    print(f"code_runner isolation: uid {isolation['uid']}, seccomp {isolation['seccomp']}, landlock ABI "
+          f"{isolation['landlock']}, namespaces {','.join(isolation['namespaces'])}, workdir {isolation['workdir']}, "
+          f"hook {isolation['hook']}")
     print(f"{args.calls} calls at {args.latency_ms} ms, concurrency {args.concurrency}: ideal {ideal:.2f} s")
     print(f"  calls only:           {statistics.median(calls_only):.2f} s  "
           f"(ratio to ideal {statistics.median(calls_only) / ideal:.2f})")
     print(f"  calls + scoring:      {statistics.median(with_scoring):.2f} s  "
-          f"(ratio {statistics.median(with_scoring) / ideal:.2f}; {n_coding} coding cases run in the sandbox)")
-    print(f"sandbox: trivial program {trivial * 1000:.0f} ms median; scoring a coding reference "
-          f"(hidden tests in the sandbox) {statistics.median(per_case) * 1000:.0f} ms median over {len(per_case)}")
+          f"(ratio {statistics.median(with_scoring) / ideal:.2f}; {n_coding} coding cases judged by code_runner)")
+    print(f"code_runner: {statistics.median(batch_per_case) * 1000:.0f} ms per coding case in a batch of {len(cases)} "
+          f"(wall / cases); {statistics.median(single) * 1000:.0f} ms median for a one-case request "
+          f"(HTTP round trip included, {len(single)} requests)")
     return 0
 
 

@@ -29,7 +29,7 @@ from shared.pipeline import REPO_ROOT, Manifest, load_manifest
 
 DEFAULT_PROJECT = "local-project"
 PASS_THROUGH = ("OPENROUTER_", "LLM_", "BENCH_", "RESEARCH_", "LOG_LEVEL", "HTTP_", "MASS_DEACTIVATION_",
-                "RANKINGS_", "ENDPOINT_")
+                "RANKINGS_", "ENDPOINT_", "SANDBOX_", "CODE_RUNNER_")
 DEFAULT_BUCKET = "local-reports"
 HOST = "127.0.0.1"
 
@@ -119,6 +119,15 @@ class Stack:
 
     def url(self, name: str) -> str:
         return next(f"http://{HOST}:{p.port}" for p in self.procs if p.name == name)
+
+
+ISOLATED_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "PYTHONUNBUFFERED", "LOG_LEVEL")
+
+
+def isolated_env(env: dict[str, str]) -> dict[str, str]:
+    """An `environment: isolated` function (code_runner) gets its own settings and nothing else:
+    no project, no emulator hosts, no keys, no credentials."""
+    return {k: v for k, v in env.items() if k in ISOLATED_ENV_KEYS or k.startswith("SANDBOX_")}
 
 
 def _spawn(stack: Stack, name: str, cmd: list[str], port: int, env: dict[str, str]) -> Proc:
@@ -220,15 +229,19 @@ def up(state_dir: Path, extra_env: dict[str, str], project: str = DEFAULT_PROJEC
         }
         os.environ.update(stack.env)  # our own admin clients talk to the emulators too
         manifest = load_manifest()
+        ports = {fn.name: free_port() for fn in manifest.active_functions()}
+        for name, port in ports.items():
+            stack.env[f"FUNCTION_URL_{name.upper()}"] = f"http://{HOST}:{port}"
+        if "code_runner" in ports:
+            stack.env["CODE_RUNNER_URL"] = stack.env["FUNCTION_URL_CODE_RUNNER"]
         fn_env = {**base_env, **stack.env, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
         fn_procs = []
         for fn in manifest.active_functions():
-            port = free_port()
+            env = isolated_env(fn_env) if fn.environment == "isolated" else fn_env
             fn_procs.append(_spawn(stack, fn.name, [
                 sys.executable, "-m", "functions_framework", "--source", fn.source, "--target",
-                fn.entry_point, "--signature-type", fn.signature, "--host", HOST, "--port", str(port)],
-                port, {**fn_env, "K_SERVICE": fn.name}))
-            stack.env[f"FUNCTION_URL_{fn.name.upper()}"] = f"http://{HOST}:{port}"
+                fn.entry_point, "--signature-type", fn.signature, "--host", HOST, "--port", str(ports[fn.name])],
+                ports[fn.name], {**env, "K_SERVICE": fn.name}))
         for p in fn_procs:
             _wait_http(p)
         _create_topology(stack, manifest)

@@ -9,7 +9,7 @@ import functools
 import os
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 DEFAULT_CATEGORIES = (
     "programming", "roleplay", "marketing", "marketing/seo", "technology", "science",
@@ -53,11 +53,30 @@ class Settings(BaseModel):
     bench_max_cases_per_category: int | None = Field(None, ge=1)
     bench_seed: int = 1234
 
+    code_runner_url: str | None = Field(None, description="CODE_RUNNER_URL: the code_runner function")
+    code_runner_batch_size: int = Field(8, ge=1, le=500)
+    code_runner_timeout_s: float = Field(300.0, gt=0)
+    sandbox_required_layers: tuple[str, ...] = ("uid", "seccomp", "landlock")
+    sandbox_allow_weak: bool = False
+    sandbox_parallelism: int = Field(0, ge=0, le=64)
+    sandbox_python: str | None = None
+    sandbox_uid_base: int = Field(200_000, ge=1000, le=2**31 - 100_000)
+    sandbox_work_root: str | None = None
+
     research_sources: str | None = Field(None, description="RESEARCH_SOURCES: research YAML path")
     research_max_response_bytes: int = Field(8 * 1024 * 1024, ge=1)
 
     max_event_age_s: int = Field(6 * 3600, ge=60)
     log_level: str = "INFO"
+
+    @field_validator("sandbox_required_layers")
+    @classmethod
+    def _known_layers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = ("uid", "seccomp", "landlock", "namespaces", "hook")   # shared.sandbox.models.LAYERS
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise ValueError(f"unknown layer(s) {unknown}; known: {', '.join(known)}")
+        return value
 
     def require_project(self) -> str:
         if not self.project_id:
@@ -110,6 +129,15 @@ _ENV = {
     "bench_shard_size": "BENCH_SHARD_SIZE",
     "bench_max_cases_per_category": "BENCH_MAX_CASES_PER_CATEGORY",
     "bench_seed": "BENCH_SEED",
+    "code_runner_url": "CODE_RUNNER_URL",
+    "code_runner_batch_size": "CODE_RUNNER_BATCH_SIZE",
+    "code_runner_timeout_s": "CODE_RUNNER_TIMEOUT_S",
+    "sandbox_required_layers": "SANDBOX_REQUIRED_LAYERS",
+    "sandbox_allow_weak": "SANDBOX_ALLOW_WEAK",
+    "sandbox_parallelism": "SANDBOX_PARALLELISM",
+    "sandbox_python": "SANDBOX_PYTHON",
+    "sandbox_uid_base": "SANDBOX_UID_BASE",
+    "sandbox_work_root": "SANDBOX_WORK_ROOT",
     "research_sources": "RESEARCH_SOURCES",
     "research_max_response_bytes": "RESEARCH_MAX_RESPONSE_BYTES",
     "max_event_age_s": "MAX_EVENT_AGE_S",
@@ -124,9 +152,9 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         raw = env.get(var)
         if raw is None or raw == "":
             continue
-        if field == "openrouter_categories":
+        if field in ("openrouter_categories", "sandbox_required_layers"):
             values[field] = tuple(c.strip() for c in raw.split(",") if c.strip())
-        elif field in ("openrouter_base_url", "llm_base_url"):
+        elif field in ("openrouter_base_url", "llm_base_url", "code_runner_url"):
             values[field] = raw.rstrip("/")
         else:
             values[field] = raw

@@ -38,6 +38,12 @@ class FunctionSpec(BaseModel):
     max_instances: int
     retry: RetryPolicy
     ack_deadline_s: int
+    # How the function is exposed and what it may hold (Terraform and the local stack read these)
+    ingress: Literal["all", "internal"] = "all"
+    environment: Literal["pipeline", "isolated"] = "pipeline"  # isolated: no settings but its own, no secrets
+    execution_environment: Literal["gen1", "gen2"] = "gen2"
+    concurrency: int = 1
+    invoked_by: list[str] = []       # functions that call an HTTP function (IAM run.invoker)
 
     @property
     def active(self) -> bool:
@@ -74,6 +80,10 @@ class Manifest(BaseModel):
             for topic in [fn.trigger_topic, *fn.outputs]:
                 if topic and topic not in self.topics:
                     problems.append(f"function {fn.name}: unknown topic {topic!r}")
+        for fn in self.functions.values():
+            for caller in fn.invoked_by:
+                if caller not in self.functions:
+                    problems.append(f"function {fn.name}: invoked_by unknown function {caller!r}")
         for stage in self.weekly_chain:
             if stage not in self.functions:
                 problems.append(f"weekly_chain: unknown function {stage!r}")

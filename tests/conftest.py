@@ -2,6 +2,7 @@
 when a test asks for it, and Firestore is reset between tests."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -18,6 +19,7 @@ from shared.pipeline import REPO_ROOT
 FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
 DEMO_DATA = REPO_ROOT / "infra" / "demo_data" / "openrouter"
 DEMO_RESEARCH = REPO_ROOT / "infra" / "demo_data" / "research"
+PLANTED_SECRET = "sk-planted-" + "c0ffee" * 6
 TEST_ENV = {
     # fast, bounded retries so failure tests finish quickly
     "HTTP_MAX_ATTEMPTS": "3",
@@ -26,6 +28,15 @@ TEST_ENV = {
     "HTTP_TIMEOUT_S": "2",
     "LOG_LEVEL": "INFO",
 }
+
+
+@functools.lru_cache(maxsize=1)
+def sandbox():
+    """The real sandbox, in-process: the service code_runner runs (for scoring coding cases in
+    tests without the local cloud)."""
+    from shared.sandbox.service import SandboxConfig, SandboxService
+
+    return SandboxService(SandboxConfig(["uid", "seccomp", "landlock"]))
 
 
 def fixture_path(*parts: str) -> Path:
@@ -122,7 +133,9 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory):
         stack = local_stack.up(state_dir, {**TEST_ENV, "OPENROUTER_BASE_URL": replay.base_url,
                                            "RESEARCH_SOURCES": str(sources), "LLM_BASE_URL": simulator.base_url,
                                            "BENCH_BUDGET_USD": "200", "BENCH_MAX_CASES_PER_CATEGORY": "4",
-                                           "BENCH_CALL_TIMEOUT_S": "2", "BENCH_SHARD_SIZE": "50"},
+                                           "BENCH_CALL_TIMEOUT_S": "2", "BENCH_SHARD_SIZE": "50",
+                                           # planted: must never reach code_runner or any output
+                                           "LLM_API_KEY": PLANTED_SECRET},
                                log=lambda m: print(f"[local cloud] {m}"))
     except local_stack.StackError as exc:
         replay.stop()

@@ -17,7 +17,13 @@ import pytest
 from shared.bench.cases import Case
 from shared.bench.loaders import (IFEVAL_SUPPORTED, Loaded, bbh_task_name, load_bbh, load_dataset, load_gsm8k,
                                   load_hotpotqa, load_humaneval, load_ifeval, load_mbpp)
-from shared.bench.scorers import score
+from shared.bench.scorers import score as score_case
+from tests.conftest import sandbox
+
+
+def score(case, response):
+    """Coding cases are judged by the real sandbox, in-process."""
+    return score_case(case, response, sandbox())
 from tests.conftest import fixture_path
 
 GSM8K = "gsm8k-test-first60.jsonl"

@@ -19,12 +19,16 @@ from pydantic import BaseModel
 from shared.bench import stats
 from shared.bench.cases import CATEGORIES, Case
 from shared.bench.client import ChatClient
+from shared.bench.code_client import CodeBatcher, CodeRunnerClient
+from shared.bench.scorers import code_case, score_from_verdict
 from shared.bench.scorers import score as score_case
 from shared.bench.suite import SuiteError, load_suite
 from shared.config import Settings
 from shared.log import get_logger
 from shared.platform import firestore as fs
 from shared.platform import storage
+from shared.redaction import redact
+from shared.sandbox.models import CodeCase, CodeVerdict
 
 log = get_logger(__name__)
 BENCH_RUNS = "bench_runs"
@@ -56,6 +60,8 @@ class CaseResult(BaseModel):
     error: str | None = None
     response_excerpt: str = ""
     simulated: bool = False
+    isolation: str | None = None          # coding cases: the layers code_runner measured
+    weak_isolation: list[str] = []        # required layers missing, allowed by SANDBOX_ALLOW_WEAK
 
 
 # --- planning ------------------------------------------------------------------------------
@@ -149,11 +155,16 @@ def create_plan(settings: Settings, bench_id: str, phase: str, models: list[str]
 # --- running one shard ---------------------------------------------------------------------
 def run_units(settings: Settings, plan: Plan, units: list[tuple[str, str]],
               pricing: dict[str, dict[str, str] | None]) -> list[CaseResult]:
+    """Call the model for every unit; score at once, except coding cases, which go to
+    code_runner in batches while the calls go on."""
     suite = load_suite(plan.suite)
     by_id = {c.id: c for c in suite.cases}
     client = ChatClient(settings)
+    code_runner = CodeRunnerClient(settings)
+    batcher = CodeBatcher(code_runner, settings.code_runner_batch_size)
+    pending: dict[int, CodeCase] = {}
 
-    def one(unit: tuple[str, str]) -> CaseResult:
+    def one(index: int, unit: tuple[str, str]) -> CaseResult:
         model, case_id = unit
         case = by_id[case_id]
         done = client.complete(model, case)
@@ -172,17 +183,49 @@ def run_units(settings: Settings, plan: Plan, units: list[tuple[str, str]],
             else:
                 source = "unknown"
         if not done.ok:
-            return CaseResult(**base, status="errored", error=done.error, cost_usd=cost, cost_source=source)
-        result = score_case(case, done.content)
+            return CaseResult(**base, status="errored", error=redact(done.error), cost_usd=cost, cost_source=source)
+        excerpt = redact(done.content[:400])
+        if case.scorer == "python_tests":
+            code, early = code_case(case, done.content, f"{index}:{model}:{case.id}")
+            if early is None:
+                pending[index] = code
+                batcher.add(index, code)
+                return CaseResult(**base, status="scored", cost_usd=cost, cost_source=source,
+                                  response_excerpt=excerpt)   # completed below with the verdict
+            result = early
+        else:
+            result = score_case(case, done.content)
         return CaseResult(**base, status="scored", score=result.score, passed=result.passed,
-                          detail=result.detail[:500], cost_usd=cost, cost_source=source,
-                          response_excerpt=done.content[:400])
+                          detail=redact(result.detail[:500]), cost_usd=cost, cost_source=source,
+                          response_excerpt=excerpt)
 
     try:
         with ThreadPoolExecutor(max_workers=settings.bench_concurrency) as pool:
-            return list(pool.map(one, units))
+            results = list(pool.map(one, range(len(units)), units))
+        verdicts = batcher.results()
     finally:
         client.close()
+        code_runner.close()
+    for index, code in pending.items():
+        results[index] = with_verdict(results[index], code, verdicts.get(index, "no verdict returned"))
+    return results
+
+
+def with_verdict(result: CaseResult, code: CodeCase, verdict: CodeVerdict | str) -> CaseResult:
+    """A coding result completed with code_runner's verdict; without one (or when the runner
+    could not isolate the code) the case is errored, never scored."""
+    if isinstance(verdict, str) or verdict.status == "errored":
+        why = verdict if isinstance(verdict, str) else verdict.detail
+        if not why.startswith("sandbox unavailable"):
+            why = f"sandbox unavailable: {why}"
+        return result.model_copy(update={"status": "errored", "error": redact(why)[:500],
+                                         "isolation": None if isinstance(verdict, str) or not verdict.isolation
+                                         else verdict.isolation.label()})
+    scored = score_from_verdict(code, verdict)
+    return result.model_copy(update={"score": scored.score, "passed": scored.passed,
+                                     "detail": redact(scored.detail[:500]),
+                                     "isolation": verdict.isolation.label() if verdict.isolation else None,
+                                     "weak_isolation": verdict.weak})
 
 
 def shard_path(plan: Plan, shard: int) -> str:
@@ -355,10 +398,15 @@ def aggregate(settings: Settings, plan: Plan) -> dict[str, Any]:
             "score": metrics.get("score"), "pass_rate": metrics.get("pass_rate"), "finished_at": now,
             "plan": plan.model_dump(mode="python")})
     simulated = any(r.simulated for r in results)
+    coding = [r for r in results if r.scorer == "python_tests"]
+    sandbox = {"cases": len(coding), "isolation": sorted({r.isolation for r in coding if r.isolation}),
+               "weak_layers": sorted({layer for r in coding for layer in r.weak_isolation}),
+               "unavailable": sum(1 for r in coding if r.status == "errored"
+                                  and (r.error or "").startswith("sandbox unavailable"))}
     verdict = "incomplete" if "incomplete" in states else "regression" if "regression" in states else "pass"
     return {"bench_id": plan.bench_id, "phase": plan.phase, "suite": plan.suite_key,
             "status": "incomplete" if verdict == "incomplete" else "complete", "verdict": verdict,
-            "simulated": simulated, "llm_base_url": plan.llm_base_url, "units": plan.units,
+            "simulated": simulated, "sandbox": sandbox, "llm_base_url": plan.llm_base_url, "units": plan.units,
             "shards": plan.shard_count, "models": models, "estimate": plan.estimate,
             "results_prefix": f"gs://{settings.require_raw_bucket()}/bench/results/{plan.bench_id}/",
             "thresholds": {"alert_points": 5, "critical_points": 15, "alpha": 0.05,

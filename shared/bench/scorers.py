@@ -1,7 +1,7 @@
 """Scorers: `score(case, response) -> ScoreResult`, dispatching on `case.scorer`.
 
-All scorers are pure and deterministic (python_tests runs the code in the sandbox, which is
-deterministic for deterministic code). An empty / whitespace-only response always scores 0
+All scorers are pure and deterministic (python_tests sends the code to code_runner, whose
+verdict is deterministic for deterministic code). An empty / whitespace-only response always scores 0
 with detail "empty response". A case missing what its scorer needs scores 0 with detail
 "misconfigured case: ...".
 
@@ -14,28 +14,11 @@ python_tests
     response when it looks like code (a line starting with def/class/import/from/@); else
     "no code found". HumanEval-style completions (body only, the function is not defined) are
     completed with `case.metadata["function_prompt"]` when present.
-    The program is a harness (HARNESS below) that
-      1. reads a random per-run nonce from stdin (it is not in the program text),
-      2. runs case.setup_code and then the solution in a namespace `ns` (__name__ = "solution",
-         so `if __name__ == "__main__":` blocks do not run); SystemExit or any exception here
-         is a failure ("solution called exit() before the tests ran", ...),
-      3. restores the builtins module from a snapshot taken before the solution ran (so
-         patching builtins.AssertionError / builtins.set / ... has no effect on the tests;
-         `assert` never looked AssertionError up anyway),
-      4. runs setup_code again and then case.tests in a *fresh* namespace that receives the
-         solution's names except those shadowing builtins (unless the name is the entry point),
-         so a solution cannot redefine `set`, `check` (tests define it after the solution) or a
-         setup helper used by the tests; `check(<entry_point>)` is appended when the tests
-         define `check` but never call it (HumanEval style),
-      5. only then writes "@@BENCH_OK@@ <nonce>" to fd 1 and leaves with os._exit(0).
-    Passed iff the process exited 0, did not time out, and stdout holds that exact sentinel
-    line. So `sys.exit(0)`, `os._exit(0)`, atexit tricks, swallowed exceptions or printing
-    "PASS" cannot pass. The solution's own prints go through a 16 kB cap so they cannot push
-    the sentinel out of the sandbox's captured output.
-    Residual risk (documented, not prevented): code that deliberately introspects the running
-    interpreter (frames, gc) can find the nonce, and a function returning an object whose
-    __eq__ always answers True defeats `assert f(x) == y`. The sandbox, not the scorer, is the
-    security boundary.
+    The code is judged by the code_runner function, never in this process (shared/sandbox):
+    the solution runs in a process of its own behind OS layers; the hidden tests run in another
+    (the judge) that calls the solution's functions with plain data and gets plain data back, so
+    tests compare exact built-in values, never an object of the solution's making, and no
+    output of the solution can forge a pass. Passed iff the judge reports every test passed.
 numeric
     The final number of the response: after the last "####"; else inside the last \boxed{};
     else the first number after the last "answer is" / "answer:" / "answer =" / "final answer";
@@ -83,17 +66,14 @@ from __future__ import annotations
 import json
 import math
 import re
-import secrets
 import string
 from collections import Counter
-from typing import Callable
+from typing import Callable, Protocol
 
 from shared.bench.cases import Case, Constraint, ScoreResult
-from shared.bench.sandbox import run_python
+from shared.sandbox.models import CodeCase, CodeVerdict
 
 EMPTY = "empty response"
-OK_MARK = "@@BENCH_OK@@"
-FAIL_MARK = "@@BENCH_FAIL@@"
 DEFAULT_TIMEOUT_S = 5.0
 
 
@@ -160,197 +140,46 @@ def extract_code(response: str, entry_point: str | None = None) -> str | None:
     return None
 
 
-HARNESS = r'''
-def _bench_harness(setup, solution, tests, entry_point):
-    import builtins, io, json, os, sys, traceback
-    write, exit_, dumps = os.write, os._exit, json.dumps
-    fmt, walk = traceback.format_exception, traceback.walk_tb
-    nonce = sys.stdin.readline().strip()
-    sys.stdin = io.StringIO("")
-    real_out, real_err = sys.stdout, sys.stderr
-    bdict = builtins.__dict__
-    saved = dict(bdict)
-    bclear, bupdate = bdict.clear, bdict.update
-
-    def restore():
-        bclear()
-        bupdate(saved)
-
-    class Capped(io.TextIOBase):
-        left = 16000
-
-        def writable(self):
-            return True
-
-        def write(self, s):
-            if self.left > 0:
-                real_out.write(s[: self.left])
-                self.left -= len(s)
-            return len(s)
-
-        def flush(self):
-            real_out.flush()
-    sys.stdout = Capped()
-
-    def fail(stage, kind, exc=None, **extra):
-        restore()
-        info = {"stage": stage, "kind": kind}
-        info.update(extra)
-        if exc is not None:
-            info["type"] = type(exc).__name__
-            try:
-                info["msg"] = (exc.msg if isinstance(exc, SyntaxError) else str(exc))[:200]
-            except BaseException:
-                info["msg"] = "?"
-            line = None
-            if isinstance(exc, SyntaxError) and exc.filename == "<" + stage + ">":
-                line = exc.lineno
-            for frame, lineno in walk(exc.__traceback__):
-                if frame.f_code.co_filename == "<" + stage + ">":
-                    line = lineno
-            info["line"] = line
-            try:
-                real_err.write("".join(fmt(type(exc), exc, exc.__traceback__)))
-            except BaseException:
-                pass
-        try:
-            real_out.flush()
-        except BaseException:
-            pass
-        real_err.write("\n" + "@@BENCH_FAIL@@ " + dumps(info) + "\n")
-        real_err.flush()
-        exit_(1)
-
-    ns = {"__name__": "solution", "__builtins__": builtins}
-    try:
-        exec(compile(setup, "<setup>", "exec", dont_inherit=True), ns)
-    except BaseException as e:
-        fail("setup", "error", e)
-    try:
-        code = compile(solution, "<solution>", "exec", dont_inherit=True)
-    except BaseException as e:
-        fail("solution", "syntax", e)
-    try:
-        exec(code, ns)
-    except SystemExit as e:
-        fail("solution", "exit", e)
-    except BaseException as e:
-        fail("solution", "error", e)
-    restore()
-    if entry_point and entry_point not in ns:
-        fail("solution", "missing", name=entry_point)
-    tns = {"__name__": "tests", "__builtins__": builtins}
-    for key, value in list(ns.items()):
-        if key.startswith("__") and key.endswith("__"):
-            continue
-        if key in saved and key != entry_point:
-            continue
-        tns[key] = value
-    try:
-        exec(compile(setup, "<setup>", "exec", dont_inherit=True), tns)
-        exec(compile(tests, "<tests>", "exec", dont_inherit=True), tns)
-    except SystemExit as e:
-        fail("tests", "exit", e)
-    except BaseException as e:
-        fail("tests", "error", e)
-    restore()
-    try:
-        real_out.flush()
-        real_err.flush()
-    except BaseException:
-        pass
-    write(1, ("\n" + "@@BENCH_OK@@ " + nonce + "\n").encode())
-    exit_(0)
-
-
-_bench_harness(%(setup)r, %(solution)r, %(tests)r, %(entry_point)r)
-'''
-
-
-def build_program(case: Case, code: str) -> str:
-    tests = case.tests or ""
-    if (case.entry_point and re.search(r"^def\s+check\s*\(", tests, re.M)
-            and not re.search(r"^check\s*\(", tests, re.M)):
-        tests = tests.rstrip("\n") + f"\n\ncheck({case.entry_point})\n"
-    return HARNESS % {"setup": case.setup_code or "", "solution": code, "tests": tests,
-                      "entry_point": case.entry_point or ""}
-
-
-def _source_line(source: str, line: int | None) -> str:
-    if not line:
-        return ""
-    lines = source.splitlines()
-    return _short(lines[line - 1].strip(), 100) if 0 < line <= len(lines) else ""
-
-
-def score_python_tests(case: Case, response: str) -> ScoreResult:
-    if not response.strip():
-        return _result(False, EMPTY)
+def code_case(case: Case, response: str, case_id: str) -> tuple[CodeCase | None, ScoreResult | None]:
+    """What code_runner must judge for this response, or the result when there is nothing to run
+    (empty response, no code, a misconfigured case)."""
+    if not response or not response.strip():
+        return None, _result(False, EMPTY)
     if not case.tests:
-        return _misconfigured("python_tests needs tests")
+        return None, _misconfigured("python_tests needs tests")
     code = extract_code(response, case.entry_point)
     if code is None or not code.strip():
-        return _result(False, "no code found")
+        return None, _result(False, "no code found")
     prefix = case.metadata.get("function_prompt")
     if (case.entry_point and prefix
             and not re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(case.entry_point)}\s*\(", code, re.M)):
         code = prefix + code     # a HumanEval-style completion of the function body
-    timeout = float(case.metadata.get("timeout_s", DEFAULT_TIMEOUT_S))
-    nonce = secrets.token_hex(16)
-    r = run_python(build_program(case, code), timeout_s=timeout, stdin=nonce + "\n")
-    extracted = _short(code, 200)
-    if r.timed_out:
-        return _result(False, f"timed out after {timeout:g}s", extracted)
-    sentinel = f"{OK_MARK} {nonce}"
-    if r.exit_code == 0 and any(line.strip() == sentinel for line in r.stdout.splitlines()):
-        return _result(True, "all tests passed", extracted)
-    info = None
-    for line in reversed(r.stderr.splitlines()):
-        if line.startswith(FAIL_MARK + " "):
-            try:
-                info = json.loads(line[len(FAIL_MARK) + 1:])
-            except ValueError:
-                pass
-            break
-    if r.killed_reason and r.killed_reason != "timeout" and (info is None or r.killed_reason == "memory limit"):
-        return _result(False, f"killed: {r.killed_reason}", extracted)
-    if info is not None:
-        return _result(False, _failure_detail(info, case, code), extracted)
-    if r.exit_code == 0:
-        why = "output limit exceeded" if r.output_truncated else "no harness sentinel"
-        return _result(False, f"exited before the tests completed ({why})", extracted)
-    last = _short(r.stderr.strip().splitlines()[-1], 120) if r.stderr.strip() else ""
-    return _result(False, f"exited with code {r.exit_code} before the tests completed"
-                   + (f": {last}" if last else ""), extracted)
+    return CodeCase(case_id=case_id, solution=code, tests=case.tests, setup=case.setup_code or "",
+                    entry_point=case.entry_point,
+                    timeout_s=float(case.metadata.get("timeout_s", DEFAULT_TIMEOUT_S))), None
 
 
-def _failure_detail(info: dict, case: Case, code: str) -> str:
-    stage, kind = info.get("stage"), info.get("kind")
-    etype, msg, line = info.get("type", ""), _short(info.get("msg") or "", 100), info.get("line")
-    where = f" at line {line}" if line else ""
-    if kind == "missing":
-        return f"solution does not define {info.get('name')}"
-    if stage == "solution":
-        if kind == "syntax":
-            return f"syntax error in solution{where}: {msg}"
-        if kind == "exit":
-            return "solution called exit() before the tests ran"
-        if etype == "MemoryError":
-            return "killed: memory limit"
-        return f"solution raised {etype}{where}" + (f": {msg}" if msg else "")
-    if stage == "setup":
-        return f"setup code failed: {etype}{where}" + (f": {msg}" if msg else "")
-    if kind == "exit":
-        return "tests failed: exit() called during the tests"
-    if etype == "MemoryError":
-        return "killed: memory limit"
-    src = _source_line(case.tests or "", line)
-    text = f"tests failed: {etype}{where}"
-    if msg:
-        text += f": {msg}"
-    if src:
-        text += f" ({src})"
-    return text
+def score_from_verdict(code: CodeCase, verdict: CodeVerdict) -> ScoreResult:
+    """A judged verdict as a score (an errored verdict is not a score: the caller records it)."""
+    return _result(verdict.status == "passed", verdict.detail, _short(code.solution, 200))
+
+
+def score_python_tests(case: Case, response: str, code_runner: "CodeRunner | None" = None) -> ScoreResult:
+    """One case through a code runner (code_runner over HTTP, or the sandbox service itself in
+    tests). The benchmark batches instead (shared/bench/runner.py)."""
+    code, early = code_case(case, response, case.id)
+    if early is not None:
+        return early
+    if code_runner is None:
+        raise ValueError("python_tests needs a code runner: model code never runs in this process")
+    verdict = code_runner.run([code])[0]
+    if verdict.status == "errored":
+        return _result(False, f"not judged: {verdict.detail}", _short(code.solution, 200))
+    return score_from_verdict(code, verdict)
+
+
+class CodeRunner(Protocol):
+    def run(self, cases: list[CodeCase]) -> list[CodeVerdict]: ...
 
 
 # =============================================================================================
@@ -844,7 +673,6 @@ def score_constraints(case: Case, response: str) -> ScoreResult:
 # =============================================================================================
 
 SCORERS: dict[str, Callable[[Case, str], ScoreResult]] = {
-    "python_tests": score_python_tests,
     "numeric": score_numeric,
     "alias_match": score_alias_match,
     "token_f1": score_token_f1,
@@ -854,8 +682,10 @@ SCORERS: dict[str, Callable[[Case, str], ScoreResult]] = {
 }
 
 
-def score(case: Case, response: str) -> ScoreResult:
+def score(case: Case, response: str, code_runner: CodeRunner | None = None) -> ScoreResult:
     """Score one response to one case (see the module docstring for each scorer's rule)."""
     if response is None or not str(response).strip():
         return _result(False, EMPTY)
+    if case.scorer == "python_tests":
+        return score_python_tests(case, response, code_runner)
     return SCORERS[case.scorer](case, response)
