@@ -202,19 +202,7 @@ def _make_preexec(uid: int | None, mountpoint: bytes, tmpfs_options: bytes,
 # --- processes -----------------------------------------------------------------------------
 def live_group_members(pgid: int) -> list[int]:
     """Pids of non-zombie processes in process group `pgid`."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat_line = f.read().decode("ascii", "replace")
-        except OSError:
-            continue
-        fields = stat_line[stat_line.rfind(")") + 2:].split()
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            members.append(int(entry))
-    return members
+    return [pid for pid, state, _ppid, pgrp in _processes() if pgrp == str(pgid) and state not in ("Z", "X")]
 
 
 @functools.lru_cache(maxsize=1)
@@ -226,9 +214,8 @@ def become_subreaper() -> bool:
     return _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
 
 
-def reap_orphans(pgid: int) -> int:
-    """Reap dead processes of group `pgid` that were reparented to this process."""
-    me, reaped = str(os.getpid()), 0
+def _processes() -> Any:
+    """(pid, state, ppid, pgrp) of every process, from /proc/<pid>/stat."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -238,9 +225,17 @@ def reap_orphans(pgid: int) -> int:
         except OSError:
             continue
         fields = stat_line[stat_line.rfind(")") + 2:].split()
-        if len(fields) > 2 and fields[1] == me and fields[2] == str(pgid):
+        if len(fields) > 2:
+            yield int(entry), fields[0], fields[1], fields[2]
+
+
+def reap_orphans(pgid: int) -> int:
+    """Reap dead processes of group `pgid` that were reparented to this process."""
+    me, reaped = str(os.getpid()), 0
+    for pid, _state, ppid, pgrp in list(_processes()):
+        if ppid == me and pgrp == str(pgid):
             try:
-                os.waitpid(int(entry), 0)   # killed already: returns at once
+                os.waitpid(pid, 0)   # killed already: returns at once
                 reaped += 1
             except ChildProcessError:
                 pass
