@@ -19,12 +19,24 @@ from shared.sandbox.service import SandboxConfig, SandboxService
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox targets Linux")
 SECRET = "sk-or-v1-" + "5ec2e7" * 8
+UID_BASE = 230_000   # uids of their own: other sandboxes (a parallel test run) use 200000 on
 TESTS = "assert add(1, 2) == 3\nassert add(-1, 1) == 0\nassert add(10, 5) == 15\n"
 
 
-@functools.lru_cache(maxsize=1)
-def sandbox() -> SandboxService:
-    return SandboxService(SandboxConfig(["uid", "seccomp", "landlock", "namespaces", "hook"]))
+@functools.lru_cache(maxsize=2)
+def sandbox(hook: bool = True) -> SandboxService:
+    """With the audit hook, and without it: the OS layers must contain every attack on their own
+    (a layer the attacked code could switch off would not count)."""
+    if hook:
+        return SandboxService(SandboxConfig(["uid", "seccomp", "landlock", "namespaces", "hook"],
+                                            uid_base=UID_BASE))
+    return SandboxService(SandboxConfig(["uid", "seccomp", "landlock", "namespaces"], audit_hook=False,
+                                        uid_base=UID_BASE + 100))
+
+
+@pytest.fixture(params=[True, False], ids=["hook", "no-hook"])
+def hook(request):
+    return request.param
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -65,15 +77,15 @@ def listener():
     srv.close()
 
 
-def run(solution: str, tests: str = TESTS, timeout_s: float = 3.0):
-    return sandbox().run_one(CodeCase(case_id="hostile", solution=solution, tests=tests, entry_point="add",
+def run(solution: str, tests: str = TESTS, timeout_s: float = 3.0, hook: bool = True):
+    return sandbox(hook).run_one(CodeCase(case_id="hostile", solution=solution, tests=tests, entry_point="add",
                                       timeout_s=timeout_s))
 
 
 def sandbox_processes() -> list[int]:
     """Live processes running as one of the sandbox's uids."""
-    base = sandbox().config.uid_base
-    found = []
+    base = UID_BASE
+    found = []   # both services' uids
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
@@ -83,7 +95,7 @@ def sandbox_processes() -> list[int]:
             uid_line = next((line for line in status.splitlines() if line.startswith("Uid:")), "")
             state = next((line for line in status.splitlines() if line.startswith("State:")), "")
             uids = [int(x) for x in uid_line.split()[1:]]
-            if uids and base <= uids[0] < base + 64 and " Z " not in state + " ":
+            if uids and base <= uids[0] < base + 164 and " Z " not in state + " ":
                 found.append(int(entry))
     return found
 
@@ -113,10 +125,10 @@ HOOK_OFF = {
 
 
 @pytest.mark.parametrize("name", sorted(HOOK_OFF))
-def test_switching_the_hook_off_then_escaping_is_contained(name, outside):
+def test_switching_the_hook_off_then_escaping_is_contained(name, outside, hook):
     escape = (f"\ntry:\n    open({str(outside / 'pwned')!r}, 'w').write('x')\nexcept Exception:\n    pass\n"
               "try:\n    print(open('/proc/%d/environ' % __import__('os').getppid()).read())\nexcept Exception:\n    pass\n")
-    v = run(attack(HOOK_OFF[name]) + escape)
+    v = run(attack(HOOK_OFF[name]) + escape, hook=hook)
     contained(v, outside)
 
 
@@ -172,15 +184,16 @@ ATTACKS = {
 
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))
-def test_attack_is_contained(name, outside, listener):
+def test_attack_is_contained(name, outside, listener, hook):
     port, hits = listener
     before = len(hits)
     body = ATTACKS[name].format(outside=str(outside), outside_secret=str(outside / "secret.txt"),
                                 outside_new=str(outside / "pwned"), outside_db=str(outside / "x.db"), port=port)
-    v = run(attack(body))
+    v = run(attack(body), hook=hook)
     contained(v, outside)
     assert len(hits) == before, "the sandbox reached a listener on 127.0.0.1"
     assert v.isolation is not None and {"uid", "seccomp", "landlock"} <= set(v.isolation.layers())
+    assert v.isolation.hook is hook
 
 
 # --- fake passes ---------------------------------------------------------------------------
@@ -213,8 +226,8 @@ FAKE_PASSES = {
 
 
 @pytest.mark.parametrize("name", sorted(FAKE_PASSES))
-def test_fake_pass_does_not_pass(name, outside):
-    v = run(FAKE_PASSES[name])
+def test_fake_pass_does_not_pass(name, outside, hook):
+    v = run(FAKE_PASSES[name], hook=hook)
     contained(v, outside)
 
 

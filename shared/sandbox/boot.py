@@ -358,7 +358,7 @@ def _solution_process(header, bpf, required, req_r, resp_w, out_w, encode, decod
     if not installed and "seccomp" in required:
         write_frame(resp_w, {"refused": "required isolation layer(s) missing: seccomp (solution process)"})
         os._exit(0)
-    hook = _install_audit_hook(header["workdir"], header["read_paths"])
+    hook = _install_audit_hook(header["workdir"], header["read_paths"]) if header.get("audit_hook", True) else False
 
     def send(obj):
         write_frame(resp_w, obj)
