@@ -27,6 +27,7 @@ def _sandbox_main():
     import json
     import select
     import signal
+    import stat
 
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
@@ -136,9 +137,8 @@ def _sandbox_main():
                 except OSError:
                     continue
                 try:
-                    import stat as _stat
                     allowed = rights & fs_all
-                    if not _stat.S_ISDIR(os.fstat(fd).st_mode):
+                    if not stat.S_ISDIR(os.fstat(fd).st_mode):
                         allowed &= file_rights
                     rule = allowed.to_bytes(8, "little") + fd.to_bytes(4, "little", signed=True)
                     if libc.syscall(SYS_LANDLOCK_ADD, ruleset, 1, ctypes.c_char_p(rule), 0) != 0:
@@ -242,21 +242,6 @@ def _sandbox_main():
         write_frame(1, fields)
         os._exit(0)
 
-    def exc_info(exc, filename):
-        info = {"type": type(exc).__name__}
-        try:
-            info["msg"] = (exc.msg if isinstance(exc, SyntaxError) else str(exc))[:300]
-        except BaseException:
-            info["msg"] = "?"
-        line = exc.lineno if isinstance(exc, SyntaxError) and exc.filename == filename else None
-        tb = exc.__traceback__
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename == filename:
-                line = tb.tb_lineno
-            tb = tb.tb_next
-        info["line"] = line
-        return info
-
     try:
         loaded = wait_reply()
     except (EOFError, ValueError, OSError) as exc:
@@ -326,10 +311,28 @@ def _sandbox_main():
         try:
             exec(compile(source, "<%s>" % stage, "exec", dont_inherit=True), tns)
         except SystemExit as exc:
-            verdict(passed=False, stage=stage, kind="exit", **exc_info(exc, "<%s>" % stage))
+            verdict(passed=False, stage=stage, kind="exit", **_describe(exc, "<%s>" % stage))
         except BaseException as exc:
-            verdict(passed=False, stage=stage, kind="error", **exc_info(exc, "<%s>" % stage))
+            verdict(passed=False, stage=stage, kind="error", **_describe(exc, "<%s>" % stage))
     verdict(passed=True, calls=calls["n"])
+
+
+def _describe(exc, filename):
+    """type, message and the line in `filename` (the solution, setup or tests) of an exception.
+    In the solution process this runs the solution's __str__: only its own reply is at stake."""
+    info = {"type": type(exc).__name__}
+    try:
+        info["msg"] = str(exc.msg if isinstance(exc, SyntaxError) else exc)[:300]
+    except BaseException:
+        info["msg"] = "?"
+    line = exc.lineno if isinstance(exc, SyntaxError) and exc.filename == filename else None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    info["line"] = line if isinstance(line, int) else None
+    return info
 
 
 def _solution_process(header, bpf, required, req_r, resp_w, out_w, encode, decode, read_frame,
@@ -363,38 +366,23 @@ def _solution_process(header, bpf, required, req_r, resp_w, out_w, encode, decod
     def send(obj):
         write_frame(resp_w, obj)
 
-    def describe(exc, filename):
-        info = {"type": type(exc).__name__}
-        try:
-            info["msg"] = str(exc.msg if isinstance(exc, SyntaxError) else exc)[:300]
-        except BaseException:
-            info["msg"] = "?"
-        line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
-        tb = exc.__traceback__
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename == filename:
-                line = tb.tb_lineno
-            tb = tb.tb_next
-        info["line"] = line if isinstance(line, int) else None
-        return info
-
     ns = {"__name__": "solution", "__builtins__": builtins}
     for stage, source, filename in (("setup", header.get("setup") or "", "<setup>"),
                                     ("solution", header["solution"], "<solution>")):
         try:
             code = compile(source, filename, "exec", dont_inherit=True)
         except BaseException as exc:
-            send({"loaded": False, "stage": stage, "kind": "syntax", **describe(exc, filename),
+            send({"loaded": False, "stage": stage, "kind": "syntax", **_describe(exc, filename),
                   "seccomp": installed, "hook": hook})
             os._exit(0)
         try:
             exec(code, ns)
         except SystemExit as exc:
-            send({"loaded": False, "stage": stage, "kind": "exit", **describe(exc, filename),
+            send({"loaded": False, "stage": stage, "kind": "exit", **_describe(exc, filename),
                   "seccomp": installed, "hook": hook})
             os._exit(0)
         except BaseException as exc:
-            send({"loaded": False, "stage": stage, "kind": "error", **describe(exc, filename),
+            send({"loaded": False, "stage": stage, "kind": "error", **_describe(exc, filename),
                   "seccomp": installed, "hook": hook})
             os._exit(0)
     names = [k for k, v in dict.items(ns) if type(k) is str and not k.startswith("__") and callable(v)]
