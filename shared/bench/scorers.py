@@ -71,6 +71,7 @@ from collections import Counter
 from typing import Callable, Protocol
 
 from shared.bench.cases import Case, Constraint, ScoreResult
+from shared.policy import TOKEN_F1_PASS
 from shared.sandbox.models import CodeCase, CodeVerdict
 
 EMPTY = "empty response"
@@ -404,7 +405,7 @@ def score_token_f1(case: Case, response: str) -> ScoreResult:
         return _misconfigured("token_f1 needs aliases")
     answer = extract_answer_text(response)
     best, best_alias = max((f1_score(answer, a), a) for a in aliases)
-    return _result(best >= 0.5, f"F1 {best:.2f} vs {best_alias!r} (pass >= 0.5)", extracted=answer,
+    return _result(best >= TOKEN_F1_PASS, f"F1 {best:.2f} vs {best_alias!r} (pass >= {TOKEN_F1_PASS})", extracted=answer,
                    score=round(best, 6))
 
 
