@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"replay server at {replay.root_url} serving DEMO DATA: OpenRouter week 1 "
             f"({DATASET / 'week1.json'}) and research feeds ({RESEARCH})")
         simulator = SimulatorServer(yaml.safe_load(SIMULATOR_CONFIG.read_text())).start()
-        env.update({"LLM_BASE_URL": simulator.base_url, **DEMO_BENCH_ENV})
+        # listed as a simulator: results are labelled simulated whatever the server says
+        env.update({"LLM_BASE_URL": simulator.base_url, "SIMULATOR_BASE_URLS": simulator.base_url,
+                    **DEMO_BENCH_ENV})
         say(f"model simulator (SIMULATED answers, {SIMULATOR_CONFIG.name}) at {simulator.base_url}")
 
     if local_stack.Stack.load(args.state_dir):
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        from shared.cli import download_report, follow_run
+        from shared.cli import download_report, follow_run, safe_line
         from shared.cycle.trigger import request_research_scan, request_sync, request_weekly_run
 
         if replay is not None:
@@ -112,9 +114,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{c.get('irrelevant')} irrelevant, {c.get('proposals')} proposals ({rec['duration_s']}s); "
                 f"findings file {rec['findings_uri']}")
 
+        demo = replay is not None      # offline: simulated models, so the run is marked demo
         say("weekly cycle published on weekly-cycle-requests "
-            '({"full": true, "dry_run": false, "benchmarks": true})')
-        out = request_weekly_run(requested_by="demo")
+            f'({{"full": true, "dry_run": false, "benchmarks": true, "demo": {str(demo).lower()}}})')
+        out = request_weekly_run(requested_by="demo", demo=demo)
         run = follow_run(out["run_id"], 600, out=lambda line: say(f"run {out['run_id']} {line}"))
         if run is None:
             say(f"the weekly run did not finish; logs in {args.state_dir / 'logs'}")
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         md = next((s for s in saved if s.suffix == ".md"), None)
         if md:
             print("\n" + md.read_text())
-        say(f"SAFE={'true' if run.get('safe') else 'false'}; demo finished in "
+        say(f"{safe_line(run)}; demo finished in "
             f"{time.monotonic() - started:.1f}s")
         return 0 if run.get("status") == "completed" else 1
     finally:

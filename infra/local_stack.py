@@ -29,7 +29,7 @@ from shared.pipeline import REPO_ROOT, Manifest, load_manifest
 
 DEFAULT_PROJECT = "local-project"
 PASS_THROUGH = ("OPENROUTER_", "LLM_", "BENCH_", "RESEARCH_", "LOG_LEVEL", "HTTP_", "MASS_DEACTIVATION_",
-                "RANKINGS_", "ENDPOINT_", "SANDBOX_", "CODE_RUNNER_")
+                "RANKINGS_", "ENDPOINT_", "SANDBOX_", "CODE_RUNNER_", "SIMULATOR_")
 DEFAULT_BUCKET = "local-reports"
 HOST = "127.0.0.1"
 

@@ -118,8 +118,13 @@ class BenchRunBody(BaseModel):
 def bench_run(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
     from shared.cycle.trigger import request_bench
 
+    from shared.bench.suite import SuiteError
+
     opts = BenchRunBody.model_validate(body)
-    out = request_bench(opts.models, opts.suite, opts.max_cases_per_category, requested_by="api")
+    try:
+        out = request_bench(opts.models, opts.suite, opts.max_cases_per_category, requested_by="api")
+    except SuiteError as exc:
+        raise ApiError(400, str(exc)) from None
     return 202, {**out, "status_url": f"/bench/status?id={out['bench_id']}"}
 
 

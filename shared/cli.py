@@ -197,6 +197,13 @@ def download_report(run: dict[str, Any], directory: Path) -> list[Path]:
     return saved
 
 
+def safe_line(run: dict[str, Any]) -> str:
+    """SAFE with its flags, from the policy (records written before the flags existed read as not demo)."""
+    from shared.policy import safe_label
+
+    return safe_label(bool(run.get("safe")), bool(run.get("demo")), bool(run.get("simulated")))
+
+
 def cmd_weekly_run(args: argparse.Namespace) -> int:
     from shared.config import get_settings
     from shared.cycle.trigger import request_weekly_run
@@ -212,7 +219,7 @@ def cmd_weekly_run(args: argparse.Namespace) -> int:
              f"check `python -m shared.cli weekly status --run-id {out['run_id']}` and the function logs")
         return 3
     report = run.get("report") or {}
-    print(f"run {run['run_id']} {run['status']}; SAFE={'true' if run.get('safe') else 'false'}")
+    print(f"run {run['run_id']} {run['status']}; {safe_line(run)}")
     for reason in run.get("reasons") or []:
         print(f"  - {reason}")
     if report:
@@ -223,8 +230,8 @@ def cmd_weekly_run(args: argparse.Namespace) -> int:
                 print(f"local copy: {path}")
     if run["status"] != "completed":
         return 1
-    if args.require_safe and not run.get("safe"):
-        return 4
+    if args.require_safe and not (run.get("safe") and not run.get("demo")):
+        return 4      # a demo's SAFE=true is about simulated models: never a go-ahead
     return 0
 
 
@@ -248,7 +255,7 @@ def cmd_weekly_status(args: argparse.Namespace) -> int:
         err = f" — {st['error']}" if st.get("error") else ""
         print(f"  {name:16} {st.get('status', 'pending')}{extra}{err}")
     if run.get("report"):
-        print(f"SAFE={'true' if run.get('safe') else 'false'}; report {run['report'].get('markdown')}")
+        print(f"{safe_line(run)}; report {run['report'].get('markdown')}")
     return 0
 
 

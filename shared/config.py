@@ -9,7 +9,8 @@ import functools
 import os
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
+                      model_validator)
 
 DEFAULT_CATEGORIES = (
     "programming", "roleplay", "marketing", "marketing/seo", "technology", "science",
@@ -47,6 +48,10 @@ class Settings(BaseModel):
     bench_concurrency: int = Field(16, ge=1, le=256)
     bench_call_timeout_s: float = Field(60.0, gt=0)
     bench_max_error_rate: float = Field(0.10, ge=0.0, le=1.0)
+    bench_alert_points: float = Field(5.0, gt=0.0, le=100.0)
+    bench_critical_points: float = Field(15.0, gt=0.0, le=100.0)
+    simulator_base_urls: tuple[str, ...] = Field((), description="SIMULATOR_BASE_URLS: LLM endpoints "
+                                                 "whose answers are simulated, whatever they claim")
     bench_budget_usd: float = Field(10.0, ge=0.0)
     bench_baseline_runs: int = Field(4, ge=1, le=50)
     bench_shard_size: int = Field(200, ge=1)
@@ -68,6 +73,18 @@ class Settings(BaseModel):
 
     max_event_age_s: int = Field(6 * 3600, ge=60)
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _levels_ordered(self) -> "Settings":
+        if self.bench_alert_points > self.bench_critical_points:
+            raise ValueError(f"BENCH_ALERT_POINTS ({self.bench_alert_points:g}) must not exceed "
+                             f"BENCH_CRITICAL_POINTS ({self.bench_critical_points:g})")
+        return self
+
+    def llm_is_simulator(self) -> bool:
+        """True when the configured LLM endpoint is listed as a simulator (not relying on the
+        server's own X-Simulated header alone)."""
+        return self.llm_url.rstrip("/") in {u.rstrip("/") for u in self.simulator_base_urls}
 
     @field_validator("sandbox_required_layers")
     @classmethod
@@ -124,6 +141,9 @@ _ENV = {
     "bench_concurrency": "BENCH_CONCURRENCY",
     "bench_call_timeout_s": "BENCH_CALL_TIMEOUT_S",
     "bench_max_error_rate": "BENCH_MAX_ERROR_RATE",
+    "bench_alert_points": "BENCH_ALERT_POINTS",
+    "bench_critical_points": "BENCH_CRITICAL_POINTS",
+    "simulator_base_urls": "SIMULATOR_BASE_URLS",
     "bench_budget_usd": "BENCH_BUDGET_USD",
     "bench_baseline_runs": "BENCH_BASELINE_RUNS",
     "bench_shard_size": "BENCH_SHARD_SIZE",
@@ -152,7 +172,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         raw = env.get(var)
         if raw is None or raw == "":
             continue
-        if field in ("openrouter_categories", "sandbox_required_layers"):
+        if field in ("openrouter_categories", "sandbox_required_layers", "simulator_base_urls"):
             values[field] = tuple(c.strip() for c in raw.split(",") if c.strip())
         elif field in ("openrouter_base_url", "llm_base_url", "code_runner_url"):
             values[field] = raw.rstrip("/")
@@ -163,7 +183,8 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
     try:
         return Settings(**values)
     except ValidationError as exc:
-        bad = ", ".join(f"{_ENV.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors())
+        bad = ", ".join((f"{_ENV.get(str(e['loc'][0]), e['loc'][0])}: " if e["loc"] else "") + e["msg"]
+                        for e in exc.errors())
         raise ConfigError(f"invalid configuration: {bad}") from None
 
 

@@ -19,6 +19,7 @@ class RunOptions(_Message):
     full: bool = True
     dry_run: bool = False
     benchmarks: bool = True
+    demo: bool = False        # `make demo`: simulated models may satisfy checks, labelled DEMO
 
 
 class RunContext(_Message):
@@ -33,13 +34,15 @@ class WeeklyCycleRequest(_Message):
     full: bool = True
     dry_run: bool = False
     benchmarks: bool = True
+    demo: bool = Field(False, description="A demo run (simulated models): SAFE reads "
+                                          "'SAFE=true (DEMO: simulated models)' at best")
     run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,100}$",
                                description="Chosen by the caller to follow the run; else derived "
                                            "from the Pub/Sub message id")
     requested_by: str = "scheduler"
 
     def options(self) -> RunOptions:
-        return RunOptions(full=self.full, dry_run=self.dry_run, benchmarks=self.benchmarks)
+        return RunOptions(full=self.full, dry_run=self.dry_run, benchmarks=self.benchmarks, demo=self.demo)
 
 
 class CatalogSyncRequest(_Message):
@@ -66,6 +69,9 @@ class ReportPublished(_Message):
     markdown_uri: str
     json_uri: str
     safe: bool
+    safe_label: str             # e.g. "SAFE=true (DEMO: simulated models)": the flag stands next to safe
+    simulated: bool
+    demo: bool
     reasons: list[str]
 
 
@@ -80,7 +86,9 @@ class BenchRequest(_Message):
     """An on-demand benchmark run (api bench.run, topic publish)."""
     bench_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     models: list[str] = []             # empty: each category's primary model in the routing table
-    suite: str | None = None           # default BENCH_SUITE
+    suite: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                              description="a built-in suite name (default BENCH_SUITE); folders are "
+                                          "for the CLI only: a function's instance has no such folder")
     max_cases_per_category: int | None = Field(None, ge=1)
     phase: Literal["pre", "post", "adhoc"] = "adhoc"
     requested_by: str = "manual"

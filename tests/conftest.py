@@ -39,12 +39,21 @@ def sandbox():
     return SandboxService(SandboxConfig(["uid", "seccomp", "landlock"]))
 
 
+def missing_fixture(what: str) -> None:
+    """Skip a test whose recorded fixture is absent; with CI set, fail instead: a CI run that
+    silently skipped every real-payload test would be green without testing anything real."""
+    message = (f"recorded fixture {what} is absent (../shared/fixtures is provided beside the "
+               f"repository, never committed); this test needs it")
+    if os.environ.get("CI"):
+        pytest.fail(message + " [CI is set: missing fixtures fail]", pytrace=False)
+    pytest.skip(message)
+
+
 def fixture_path(*parts: str) -> Path:
-    """A recorded real payload from ../shared/fixtures; skips the test when absent."""
+    """A recorded real payload from ../shared/fixtures; skips the test when absent (fails in CI)."""
     path = FIXTURES.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"recorded fixture {path} is absent (../shared/fixtures is provided beside the "
-                    f"repository, never committed); this test needs it")
+        missing_fixture(str(path))
     return path
 
 
@@ -132,6 +141,7 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory):
     try:
         stack = local_stack.up(state_dir, {**TEST_ENV, "OPENROUTER_BASE_URL": replay.base_url,
                                            "RESEARCH_SOURCES": str(sources), "LLM_BASE_URL": simulator.base_url,
+                                           "SIMULATOR_BASE_URLS": simulator.base_url,
                                            "BENCH_BUDGET_USD": "200", "BENCH_MAX_CASES_PER_CATEGORY": "4",
                                            "BENCH_CALL_TIMEOUT_S": "2", "BENCH_SHARD_SIZE": "50",
                                            # planted: must never reach code_runner or any output

@@ -32,7 +32,7 @@ def test_weekly_run_and_status_over_http(cloud):
     assert r.status_code == 202, r.text
     run_id = r.json()["run_id"]
     run = follow(cloud, r.json()["status_url"])
-    assert run["run_id"] == run_id and run["options"] == {"full": True, "dry_run": True, "benchmarks": False}
+    assert run["run_id"] == run_id and run["options"] == {"full": True, "dry_run": True, "benchmarks": False, "demo": False}
     assert run["safe"] is False
     assert any("benchmarks were disabled" in x for x in run["reasons"])
     assert any("dry run" in x for x in run["reasons"])
@@ -99,10 +99,10 @@ def test_cli_sync_failure_exits_non_zero_with_the_reason(cloud):
 def test_cli_weekly_run_follows_to_the_end_and_status(cloud, tmp_path):
     p = cli(cloud, "weekly", "run", "--timeout", "90", "--download", str(tmp_path))
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "SAFE=false" in p.stdout and "report: gs://" in p.stdout
+    assert "SAFE=false (simulated models)" in p.stdout and "report: gs://" in p.stdout
     assert "catalog_sync:succeeded" in p.stdout
     md = next(tmp_path.glob("*.md")).read_text()
-    assert "`SAFE=false`" in md
+    assert "`SAFE=false (simulated models)`" in md
     p = cli(cloud, "weekly", "run", "--timeout", "90", "--require-safe")
     assert p.returncode == 4
     p = cli(cloud, "weekly", "status", "--json")

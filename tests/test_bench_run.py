@@ -32,7 +32,8 @@ def sim_calls(cloud) -> int:
 
 
 def test_run_scores_for_real_and_labels_simulated(cloud):
-    summary = bench(settings(), "b-real", ["sim/steady"])
+    s = settings()
+    summary = bench(s, "b-real", ["sim/steady"])
     assert summary["status"] == "complete" and summary["simulated"] is True
     m = summary["models"]["sim/steady"]
     assert m["cases"] == 24 and m["errored"] == 0 and m["scored"] == 24
@@ -40,10 +41,15 @@ def test_run_scores_for_real_and_labels_simulated(cloud):
     assert 0 <= lo <= m["score"] <= hi <= 100
     assert set(m["categories"]) == {"coding", "reasoning", "factual", "math", "multi_hop", "creative_writing"}
     assert m["latency_p95_s"] >= m["latency_avg_s"] > 0
-    assert m["regression"]["text"].startswith("no baseline")
+    assert m["state"] == "baseline_established" and summary["verdict"] == "baseline_established"
+    assert m["regression"]["text"].startswith("baseline established")
+    assert summary["simulated_because"][0] == "LLM base URL listed in SIMULATOR_BASE_URLS"
     lines = storage.read_bytes(cloud.bucket, "bench/results/b-real/shard-0000.jsonl").decode().splitlines()
     rows = [json.loads(x) for x in lines]
-    assert len(rows) == 24 and all(r["simulated"] for r in rows)
+    assert len(rows) == 24 and all(r["simulated"] and r["llm_base_url"] == s.llm_url for r in rows)
+    target = fs.client().collection("bench_target_results").document("b-real__sim%2Fsteady").get().to_dict()
+    assert target["simulated"] is True and target["llm_base_url"] == s.llm_url
+    assert target["target_key"] == f"builtin-v1@v1|sim/steady|{s.llm_url}|simulated"
     # the simulator answers right with its configured probability; the score is what the scorers said
     assert sum(r["passed"] for r in rows) == round(m["pass_rate"] * 24)
 
@@ -90,15 +96,15 @@ def test_regression_against_the_rolling_baseline(cloud):
     original = dict(sim.models["sim/steady"])
     try:
         first = bench(settings(), "b-base", ["sim/steady"], max_cases=16)
-        assert first["models"]["sim/steady"]["regression"]["text"].startswith("no baseline")
+        assert first["models"]["sim/steady"]["state"] == "baseline_established"
         sim.models["sim/steady"] = {**original, "quality": {"default": 0.2}}
         second = bench(settings(), "b-worse", ["sim/steady"], max_cases=16)
     finally:
         sim.models["sim/steady"] = original
     v = second["models"]["sim/steady"]["regression"]
     assert v["level"] == "critical" and v["delta_points"] <= -15 and v["significant"] is True
-    assert v["paired_with"] == "b-base" and v["n"] == 96 and "points" in v["text"]
-    assert second["verdict"] == "regression"
+    assert v["baseline_bench_ids"] == ["b-base"] and v["n"] == 96 and "points" in v["text"]
+    assert second["verdict"] == "regression" and v["state"] == "regression"
 
 
 def test_shards_fan_in_exactly_once_under_redelivery(cloud):
@@ -156,3 +162,97 @@ def test_unknown_suite_fails_the_run_without_calls(cloud):
     out = runner.start_bench(settings(), "b-nosuite", "adhoc", ["sim/steady"], "no-such-suite", 1, None,
                              lambda b, i: None, None)
     assert out["status"] == "failed" and "no suite at" in out["error"] and sim_calls(cloud) == before
+
+
+def test_baselines_compare_like_with_like_only(cloud):
+    """A run against another endpoint (or label) is not compared with this one's baseline."""
+    first = bench(settings(), "b-like-1", ["sim/steady"], max_cases=1)
+    other_url = cloud.simulator.base_url.replace("127.0.0.1", "localhost")
+    second = bench(settings(LLM_BASE_URL=other_url), "b-like-2", ["sim/steady"], max_cases=1)
+    third = bench(settings(), "b-like-3", ["sim/steady"], max_cases=1)
+    assert first["models"]["sim/steady"]["state"] == "baseline_established"
+    assert second["models"]["sim/steady"]["state"] == "baseline_established"   # other endpoint
+    assert second["simulated_because"] == ["the server answered X-Simulated: true"]
+    assert third["models"]["sim/steady"]["regression"]["baseline_bench_ids"] == ["b-like-1"]
+
+
+def test_a_shard_that_raises_releases_its_claim_and_the_retry_completes(cloud, monkeypatch):
+    s = settings(BENCH_SHARD_SIZE="10")
+    completions: list[dict] = []
+    runner.start_bench(s, "b-raise", "adhoc", ["sim/steady"], None, 2, None, lambda b, i: None, completions.append)
+    real = runner.run_units
+
+    def broken(*a, **k):
+        raise ConnectionError("instance lost its network")
+    monkeypatch.setattr(runner, "run_units", broken)
+    with pytest.raises(ConnectionError):
+        runner.run_shard(s, "b-raise", 0, completions.append)
+    doc = runner.load_bench("b-raise")
+    assert doc["shards"]["s0"]["status"] == "errored" and "lost its network" in doc["shards"]["s0"]["error"]
+    monkeypatch.setattr(runner, "run_units", real)
+    assert runner.run_shard(s, "b-raise", 0, completions.append) == "shard done"   # not "busy"
+    assert runner.run_shard(s, "b-raise", 1, completions.append) == "aggregated"
+    assert len(completions) == 1 and completions[0]["models"]["sim/steady"]["cases"] == 12
+
+
+def test_a_redelivered_request_resumes_an_inline_run_left_running(cloud, monkeypatch):
+    """The weekly stage's redelivery after a crash used to answer "duplicate" and leave the run
+    (and the weekly stage) running forever."""
+    s = settings()
+    done: list[dict] = []
+
+    def broken(*a, **k):
+        raise ConnectionError("instance died")
+    real = runner.run_units
+    monkeypatch.setattr(runner, "run_units", broken)
+    with pytest.raises(ConnectionError):
+        runner.start_bench(s, "b-resume", "pre", ["sim/steady"], None, 1, None, lambda b, i: None, done.append)
+    assert runner.load_bench("b-resume")["status"] == "running" and not done
+    monkeypatch.setattr(runner, "run_units", real)
+    out = runner.start_bench(s, "b-resume", "pre", ["sim/steady"], None, 1, None, lambda b, i: None, done.append)
+    assert out["status"] == "duplicate" and out["resumed"] == "aggregated"
+    assert len(done) == 1 and runner.load_bench("b-resume")["status"] == "complete"
+
+
+def test_a_redelivered_fan_out_republishes_only_unfinished_shards(cloud):
+    s = settings(BENCH_SHARD_SIZE="10")
+    published: list[int] = []
+    runner.start_bench(s, "b-repub", "adhoc", ["sim/steady"], None, 2, None, lambda b, i: published.append(i))
+    runner.run_shard(s, "b-repub", 1, None)
+    again = runner.start_bench(s, "b-repub", "adhoc", ["sim/steady"], None, 2, None,
+                               lambda b, i: published.append(i))
+    assert published == [0, 1, 0] and again["resumed"] == "re-published shards [0]"
+
+
+def test_a_custom_suite_folder_travels_with_the_run(cloud, tmp_path):
+    """`bench run --suite <folder>`: every shard scores the planned cases from the bucket (the
+    folder exists only where the run was planned)."""
+    import shutil
+
+    from shared.bench.suite import SUITES_DIR
+
+    folder = tmp_path / "my-suite"
+    shutil.copytree(SUITES_DIR / "builtin-v1", folder)
+    (folder / "suite.yaml").write_text("name: my-suite\nversion: 3\n")
+    s = settings(BENCH_SHARD_SIZE="5")
+    published: list[int] = []
+    out = runner.start_bench(s, "b-custom", "adhoc", ["sim/steady"], str(folder), 2, None,
+                             lambda b, i: published.append(i))
+    shutil.rmtree(folder)                                 # the shards run "elsewhere"
+    done: list[dict] = []
+    for shard in published:
+        runner.run_shard(s, "b-custom", shard, done.append)
+    plan = runner.Plan.model_validate(runner.load_bench("b-custom")["plan"])
+    assert out["shards"] == 3 and plan.suite_key == "my-suite@v3" and plan.cases_uri.startswith("gs://")
+    assert done[-1]["status"] == "complete" and done[-1]["models"]["sim/steady"]["cases"] == 12
+
+
+def test_a_bad_custom_suite_is_refused_before_a_run_record_exists(cloud, tmp_path):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "suite.yaml").write_text("name: broken\nversion: 1\n")
+    (folder / "math.jsonl").write_text('{"id": "m1", "category": "math"}\n')
+    out = runner.start_bench(settings(), "b-broken", "adhoc", ["sim/steady"], str(folder), 1, None,
+                             lambda b, i: None)
+    assert out["status"] == "failed" and "invalid case" in out["error"]
+    assert runner.load_bench("b-broken")["status"] == "failed"

@@ -3,8 +3,7 @@
 Reference values marked "numpy"/"scipy" were computed once with NumPy 2.4.6 / SciPy 1.17.1 in a
 throwaway virtualenv outside the project and hard-coded here (neither is a project dependency):
     np.percentile(a, q)                                    (default method="linear")
-    scipy.stats.t.ppf(p, df), scipy.stats.norm.ppf(p)
-    scipy.stats.t.interval(conf, n-1, loc=np.mean(x), scale=scipy.stats.sem(x))
+    scipy.stats.norm.ppf(p)
     scipy.stats.binomtest(k, n, 0.5).proportion_ci(conf, method="wilson")
     scipy.stats.binomtest(b, b+c, 0.5).pvalue              (exact McNemar)
     MDE: Connor's equation solved numerically with scipy.optimize.brentq (same value to 1e-12).
@@ -17,8 +16,8 @@ import math
 import pytest
 
 from shared.bench.stats import (
-    betainc, mcnemar, mcnemar_from_pairs, mean_ci, minimum_detectable_effect, norm_cdf, norm_ppf,
-    paired_bootstrap_delta, percentile, regression_verdict, t_cdf, t_ppf, wilson_interval,
+    mcnemar, mcnemar_from_pairs, minimum_detectable_effect, norm_cdf, norm_ppf, paired_difference_interval,
+    percentile, proportion_interval, wilson_interval,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -64,7 +63,7 @@ def test_percentile_edges():
 
 
 # ---------------------------------------------------------------------------------------------
-# normal and Student-t quantiles
+# normal quantiles
 # ---------------------------------------------------------------------------------------------
 
 # scipy.stats.norm.ppf(p)
@@ -90,45 +89,6 @@ def test_norm_ppf_inverts_cdf_and_rejects_bounds():
     for bad in (0.0, 1.0, -0.5, 2.0):
         with pytest.raises(ValueError):
             norm_ppf(bad)
-
-
-def test_t_ppf_0975_brief_values():
-    want = {2: 4.3027, 5: 2.5706, 10: 2.2281, 30: 2.0423, 100: 1.9840}
-    for df, w in want.items():
-        assert abs(t_ppf(0.975, df) - w) < 1e-3, df
-
-
-# scipy.stats.t.ppf(p, df)
-T_PPF = [
-    (1, 0.975, 12.706204736174694), (1, 0.95, 6.313751514675037), (1, 0.995, 63.656741162871526),
-    (1, 0.9, 3.0776835371752544), (2, 0.975, 4.302652729749462), (2, 0.95, 2.9199855803537242),
-    (2, 0.995, 9.924843200918287), (2, 0.9, 1.8856180831641272), (3, 0.975, 3.1824463052837078),
-    (3, 0.995, 5.840909309733355), (5, 0.975, 2.5705818356363146), (5, 0.95, 2.0150483733330233),
-    (5, 0.995, 4.032142983555228), (10, 0.975, 2.228138851986274), (10, 0.9, 1.372183641110336),
-    (10, 0.995, 3.16927267261695), (30, 0.975, 2.0422724563012378), (30, 0.95, 1.697260886593957),
-    (100, 0.975, 1.9839715185235518), (100, 0.995, 2.6258905214380173),
-    (2.5, 0.975, 3.5746548420036817), (2.5, 0.9, 1.7302509288071766),
-]
-
-
-@pytest.mark.parametrize("df,p,want", T_PPF)
-def test_t_ppf_matches_scipy(df, p, want):
-    assert t_ppf(p, df) == pytest.approx(want, rel=1e-9)
-    assert t_ppf(1 - p, df) == pytest.approx(-want, rel=1e-8)      # symmetry
-    assert t_cdf(want, df) == pytest.approx(p, rel=1e-10)
-
-
-def test_t_ppf_tends_to_normal_and_median():
-    assert t_ppf(0.5, 7) == 0.0
-    assert t_ppf(0.975, 1e6) == pytest.approx(1.959963984540054, abs=1e-5)
-
-
-def test_betainc_known_values():
-    # by hand: I_x(1, 1) = x; I_x(a, 1) = x^a; I_x(1, b) = 1 - (1-x)^b; I_0.5(a, a) = 0.5
-    assert betainc(1, 1, 0.3) == pytest.approx(0.3, rel=1e-13)
-    assert betainc(3, 1, 0.4) == pytest.approx(0.4 ** 3, rel=1e-12)
-    assert betainc(1, 4, 0.2) == pytest.approx(1 - 0.8 ** 4, rel=1e-12)
-    assert betainc(7.5, 7.5, 0.5) == pytest.approx(0.5, rel=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,62 +123,6 @@ def test_wilson_brief_values_and_edges():
     for k, n in ((-1, 5), (6, 5), (1, -1)):
         with pytest.raises(ValueError):
             wilson_interval(k, n)
-
-
-# ---------------------------------------------------------------------------------------------
-# mean_ci
-# ---------------------------------------------------------------------------------------------
-
-S1 = [0.2, 0.9, 0.4, 0.4, 1.0, 0.0, 0.65]
-S2 = [1, 0, 1, 1, 0, 1, 1, 1, 0, 1]
-S3 = [0.5, 0.55, 0.6]
-# scipy.stats.t.interval(conf, n-1, loc=mean, scale=sem) — unclamped (low, high)
-T_INTERVALS = [
-    (S1, 0.95, 0.5071428571428571, 0.1710994074075946, 0.8431863068781196),
-    (S1, 0.90, 0.5071428571428571, 0.24027872608871037, 0.7740069881970038),
-    (S1, 0.99, 0.5071428571428571, -0.00201193784830489, 1.016297652134019),
-    (S2, 0.95, 0.7, 0.3544497855863562, 1.0455502144136437),
-    (S2, 0.90, 0.7, 0.41998737429001015, 0.9800126257099897),
-    (S3, 0.95, 0.55, 0.42579311441248346, 0.6742068855875164),
-    (S3, 0.99, 0.55, 0.26349445531425, 0.8365055446857499),
-]
-
-
-@pytest.mark.parametrize("values,conf,mean,lo,hi", T_INTERVALS)
-def test_mean_ci_t_matches_scipy_clamped(values, conf, mean, lo, hi):
-    m, low, high = mean_ci(values, confidence=conf, method="t")
-    assert m == pytest.approx(mean, abs=1e-12)
-    assert low == pytest.approx(max(0.0, lo), abs=1e-9)
-    assert high == pytest.approx(min(1.0, hi), abs=1e-9)
-
-
-def test_mean_ci_small_n_and_errors():
-    assert mean_ci([0.4]) == (0.4, 0.0, 1.0)
-    assert mean_ci([0.4], method="bootstrap") == (0.4, 0.0, 1.0)
-    assert mean_ci([0.5, 0.5, 0.5]) == (0.5, 0.5, 0.5)          # no spread → zero width
-    with pytest.raises(ValueError):
-        mean_ci([])
-    with pytest.raises(ValueError):
-        mean_ci([0.5, 72.0])                                      # points, not proportions
-    with pytest.raises(ValueError):
-        mean_ci([0.5, 0.7], method="jackknife")
-
-
-def test_mean_ci_bootstrap_reproducible_and_sane():
-    a = mean_ci(S1 * 3, method="bootstrap", seed=7)
-    b = mean_ci(S1 * 3, method="bootstrap", seed=7)
-    c = mean_ci(S1 * 3, method="bootstrap", seed=8)
-    assert a == b
-    assert a != c
-    m, lo, hi = a
-    assert lo < m < hi
-    # close to the t-interval for a moderate sample (same data, same confidence)
-    _, tlo, thi = mean_ci(S1 * 3, method="t")
-    assert abs(lo - tlo) < 0.06 and abs(hi - thi) < 0.06
-    # wider at 99 % than at 80 %
-    _, lo99, hi99 = mean_ci(S1 * 3, confidence=0.99, method="bootstrap")
-    _, lo80, hi80 = mean_ci(S1 * 3, confidence=0.80, method="bootstrap")
-    assert hi99 - lo99 > hi80 - lo80
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,46 +164,58 @@ def test_mcnemar_from_pairs():
 
 
 # ---------------------------------------------------------------------------------------------
-# paired bootstrap
+# intervals over proportions: Wilson around a mean, Newcombe's paired difference
 # ---------------------------------------------------------------------------------------------
 
-def _constructed_pairs():
-    # 40 cases: 12 fail→pass, 4 pass→fail, 16 pass→pass, 8 fail→fail → true mean delta = 8/40 = 0.2
-    before = [0.0] * 12 + [1.0] * 4 + [1.0] * 16 + [0.0] * 8
-    after = [1.0] * 12 + [0.0] * 4 + [1.0] * 16 + [0.0] * 8
-    return before, after
-
-
-def test_paired_bootstrap_reproducible_and_contains_true_delta():
-    before, after = _constructed_pairs()
-    r1 = paired_bootstrap_delta(before, after, seed=3)
-    r2 = paired_bootstrap_delta(before, after, seed=3)
-    assert r1 == r2
-    assert paired_bootstrap_delta(before, after, seed=4) != r1
-    delta, lo, hi, p = r1
-    assert delta == pytest.approx(0.2)
-    assert lo < 0.2 < hi
-    assert lo > 0.0                    # the improvement is clear at 95 %...
-    assert p < 0.05                    # ...so the bootstrap p-value is small
-    assert 0.0 <= p <= 1.0
-
-
-def test_paired_bootstrap_no_effect_and_sign():
-    before, after = _constructed_pairs()
-    d, lo, hi, p = paired_bootstrap_delta(after, before, seed=0)      # the reverse: a drop
-    assert d == pytest.approx(-0.2) and hi < 0 < -lo and p < 0.05
-    same = [0.3, 0.8, 1.0, 0.0]
-    assert paired_bootstrap_delta(same, same) == (0.0, 0.0, 0.0, 1.0)
-    # a tiny, noisy effect is not significant
-    b = [1.0, 0.0] * 20
-    a = [0.0, 1.0] * 20
-    a[0] = 1.0                          # one extra pass → delta = 1/40
-    d, lo, hi, p = paired_bootstrap_delta(b, a, seed=1)
-    assert d == pytest.approx(0.025) and lo < 0 < hi and p > 0.5
+def test_proportion_interval_is_wilson_for_binary_scores_and_never_zero_width():
+    for k, n in ((0, 4), (3, 4), (4, 4), (8, 10), (17, 40)):
+        assert proportion_interval(k / n, n) == pytest.approx(wilson_interval(k, n), abs=1e-12)
+    lo, hi = proportion_interval(1.0, 4)        # 4 of 4: a t-interval would be (1, 1)
+    assert hi == 1.0 and lo == pytest.approx(0.5101, abs=1e-4)
+    lo, hi = proportion_interval(0.0, 4)
+    assert lo == 0.0 and hi == pytest.approx(0.4899, abs=1e-4)
+    assert proportion_interval(0.3, 0) == (0.0, 1.0)
     with pytest.raises(ValueError):
-        paired_bootstrap_delta([1.0], [1.0, 0.0])
+        proportion_interval(1.2, 5)
+
+
+def test_paired_difference_interval_without_correlation_is_square_and_add():
+    # by hand: with phi = 0 (B = both*neither - first*second = 0 here: 3*3 - 3*3), the limits are
+    # d -/+ sqrt of the summed squared Wilson half-widths of the two margins
+    d, lo, hi = paired_difference_interval(3, 3, 3, 3)
+    l1, u1 = wilson_interval(6, 12)
+    assert d == 0.0
+    assert lo == pytest.approx(-math.hypot(0.5 - l1, u1 - 0.5), abs=1e-12)
+    assert hi == pytest.approx(math.hypot(u1 - 0.5, 0.5 - l1), abs=1e-12)
+
+
+def test_paired_difference_interval_contains_the_estimate_and_has_width_when_concordant():
+    for table in ((20, 0, 0, 4), (14, 5, 0, 22), (10, 7, 1, 6), (0, 0, 0, 9), (5, 0, 9, 0)):
+        d, lo, hi = paired_difference_interval(*table)
+        assert -1.0 <= lo < d < hi <= 1.0 or (lo < d <= hi)
+        assert hi - lo > 0.05
+    d, lo, hi = paired_difference_interval(20, 0, 0, 4)    # no discordant pair: still uncertain
+    assert d == 0.0 and lo == pytest.approx(-hi) and hi > 0.1
+    assert paired_difference_interval(0, 0, 0, 0) == (0.0, -1.0, 1.0)
     with pytest.raises(ValueError):
-        paired_bootstrap_delta([], [])
+        paired_difference_interval(1, -1, 0, 0)
+
+
+def test_paired_difference_interval_covers_the_true_difference_about_95_percent():
+    """Simulated paired outcomes (p1 = 0.7, p2 = 0.6, correlated; n = 40): the interval's
+    coverage is near its nominal 95% (Newcombe reports method 10 close to nominal)."""
+    import random
+
+    rng = random.Random(1)
+    covered = 0
+    for _ in range(2000):
+        cells = [0, 0, 0, 0]
+        for _ in range(40):
+            u = rng.random()
+            cells[0 if u < 0.55 else 1 if u < 0.70 else 2 if u < 0.75 else 3] += 1
+        _, lo, hi = paired_difference_interval(*cells)
+        covered += lo <= 0.1 <= hi
+    assert 0.93 <= covered / 2000 <= 0.97
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,74 +262,3 @@ def test_mde_edges():
         minimum_detectable_effect(40, 1.5)
     with pytest.raises(ValueError):
         minimum_detectable_effect(40, 0.7, paired_discordance=1.2)
-
-
-# ---------------------------------------------------------------------------------------------
-# regression verdict
-# ---------------------------------------------------------------------------------------------
-
-def test_verdict_example_alert_not_significant():
-    v = regression_verdict([71.0, 73.0], 66.0, paired_p=0.31, mde_points=19.0, n=40)
-    assert v["baseline"] == pytest.approx(72.0)
-    assert v["current"] == 66.0
-    assert v["delta_points"] == pytest.approx(-6.0)
-    assert v["level"] == "alert"
-    assert v["significant"] is False
-    assert v["p_value"] == 0.31 and v["mde_points"] == 19.0 and v["n"] == 40
-    assert v["text"] == ("\u22126.0 points vs baseline 72.0 (alert), not significant at n = 40 "
-                         "(p = 0.31; smallest detectable drop: 19 points)")
-
-
-def test_verdict_with_computed_mde_and_mcnemar():
-    n = 40
-    mde = minimum_detectable_effect(n, 0.72) * 100            # ψ = 2·0.72·0.28 → ≈ 27.3 points
-    p = mcnemar(7, 3)                                         # 2·176/1024 = 0.34375
-    v = regression_verdict([72.0], 66.0, paired_p=p, mde_points=mde, n=n)
-    assert v["text"] == ("\u22126.0 points vs baseline 72.0 (alert), not significant at n = 40 "
-                         "(p = 0.34; smallest detectable drop: 27 points)")
-
-
-def test_verdict_ok_improvement_and_significant():
-    v = regression_verdict([70.0, 70.0, 70.0], 72.1)
-    assert v["level"] == "ok" and v["significant"] is None
-    assert v["text"] == "+2.1 points vs baseline 70.0 (ok)"
-    v = regression_verdict([60.0], 80.0, paired_p=0.004, n=50)
-    assert v["level"] == "ok" and v["significant"] is True
-    assert v["text"] == "+20.0 points vs baseline 60.0 (ok), significant at n = 50 (p = 0.004)"
-    v = regression_verdict([60.0], 40.0, paired_p=0.0001, n=50)
-    assert v["level"] == "critical"
-    assert v["text"] == "\u221220.0 points vs baseline 60.0 (critical), significant at n = 50 (p < 0.001)"
-    v = regression_verdict([60.0], 52.0, mde_points=12.4, n=200)
-    assert v["text"] == "\u22128.0 points vs baseline 60.0 (alert); smallest detectable drop at n = 200: 12 points"
-
-
-def test_verdict_boundaries_exactly_at_5_and_15():
-    assert regression_verdict([72.0], 67.0)["level"] == "alert"           # drop 5.0
-    assert regression_verdict([72.0], 67.01)["level"] == "ok"             # drop 4.99
-    assert regression_verdict([72.0], 57.0)["level"] == "critical"        # drop 15.0
-    assert regression_verdict([72.0], 57.01)["level"] == "alert"          # drop 14.99
-    # float noise: scores made from pass rates, 0.57*100 − 0.52*100 = 4.999999999999993 and
-    # 0.57*100 − 0.42*100 = 14.999999999999993 in binary floating point: still alert / critical
-    assert 0.57 * 100 - 0.52 * 100 < 5.0
-    assert regression_verdict([0.57 * 100], 0.52 * 100)["level"] == "alert"
-    assert regression_verdict([0.57 * 100], 0.42 * 100)["level"] == "critical"
-    assert regression_verdict([50.0], 100.0)["level"] == "ok"             # improvement
-    # custom thresholds
-    assert regression_verdict([50.0], 48.0, alert_points=2.0, critical_points=4.0)["level"] == "alert"
-    assert regression_verdict([50.0], 46.0, alert_points=2.0, critical_points=4.0)["level"] == "critical"
-
-
-def test_verdict_no_baseline_and_errors():
-    v = regression_verdict([], 55.0, paired_p=0.2)
-    assert v["level"] == "ok" and v["baseline"] is None and v["delta_points"] is None
-    assert v["significant"] is None
-    assert v["text"] == "no baseline yet: first run for this target and suite version"
-    with pytest.raises(ValueError):
-        regression_verdict([70.0], float("nan"))
-    with pytest.raises(ValueError):
-        regression_verdict([70.0], 60.0, alert_points=20.0, critical_points=10.0)
-
-
-def test_verdict_tiny_delta_has_no_negative_zero():
-    assert regression_verdict([70.0], 69.98)["text"].startswith("+0.0 points")
-    assert not math.isnan(regression_verdict([70.0], 69.98)["delta_points"])

@@ -82,11 +82,14 @@ def test_weekly_cycle_through_pubsub_writes_the_report(cloud):
     bucket, md_path = storage.split_uri(run["report"]["markdown"])
     assert md_path == f"reports/{run['started_at']:%Y-%m-%d}.md" and bucket == cloud.bucket
     md = storage.read_bytes(bucket, md_path).decode()
-    assert "`SAFE=false`" in md and "planner stage is not implemented" in md
+    assert "`SAFE=false (simulated models)`" in md and "planner stage is not implemented" in md
+    assert "the benchmark ran against simulated models" in md      # never evidence outside a demo
     assert "## Benchmark results" in md and "**SIMULATED**" in md and "Score (95% CI)" in md
     assert f"### Added models ({len(WEEK1['models'])})" in md
     report = json.loads(storage.read_bytes(*storage.split_uri(run["report"]["json"])))
     assert report["safe"] is False and report["summary"]["models_added"] == len(WEEK1["models"])
+    assert report["simulated"] is True and report["demo"] is False
+    assert run["safe_label"] == "SAFE=false (simulated models)" and run["simulated"] is True
     assert report["run_id"] == run_id
     published = wait_until(lambda: drain("report-published-inspect"), 20, "report-published message")
     assert [p["run"]["run_id"] for p in published] == [run_id] and published[0]["safe"] is False

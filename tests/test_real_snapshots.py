@@ -12,7 +12,7 @@ import pytest
 from shared.catalog.diff import MassDeactivationRefused, StoredModel, plan_model_changes
 from shared.catalog.models import parse_models
 from shared.catalog.rankings import parse_token_volumes
-from tests.conftest import FIXTURES, load_fixture_json
+from tests.conftest import FIXTURES, load_fixture_json, missing_fixture
 
 SNAPSHOT_FILES = [
     "models-2025-12-26.json",
@@ -75,7 +75,7 @@ def test_fixture_list_is_the_four_recorded_snapshots():
     present = sorted(p.name for p in (FIXTURES / "openrouter").glob("models-*.json")) \
         if (FIXTURES / "openrouter").exists() else []
     if not present:
-        pytest.skip(f"recorded fixtures absent at {FIXTURES / 'openrouter'}")
+        missing_fixture(str(FIXTURES / "openrouter"))
     assert present == SNAPSHOT_FILES
 
 

@@ -1,5 +1,6 @@
-"""The weekly report's pure parts (shared/report/weekly.py): SAFE rules, reasons, Markdown, paths
-and JSON. Sync records here have added=[] so no Firestore lookup happens."""
+"""The weekly report's pure parts (shared/report/weekly.py): how the policy's SAFE decision and
+checks are reported, Markdown, paths and JSON (the rules themselves: tests/test_policy.py).
+Sync records here have added=[] so no Firestore lookup happens."""
 from __future__ import annotations
 
 import json
@@ -29,9 +30,10 @@ BENCH_MODEL = {"cases": 24, "scored": 24, "errored": 0, "score": 71.5, "score_ci
                "pass_rate": 0.7083, "latency_avg_s": 0.05, "latency_p95_s": 0.09, "cost_usd": 0.0012,
                "routing_categories": ["programming"], "state": "pass",
                "categories": {"coding": {"n": 4, "score": 75.0, "ci95": [20.0, 100.0]}},
-               "regression": {"level": "ok", "text": "no baseline yet: first run for this target and suite version"}}
+               "regression": {"state": "pass", "level": "ok",
+                              "text": "+0.0 points vs baseline 70.8 on 24 paired cases (ok; …): no regression"}}
 BENCH_PASS = {"bench_id": "wk-test-1.benchmark-pre", "phase": "pre", "suite": "builtin-v1@v1", "status": "complete",
-              "verdict": "pass", "simulated": True, "llm_base_url": "http://127.0.0.1:1/v1", "units": 24,
+              "verdict": "pass", "simulated": False, "llm_base_url": "https://openrouter.ai/api/v1", "units": 24,
               "shards": 1, "models": {"sim/steady": BENCH_MODEL}, "estimate": {"usd_upper_bound": 0.01},
               "results_prefix": "gs://b/bench/results/wk-test-1.benchmark-pre/",
               "thresholds": {"alert_points": 5, "critical_points": 15, "alpha": 0.05, "max_error_rate": 0.1}}
@@ -45,6 +47,8 @@ def run_dict(statuses: dict[str, str] | None = None, **options: Any) -> dict[str
     stages["reporter"] = {"status": statuses.get("reporter", "running")}
     if stages["benchmark"]["status"] == "succeeded":
         stages["benchmark"]["summary"] = BENCH_PASS
+    if stages["upgrade"]["status"] == "succeeded":
+        stages["upgrade"]["summary"] = {"post_benchmark": BENCH_PASS}
     return {"run_id": "wk-test-1", "started_at": STARTED, "chain": CHAIN, "stages": stages,
             "options": {"full": True, "dry_run": False, "benchmarks": True, **options}}
 
@@ -70,6 +74,7 @@ def test_only_catalog_sync_done_is_unsafe_with_one_reason_per_missing_stage():
     assert report.reasons == [
         f"{s}: the {s} stage is not implemented yet: this check did not run"
         for s in ["research_digest", "benchmark", "planner", "upgrade"]]
+    assert [c.outcome for c in report.checks] == ["passed"] + ["did not run"] * 4
     assert [(c.name, c.passed) for c in report.checks] == [
         ("catalog_sync", True), ("research_digest", False), ("benchmark", False),
         ("planner", False), ("upgrade", False)]
@@ -80,10 +85,49 @@ def test_all_required_stages_succeeded_is_safe():
     report = build_report(run_dict(ALL_OK), sync_record(), NOW)
     assert report.safe is True and report.reasons == []
     assert all(c.passed for c in report.checks)
-    assert [c.detail for c in report.checks if c.name != "benchmark"] == ["ran and passed"] * 4
+    assert [c.detail for c in report.checks if c.name not in ("benchmark", "upgrade")] == ["ran and passed"] * 3
+    assert report.safe_label == "SAFE=true" and not report.demo and not report.simulated
     md = render_markdown(report)
     assert "`SAFE=true`" in md and "SAFE=false" not in md
-    assert "Every required check ran and passed." in md
+    assert "Every required check ran and passed.\n" in md and "DEMO" not in md
+
+
+def simulated_run(**options: Any) -> dict[str, Any]:
+    run = run_dict(ALL_OK, **options)
+    sim = {**BENCH_PASS, "simulated": True, "llm_base_url": "http://127.0.0.1:1/v1",
+           "simulated_because": ["LLM base URL listed in SIMULATOR_BASE_URLS"]}
+    run["stages"]["benchmark"]["summary"] = sim
+    run["stages"]["upgrade"]["summary"] = {"post_benchmark": sim}
+    return run
+
+
+def test_simulated_benchmark_is_not_safe_outside_demo():
+    """Simulated models prove nothing about real ones: SAFE=false outside a run marked demo."""
+    report = build_report(simulated_run(), sync_record(), NOW)
+    assert report.safe is False and report.simulated is True
+    assert report.safe_label == "SAFE=false (simulated models)"
+    assert report.reasons[0].startswith("benchmark: the benchmark ran against simulated models")
+    md = render_markdown(report)
+    assert "`SAFE=false (simulated models)`" in md and "**SIMULATED**" in md
+
+
+def test_demo_run_reads_safe_true_demo_simulated():
+    report = build_report(simulated_run(demo=True), sync_record(), NOW)
+    assert report.safe is True and report.demo is True
+    md = render_markdown(report)
+    assert "`SAFE=true (DEMO: simulated models)`" in md
+    assert "This is a **DEMO** run: the benchmark measured simulated models" in md
+
+
+def test_first_week_baseline_is_reported_as_such_not_as_a_pass():
+    run = run_dict(ALL_OK)
+    run["stages"]["benchmark"]["summary"] = {**BENCH_PASS, "verdict": "baseline_established", "models": {
+        "sim/steady": {**BENCH_MODEL, "state": "baseline_established", "regression": {
+            "state": "baseline_established", "text": "baseline established (first complete run …)"}}}}
+    report = build_report(run, sync_record(), NOW)
+    assert report.safe is False
+    md = render_markdown(report)
+    assert "| BASELINE ESTABLISHED | baseline established, not yet compared, for sim/steady (programming)" in md
 
 
 def test_benchmarks_disabled_is_unsafe():
@@ -92,6 +136,7 @@ def test_benchmarks_disabled_is_unsafe():
     assert report.safe is False
     assert report.reasons == ["benchmark: benchmarks were disabled for this run (benchmarks=false): "
                               "nothing was measured"]
+    assert report.checks[2].outcome == "did not run"
 
 
 def test_dry_run_is_unsafe():
@@ -249,22 +294,22 @@ def test_report_json_round_trips():
     assert body["safe"] is False
     assert body["reasons"] == report.reasons and len(body["reasons"]) == 5
     assert body["reasons"][-1] == "dry run: catalog changes were computed but not applied"
-    assert body["run_id"] == "wk-test-1" and body["report_version"] == 1
+    assert body["run_id"] == "wk-test-1" and body["report_version"] == 2
+    assert body["safe_label"] == "SAFE=false" and body["simulated"] is False and body["demo"] is False
     assert body["started_at"] == "2026-03-01T03:00:00Z"
     assert [c["name"] for c in body["checks"]] == REQUIRED
     assert weekly.WeeklyReport.model_validate(body) == report
 
 
 def test_benchmark_results_section_and_regression_check():
-    """A passing benchmark shows its table (labelled SIMULATED); a significant regression fails."""
+    """A passing benchmark shows its table; a regression fails with the policy's text."""
     report = build_report(run_dict(ALL_OK), sync_record(), NOW)
     md = render_markdown(report)
-    assert "**SIMULATED**" in md and "| `sim/steady` | programming | 71.5 (60.1–82.9) | 71% | 0/24 |" in md
+    assert "**SIMULATED**" not in md and "| `sim/steady` | programming | 71.5 (60.1–82.9) | 71% | 0/24 |" in md
     bad = run_dict(ALL_OK)
     bad["stages"]["benchmark"]["summary"] = {**BENCH_PASS, "verdict": "regression", "models": {"sim/steady": {
         **BENCH_MODEL, "state": "regression",
-        "regression": {"level": "critical", "text": "-20.0 points vs baseline 90.0 (critical), significant"}}}}
+        "regression": {"state": "regression", "level": "critical", "text": "−20.0 points vs baseline 90.0 …"}}}}
     report = build_report(bad, sync_record(), NOW)
     assert report.safe is False
-    assert report.reasons == ["benchmark: benchmark verdict regression (sim/steady: -20.0 points vs baseline "
-                              "90.0 (critical), significant)"]
+    assert report.reasons == ["benchmark: 1 of 1 models failed: sim/steady: −20.0 points vs baseline 90.0 …"]

@@ -1,12 +1,17 @@
 """Benchmark runs: targets, budget, fan-out into shards, scoring, fan-in exactly once,
 metrics with confidence intervals, and regression detection against a rolling baseline.
+Verdicts are shared/policy.py's; this module gathers the evidence it needs.
 
 Firestore: bench_runs/{bench_id} (plan, shard states, summary), bench_target_results/{id}
-(one per run and model: the rolling baseline). Storage: bench/results/{bench_id}/shard-NNNN.jsonl
-(per-case results). A run is idempotent per bench id; a weekly run's id is {run_id}.benchmark-{phase}.
+(one per run and model: the rolling baseline). Storage: bench/planned/{sha256}.json (the exact
+cases planned, so every shard scores what was planned, custom suites included),
+bench/results/{bench_id}/shard-NNNN.jsonl (per-case results). A run is idempotent per bench id;
+a weekly run's id is {run_id}.benchmark-{phase}.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +21,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel
 
+from shared import policy
 from shared.bench import stats
 from shared.bench.cases import CATEGORIES, Case
 from shared.bench.client import ChatClient
@@ -35,6 +41,7 @@ BENCH_RUNS = "bench_runs"
 TARGET_RESULTS = "bench_target_results"
 SHARD_LEASE_S = 600
 OPENROUTER_DEFAULT = "https://openrouter.ai/api/v1"
+BUDGET_EXHAUSTED = "budget_exhausted"    # error prefix of units a spend cap stopped (never called)
 
 
 class BudgetRefused(RuntimeError):
@@ -60,6 +67,7 @@ class CaseResult(BaseModel):
     error: str | None = None
     response_excerpt: str = ""
     simulated: bool = False
+    llm_base_url: str | None = None       # where the answer came from (labels every result)
     isolation: str | None = None          # coding cases: the layers code_runner measured
     weak_isolation: list[str] = []        # required layers missing, allowed by SANDBOX_ALLOW_WEAK
 
@@ -127,6 +135,18 @@ class Plan(BaseModel):
     estimate: dict[str, Any]
     pricing: dict[str, dict[str, str] | None] = {}  # catalog pricing read once at planning
     llm_base_url: str
+    cases_uri: str                       # gs:// planned cases, named by their content hash
+    simulated_because: list[str] = []    # known before any call: configured simulator endpoint
+
+
+class PlannedCases(BaseModel):
+    """The cases a run scores, stored once under their hash and read by every shard."""
+    suite: str
+    suite_key: str
+    cases: list[Case]
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
 
 def units_of(plan: Plan, shard: int) -> list[tuple[str, str]]:
@@ -134,22 +154,52 @@ def units_of(plan: Plan, shard: int) -> list[tuple[str, str]]:
     return every[shard * plan.shard_size:(shard + 1) * plan.shard_size]
 
 
+def simulated_because(settings: Settings) -> list[str]:
+    return ["LLM base URL listed in SIMULATOR_BASE_URLS"] if settings.llm_is_simulator() else []
+
+
+def store_planned(settings: Settings, planned: PlannedCases) -> str:
+    """Content-addressed: the same cases are written once; a shard on any instance reads them."""
+    path = f"bench/planned/{planned.sha256()}.json"
+    bucket = settings.require_raw_bucket()
+    if not storage.exists(bucket, path):
+        storage.write_bytes(bucket, path, planned.model_dump_json().encode(), "application/json")
+    return f"gs://{bucket}/{path}"
+
+
+@functools.lru_cache(maxsize=16)
+def load_planned(cases_uri: str) -> PlannedCases:
+    """The planned cases, checked against the hash in their name."""
+    bucket, path = storage.split_uri(cases_uri)
+    raw = storage.read_bytes(bucket, path)
+    planned = PlannedCases.model_validate_json(raw)
+    if not path.endswith(f"/{planned.sha256()}.json"):
+        raise SuiteError(f"{cases_uri}: content does not match its hash")
+    return planned
+
+
 def create_plan(settings: Settings, bench_id: str, phase: str, models: list[str], suite_name: str | None,
                 max_per_category: int | None, weekly_run_id: str | None) -> Plan:
+    """Validate the suite, pick targets, estimate and check the budget: all before the run
+    record exists, so a run that cannot start never has a record left `running`."""
     suite = load_suite(suite_name or settings.bench_suite)
     targets = {m: [] for m in models} if models else routing_targets()
     if not targets:
         raise BudgetRefused("no targets: the routing table is empty and no model was named")
     cases = suite.select(max_per_category or settings.bench_max_cases_per_category)
+    if not cases:
+        raise SuiteError(f"suite {suite.key} has no cases to run")
     pricing = catalog_pricing(list(targets))
     estimate = estimate_cost(cases, list(targets), pricing)
     check_budget(settings, estimate)
+    cases_uri = store_planned(settings, PlannedCases(suite=suite.name, suite_key=suite.key, cases=cases))
     units = len(cases) * len(targets)
     count = max(1, -(-units // settings.bench_shard_size))
     return Plan(bench_id=bench_id, phase=phase, weekly_run_id=weekly_run_id, suite=suite.name,
                 suite_key=suite.key, models=list(targets), targets=targets, case_ids=[c.id for c in cases],
                 units=units, shard_size=settings.bench_shard_size, shard_count=count, estimate=estimate,
-                pricing=pricing, llm_base_url=settings.llm_url)
+                pricing=pricing, llm_base_url=settings.llm_url, cases_uri=cases_uri,
+                simulated_because=simulated_because(settings))
 
 
 # --- running one shard ---------------------------------------------------------------------
@@ -157,8 +207,7 @@ def run_units(settings: Settings, plan: Plan, units: list[tuple[str, str]],
               pricing: dict[str, dict[str, str] | None]) -> list[CaseResult]:
     """Call the model for every unit; score at once, except coding cases, which go to
     code_runner in batches while the calls go on."""
-    suite = load_suite(plan.suite)
-    by_id = {c.id: c for c in suite.cases}
+    by_id = {c.id: c for c in load_planned(plan.cases_uri).cases}
     client = ChatClient(settings)
     code_runner = CodeRunnerClient(settings)
     batcher = CodeBatcher(code_runner, settings.code_runner_batch_size)
@@ -171,7 +220,7 @@ def run_units(settings: Settings, plan: Plan, units: list[tuple[str, str]],
         base = dict(bench_id=plan.bench_id, model=model, case_id=case.id, category=case.category,
                     scorer=case.scorer, latency_s=round(done.latency_s, 4), finish_reason=done.finish_reason,
                     prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens,
-                    simulated=done.simulated)
+                    simulated=done.simulated or bool(plan.simulated_because), llm_base_url=plan.llm_base_url)
         cost, source = done.cost_usd, "usage.cost"
         if cost is None:
             p = pricing.get(model)
@@ -245,9 +294,18 @@ def run_shard(settings: Settings, bench_id: str, shard: int,
     claim = fs.claim(ref, SHARD_LEASE_S, prefix=f"shards.s{shard}")
     if claim == "claimed":
         started = time.monotonic()
-        results = run_units(settings, plan, units_of(plan, shard), plan.pricing)
-        body = "".join(r.model_dump_json() + "\n" for r in results).encode()
-        storage.write_bytes(settings.require_raw_bucket(), shard_path(plan, shard), body, "application/x-ndjson")
+        try:
+            results = run_units(settings, plan, units_of(plan, shard), plan.pricing)
+            body = "".join(r.model_dump_json() + "\n" for r in results).encode()
+            storage.write_bytes(settings.require_raw_bucket(), shard_path(plan, shard), body, "application/x-ndjson")
+        except Exception as exc:
+            # release the claim: the redelivered message runs the shard again at once instead of
+            # answering "busy" until the lease runs out (and nothing ever aggregating)
+            ref.update({f"shards.s{shard}.status": "errored",
+                        f"shards.s{shard}.error": redact(f"{exc.__class__.__name__}: {exc}")[:500]})
+            log.error("benchmark shard failed; claim released for the retry", bench_id=bench_id, shard=shard,
+                      error=redact(str(exc))[:300])
+            raise
         _finish_shard(ref, shard, len(results), time.monotonic() - started)
         log.info("benchmark shard finished", bench_id=bench_id, shard=shard, cases=len(results))
     elif claim == "busy":
@@ -301,22 +359,30 @@ def load_results(settings: Settings, plan: Plan) -> list[CaseResult]:
     return out
 
 
+def _ci(mean: float, n: int) -> list[float]:
+    lo, hi = stats.proportion_interval(mean, n)
+    return [round(100 * lo, 2), round(100 * hi, 2)]
+
+
 def model_metrics(results: list[CaseResult]) -> dict[str, Any]:
+    """Score, pass rate and per-category scores over EVERY case, errored ones counted as 0 (a
+    model that fails on its hardest cases loses for it); Wilson intervals; latency over every
+    call that was made, errored ones included (a timeout counts at the time it took)."""
     scored = [r for r in results if r.status == "scored"]
     errored = [r for r in results if r.status == "errored"]
-    scores = [r.score or 0.0 for r in scored]
-    passes = sum(1 for r in scored if r.passed)
-    latencies = [r.latency_s for r in scored if r.latency_s is not None]
-    out: dict[str, Any] = {"cases": len(results), "scored": len(scored), "errored": len(errored),
-                           "error_rate": round(len(errored) / len(results), 4) if results else 0.0}
+    n = len(results)
+    latencies = [r.latency_s for r in results if r.latency_s is not None]
+    out: dict[str, Any] = {"cases": n, "scored": len(scored), "errored": len(errored),
+                           "error_rate": round(len(errored) / n, 4) if n else 0.0}
     if scored:
-        mean, lo, hi = stats.mean_ci(scores)
-        plo, phi = stats.wilson_interval(passes, len(scored))
-        out.update({"score": round(100 * mean, 2), "score_ci95": [round(100 * lo, 2), round(100 * hi, 2)],
-                    "pass_rate": round(passes / len(scored), 4), "pass_rate_ci95": [round(plo, 4), round(phi, 4)]})
+        mean = sum(r.score or 0.0 for r in scored) / n
+        passes = sum(1 for r in scored if r.passed)
+        out.update({"score": round(100 * mean, 2), "score_ci95": _ci(mean, n),
+                    "pass_rate": round(passes / n, 4),
+                    "pass_rate_ci95": [x / 100 for x in _ci(passes / n, n)]})
     if latencies:
         out.update({"latency_avg_s": round(sum(latencies) / len(latencies), 4),
-                    "latency_p95_s": round(stats.percentile(latencies, 95), 4)})
+                    "latency_p95_s": round(stats.percentile(latencies, 95), 4), "latency_calls": len(latencies)})
     out["tokens"] = {"prompt": sum(r.prompt_tokens or 0 for r in results),
                      "completion": sum(r.completion_tokens or 0 for r in results)}
     costs = [r.cost_usd for r in results if r.cost_usd is not None]
@@ -324,93 +390,90 @@ def model_metrics(results: list[CaseResult]) -> dict[str, Any]:
     out["cost_sources"] = sorted({r.cost_source for r in results})
     per_cat = {}
     for cat in CATEGORIES:
-        rs = [r for r in scored if r.category == cat]
+        rs = [r for r in results if r.category == cat]
         if rs:
-            m, lo, hi = stats.mean_ci([r.score or 0.0 for r in rs])
-            per_cat[cat] = {"n": len(rs), "score": round(100 * m, 2), "ci95": [round(100 * lo, 2), round(100 * hi, 2)],
-                            "errored": sum(1 for r in errored if r.category == cat)}
+            mean = sum((r.score or 0.0) if r.status == "scored" else 0.0 for r in rs) / len(rs)
+            per_cat[cat] = {"n": len(rs), "score": round(100 * mean, 2), "ci95": _ci(mean, len(rs)),
+                            "errored": sum(1 for r in rs if r.status == "errored")}
     out["categories"] = per_cat
     out["errors"] = sorted({(r.error or "")[:160] for r in errored})[:5]
     return out
 
 
-def baseline_runs(suite_key: str, model: str, limit: int, exclude: str) -> list[dict[str, Any]]:
-    """The last `limit` complete runs of this model on this suite version (newest first).
+def target_key(suite_key: str, model: str, llm_base_url: str, simulated: bool) -> str:
+    """Baselines compare like with like: same suite version, model, endpoint and label."""
+    return f"{suite_key}|{model}|{llm_base_url.rstrip('/')}|{'simulated' if simulated else 'real'}"
+
+
+def baseline_runs(key: str, limit: int, exclude: str) -> list[dict[str, Any]]:
+    """The last `limit` complete runs with this target key (newest first).
     Equality query only (no composite index); ordered in memory."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     docs = [s.to_dict() for s in fs.client().collection(TARGET_RESULTS)
-            .where(filter=FieldFilter("target_key", "==", f"{suite_key}|{model}")).stream()]
+            .where(filter=FieldFilter("target_key", "==", key)).stream()]
     docs = [d for d in docs if d.get("complete") and d.get("bench_id") != exclude]
     return sorted(docs, key=lambda d: d["finished_at"], reverse=True)[:limit]
 
 
-def regression(settings: Settings, plan: Plan, model: str, metrics: dict[str, Any],
-               results: list[CaseResult], baseline_results: dict[str, list[CaseResult]]) -> dict[str, Any]:
-    base = baseline_runs(plan.suite_key, model, settings.bench_baseline_runs, plan.bench_id)
-    if "score" not in metrics:
-        return {"level": "unknown", "text": "nothing was scored", "significant": None}
-    if not base:
-        return stats.regression_verdict([], metrics["score"])
-    latest = base[0]
-    if latest["bench_id"] not in baseline_results:  # one read per baseline run, not per model
-        baseline_results[latest["bench_id"]] = load_results(settings, Plan.model_validate(latest["plan"]))
-    previous = {r.case_id: bool(r.passed) for r in baseline_results[latest["bench_id"]]
-                if r.model == model and r.status == "scored"}
-    pairs = [(previous[r.case_id], bool(r.passed)) for r in results if r.status == "scored" and r.case_id in previous]
-    p_value = mde = None
-    if pairs:
-        b, c, p_value = stats.mcnemar_from_pairs([x for x, _ in pairs], [y for _, y in pairs])
-        p0 = sum(1 for x, _ in pairs if x) / len(pairs)
-        mde = round(100 * stats.minimum_detectable_effect(len(pairs), p0), 1)
-    verdict = stats.regression_verdict([d["score"] for d in base], metrics["score"], paired_p=p_value,
-                                       mde_points=mde, n=len(pairs) or None)
-    verdict["baseline_bench_ids"] = [d["bench_id"] for d in base]
-    verdict["paired_with"] = latest["bench_id"] if pairs else None
-    return verdict
+def outcomes(results: list[CaseResult], model: str) -> dict[str, bool]:
+    """case id → passed; an errored case is a failure."""
+    return {r.case_id: r.status == "scored" and bool(r.passed) for r in results if r.model == model}
+
+
+def regression(settings: Settings, plan: Plan, model: str, results: list[CaseResult], key: str,
+               baseline_results: dict[str, list[CaseResult]]) -> policy.ModelVerdict:
+    """Gather the evidence (this run's outcomes, the comparable baseline runs' outcomes) and let
+    the policy decide."""
+    base = baseline_runs(key, settings.bench_baseline_runs, plan.bench_id)
+    runs = []
+    for doc in base:
+        if doc["bench_id"] not in baseline_results:  # one read per baseline run, not per model
+            baseline_results[doc["bench_id"]] = load_results(settings, Plan.model_validate(doc["plan"]))
+        runs.append((doc["bench_id"], outcomes(baseline_results[doc["bench_id"]], model)))
+    return policy.judge_model(outcomes(results, model), [r.case_id for r in results if r.status == "errored"],
+                              len(results), runs, policy.Thresholds.from_settings(settings))
 
 
 def aggregate(settings: Settings, plan: Plan) -> dict[str, Any]:
     results = load_results(settings, plan)
     now = datetime.now(timezone.utc)
+    thresholds = policy.Thresholds.from_settings(settings)
+    because = list(plan.simulated_because)
+    if any(r.simulated for r in results) and not any("header" in b for b in because):
+        because.append("the server answered X-Simulated: true")
+    simulated = bool(because)
     models: dict[str, Any] = {}
     states: list[str] = []
     baseline_results: dict[str, list[CaseResult]] = {}
     for model in plan.models:
         rs = [r for r in results if r.model == model]
-        metrics = model_metrics(rs)
-        complete = metrics["error_rate"] <= settings.bench_max_error_rate and metrics["scored"] > 0
-        verdict = regression(settings, plan, model, metrics, rs, baseline_results) if complete else {
-            "level": "unknown", "significant": None,
-            "text": f"incomplete: {metrics['errored']} of {metrics['cases']} cases errored "
-                    f"(limit {settings.bench_max_error_rate:.0%}); not compared with the baseline"}
-        # A regression fails the check when it is beyond the alert threshold AND significant in the
-        # paired test; without a paired comparison only a critical drop fails.
-        failed = (verdict.get("level") in ("alert", "critical") and verdict.get("significant") is True) or \
-                 (verdict.get("level") == "critical" and verdict.get("significant") is None)
-        state = "incomplete" if not complete else "regression" if failed else "pass"
-        states.append(state)
-        models[model] = {**metrics, "routing_categories": plan.targets.get(model, []), "complete": complete,
-                         "regression": verdict, "state": state}
+        key = target_key(plan.suite_key, model, plan.llm_base_url, simulated)
+        verdict = regression(settings, plan, model, rs, key, baseline_results)
+        states.append(verdict.state)
+        models[model] = {**model_metrics(rs), "routing_categories": plan.targets.get(model, []),
+                         "complete": verdict.state != "incomplete", "regression": verdict.model_dump(),
+                         "state": verdict.state}
         fs.client().collection(TARGET_RESULTS).document(f"{plan.bench_id}__{fs.doc_id(model)}").set({
-            "bench_id": plan.bench_id, "model": model, "suite_key": plan.suite_key,
-            "target_key": f"{plan.suite_key}|{model}", "phase": plan.phase, "complete": complete,
-            "score": metrics.get("score"), "pass_rate": metrics.get("pass_rate"), "finished_at": now,
+            "bench_id": plan.bench_id, "model": model, "suite_key": plan.suite_key, "target_key": key,
+            "phase": plan.phase, "complete": verdict.state != "incomplete", "simulated": simulated,
+            "llm_base_url": plan.llm_base_url, "score": models[model].get("score"),
+            "pass_rate": models[model].get("pass_rate"), "finished_at": now,
             "plan": plan.model_dump(mode="python")})
-    simulated = any(r.simulated for r in results)
     coding = [r for r in results if r.scorer == "python_tests"]
     sandbox = {"cases": len(coding), "isolation": sorted({r.isolation for r in coding if r.isolation}),
                "weak_layers": sorted({layer for r in coding for layer in r.weak_isolation}),
                "unavailable": sum(1 for r in coding if r.status == "errored"
                                   and (r.error or "").startswith("sandbox unavailable"))}
-    verdict = "incomplete" if "incomplete" in states else "regression" if "regression" in states else "pass"
+    verdict = policy.run_verdict(states)
+    exhausted = [r for r in results if (r.error or "").startswith(BUDGET_EXHAUSTED)]
+    status = "budget_exhausted" if exhausted else "incomplete" if verdict == "incomplete" else "complete"
     return {"bench_id": plan.bench_id, "phase": plan.phase, "suite": plan.suite_key,
-            "status": "incomplete" if verdict == "incomplete" else "complete", "verdict": verdict,
-            "simulated": simulated, "sandbox": sandbox, "llm_base_url": plan.llm_base_url, "units": plan.units,
-            "shards": plan.shard_count, "models": models, "estimate": plan.estimate,
+            "status": status, "verdict": verdict, "simulated": simulated, "simulated_because": because,
+            "sandbox": sandbox, "llm_base_url": plan.llm_base_url, "units": plan.units,
+            "not_called": len(exhausted), "shards": plan.shard_count, "models": models, "estimate": plan.estimate,
             "results_prefix": f"gs://{settings.require_raw_bucket()}/bench/results/{plan.bench_id}/",
-            "thresholds": {"alert_points": 5, "critical_points": 15, "alpha": 0.05,
-                           "max_error_rate": settings.bench_max_error_rate}}
+            "thresholds": thresholds.model_dump()}
 
 
 # --- entry -------------------------------------------------------------------------------
@@ -419,10 +482,14 @@ def start_bench(settings: Settings, bench_id: str, phase: str, models: list[str]
                 publish_shard: Callable[[str, int], None],
                 on_complete: Callable[[dict[str, Any]], None] | None = None,
                 weekly_ctx: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Plan a run (idempotent per bench id), then run it inline (one shard) or fan out."""
+    """Plan a run (idempotent per bench id), then run it inline (one shard) or fan out. A
+    redelivered request for a run that is still going resumes it instead of being dropped."""
     from google.api_core.exceptions import AlreadyExists
 
     ref = fs.client().collection(BENCH_RUNS).document(bench_id)
+    existing = ref.get()
+    if existing.exists:
+        return _resume(settings, existing.to_dict() or {}, publish_shard, on_complete)
     now = datetime.now(timezone.utc)
     try:
         plan = create_plan(settings, bench_id, phase, models, suite, max_per_category, weekly_run_id)
@@ -443,9 +510,8 @@ def start_bench(settings: Settings, bench_id: str, phase: str, models: list[str]
         ref.create({"bench_id": bench_id, "phase": phase, "status": "running", "created_at": now,
                     "weekly_run_id": weekly_run_id, "weekly_ctx": weekly_ctx,
                     "plan": plan.model_dump(mode="python"), "shards_done": 0, "shards": {}})
-    except AlreadyExists:
-        log.warning("benchmark run already planned; redelivery ignored", bench_id=bench_id)
-        return {"bench_id": bench_id, "status": "duplicate"}
+    except AlreadyExists:   # a concurrent delivery planned it first
+        return _resume(settings, ref.get().to_dict() or {}, publish_shard, on_complete)
     log.info("benchmark planned", bench_id=bench_id, models=plan.models, units=plan.units,
              shards=plan.shard_count, estimate_usd=plan.estimate["usd_upper_bound"])
     if plan.shard_count == 1:
@@ -454,6 +520,28 @@ def start_bench(settings: Settings, bench_id: str, phase: str, models: list[str]
         for shard in range(plan.shard_count):
             publish_shard(bench_id, shard)
     return {"bench_id": bench_id, "status": "running", "shards": plan.shard_count}
+
+
+def _resume(settings: Settings, doc: dict[str, Any], publish_shard: Callable[[str, int], None],
+            on_complete: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+    """A run that exists already: finished → nothing to do; still running → run the inline
+    shard again (its claim says whether that is needed) or re-publish the unfinished shards."""
+    bench_id = doc.get("bench_id", "?")
+    if doc.get("status") != "running" or not doc.get("plan"):
+        log.warning("benchmark run already handled; redelivery ignored", bench_id=bench_id,
+                    status=doc.get("status"))
+        return {"bench_id": bench_id, "status": "duplicate"}
+    plan = Plan.model_validate(doc["plan"])
+    if plan.shard_count == 1:
+        outcome = run_shard(settings, bench_id, 0, on_complete)
+    else:
+        shards = doc.get("shards") or {}
+        todo = [i for i in range(plan.shard_count) if (shards.get(f"s{i}") or {}).get("status") != "succeeded"]
+        for shard in todo:
+            publish_shard(bench_id, shard)
+        outcome = f"re-published shards {todo}"
+    log.warning("benchmark run redelivered while running; resumed", bench_id=bench_id, outcome=outcome)
+    return {"bench_id": bench_id, "status": "duplicate", "resumed": outcome}
 
 
 def load_bench(bench_id: str) -> dict[str, Any] | None:

@@ -1,25 +1,23 @@
-"""Statistics for benchmark runs: percentiles, confidence intervals, paired significance tests,
-minimum detectable effect and the regression verdict shown to people.
+"""Statistics for benchmark runs: percentiles, intervals for proportions, the paired
+significance test and the minimum detectable effect. The verdicts built on them live in
+shared/policy.py.
 
-Standard library only (math, statistics, random): every distribution function used here is
-implemented in this module and checked in tests/test_bench_stats.py against values computed with
-NumPy/SciPy (hard-coded there; neither is a dependency of the project). Every function is pure and
-deterministic: the bootstrap ones draw from their own `random.Random(seed)`.
+Standard library only: every distribution function used here is implemented in this module and
+checked in tests/test_bench_stats.py against values computed with NumPy/SciPy (hard-coded there;
+neither is a dependency of the project). Every function is pure and deterministic.
 
 Conventions
-- Pass rates and per-case scores are proportions in [0, 1]; the regression verdict speaks in
-  *points* of a 0–100 score (1 point = 0.01 in proportion units).
+- Pass rates and per-case scores are proportions in [0, 1]; verdicts speak in *points* of a
+  0–100 scale (1 point = 0.01 in proportion units).
 - Two-sided tests throughout; `confidence` is the two-sided coverage (0.95 → 2.5 % in each tail).
 
 Formulas and references are given in each docstring. Summary:
 - `percentile`: R type 7 / NumPy "linear" (Hyndman & Fan 1996, definition 7).
-- `wilson_interval`: Wilson (1927) score interval.
-- `mean_ci`: Student-t interval (quantile from the inverse of the regularized incomplete beta
-  function, Numerical Recipes §6.4 continued fraction) or a bootstrap percentile interval
-  (Efron & Tibshirani 1993, ch. 13).
+- `wilson_interval`: Wilson (1927) score interval; `proportion_interval` applies it to a mean of
+  scores in [0, 1] (binary scores: exactly Wilson).
+- `paired_difference_interval`: Newcombe (1998) method 10 for the difference of two paired
+  proportions (square-and-add of the Wilson intervals with a correlation correction).
 - `mcnemar`: exact (conditional binomial) McNemar test (McNemar 1947; Fagerland et al. 2013).
-- `paired_bootstrap_delta`: paired bootstrap of the mean difference with a percentile interval and a
-  two-sided bootstrap p-value.
 - `minimum_detectable_effect`: Connor (1987) sample-size formula for McNemar's test, solved for
   the effect in closed form.
 - `norm_ppf`: Acklam's rational approximation refined by one Halley step (≈ machine precision).
@@ -27,17 +25,12 @@ Formulas and references are given in each docstring. Summary:
 from __future__ import annotations
 
 import math
-import random
-import statistics
 from typing import Sequence
 
 __all__ = [
-    "percentile", "norm_cdf", "norm_ppf", "betainc", "t_cdf", "t_ppf", "wilson_interval", "mean_ci",
-    "mcnemar", "mcnemar_from_pairs", "paired_bootstrap_delta", "minimum_detectable_effect",
-    "regression_verdict",
+    "percentile", "norm_cdf", "norm_ppf", "wilson_interval", "proportion_interval",
+    "paired_difference_interval", "mcnemar", "mcnemar_from_pairs", "minimum_detectable_effect",
 ]
-
-MINUS = "\u2212"          # "−", used for negative deltas in human text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,119 +143,6 @@ def norm_ppf(p: float) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# Student t via the regularized incomplete beta function
-# ---------------------------------------------------------------------------------------------
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction for I_x(a, b) by the modified Lentz method (Numerical Recipes §6.4)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c = 1.0
-    d = 1.0 - qab * x / qap
-    if abs(d) < tiny:
-        d = tiny
-    d = 1.0 / d
-    h = d
-    def lentz_step(aa: float, c: float, d: float) -> tuple[float, float, float]:
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) >= tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) >= tiny else tiny
-        return c, d, c * d
-
-    for m in range(1, 10_000):
-        m2 = 2 * m
-        c, d, factor = lentz_step(m * (b - m) * x / ((qam + m2) * (a + m2)), c, d)
-        h *= factor
-        c, d, delta = lentz_step(-(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)), c, d)
-        h *= delta
-        if abs(delta - 1.0) < 1e-15:
-            return h
-    raise ArithmeticError("incomplete beta continued fraction did not converge")  # pragma: no cover
-
-
-def betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta function I_x(a, b) = B(x; a, b) / B(a, b), a, b > 0, x in [0, 1].
-
-    I_x(a, b) = x^a (1−x)^b / (a B(a, b)) · CF(a, b, x), with the continued fraction CF evaluated
-    by the modified Lentz method; for x > (a+1)/(a+b+2) the symmetry I_x(a,b) = 1 − I_{1−x}(b,a) is
-    used so the fraction converges fast (Numerical Recipes, 3rd ed., §6.4).
-    """
-    if a <= 0 or b <= 0:
-        raise ValueError("a and b must be > 0")
-    if not (0.0 <= x <= 1.0):
-        raise ValueError(f"x must be in [0, 1], got {x!r}")
-    if x == 0.0 or x == 1.0:
-        return x
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                 + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
-
-
-def _t_sf_abs(t: float, df: float) -> float:
-    """P(T > |t|) = I_{df/(df+t²)}(df/2, 1/2) / 2."""
-    return 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
-
-
-def t_cdf(t: float, df: float) -> float:
-    """Student-t CDF with df > 0 degrees of freedom:
-    F(t) = 1 − I_{df/(df+t²)}(df/2, 1/2) / 2 for t >= 0, and F(t) = 1 − F(−t) for t < 0."""
-    if df <= 0:
-        raise ValueError("df must be > 0")
-    tail = _t_sf_abs(t, df)
-    return 1.0 - tail if t >= 0 else tail
-
-
-def _t_pdf(t: float, df: float) -> float:
-    log_c = math.lgamma((df + 1.0) / 2.0) - math.lgamma(df / 2.0) - 0.5 * math.log(df * math.pi)
-    return math.exp(log_c - (df + 1.0) / 2.0 * math.log1p(t * t / df))
-
-
-def t_ppf(p: float, df: float) -> float:
-    """Student-t quantile t_{p, df}: the t with F(t) = p, for p in (0, 1) and any df > 0.
-
-    Solves I_{df/(df+t²)}(df/2, 1/2) = 2·min(p, 1−p) for t >= 0 (i.e. inverts the regularized
-    incomplete beta function) by safeguarded Newton iteration on the upper-tail probability,
-    starting from the normal quantile and keeping a bisection bracket; the result is then signed.
-    Accurate to ~1e-10 relative for df >= 1 (tested against scipy.stats.t.ppf), e.g.
-    t_{0.975, 2} = 4.302653, t_{0.975, 10} = 2.228139, t_{0.975, 100} = 1.983972.
-    """
-    p = float(p)
-    if not (0.0 < p < 1.0):
-        raise ValueError(f"p must be in (0, 1), got {p!r}")
-    if df <= 0:
-        raise ValueError("df must be > 0")
-    if p == 0.5:
-        return 0.0
-    tail = min(p, 1.0 - p)                 # target P(T > t) for the positive quantile t
-    # bracket [lo, hi] with sf(lo) > tail > sf(hi)
-    lo, hi = 0.0, max(1.0, abs(norm_ppf(tail)))
-    while _t_sf_abs(hi, df) > tail:
-        lo, hi = hi, hi * 2.0
-        if hi > 1e300:                      # pragma: no cover - absurdly heavy tails
-            break
-    t = min(max(abs(norm_ppf(tail)), lo), hi)
-    for _ in range(200):
-        f = _t_sf_abs(t, df) - tail        # decreasing in t
-        if f > 0:
-            lo = t
-        else:
-            hi = t
-        pdf = _t_pdf(t, df)
-        step = f / pdf if pdf > 0 else float("inf")
-        t_new = t + step                    # Newton for a decreasing function: t - f/(-pdf)
-        if not (lo < t_new < hi):
-            t_new = 0.5 * (lo + hi)
-        if abs(t_new - t) <= 1e-14 * max(1.0, abs(t_new)):
-            t = t_new
-            break
-        t = t_new
-    return t if p > 0.5 else -t
-
-
-# ---------------------------------------------------------------------------------------------
 # intervals
 # ---------------------------------------------------------------------------------------------
 
@@ -292,46 +172,69 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return (low, high)
 
 
-def _bootstrap_means(values: list[float], rng: random.Random, resamples: int) -> list[float]:
-    n = len(values)
-    return [math.fsum(rng.choices(values, k=n)) / n for _ in range(resamples)]
+def proportion_interval(mean: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval around a mean of n per-case scores in [0, 1].
 
-
-def mean_ci(values: Sequence[float], confidence: float = 0.95, method: str = "t", seed: int = 0,
-            resamples: int = 2000) -> tuple[float, float, float]:
-    """(mean, low, high) for per-case scores in [0, 1].
-
-    method="t": Student-t interval
-        mean ± t_{1 − α/2, n−1} · s / √n,   α = 1 − confidence, s = sample standard deviation (n − 1)
-    method="bootstrap": percentile bootstrap (Efron & Tibshirani 1993, §13.3): `resamples` means of
-        n values drawn with replacement by random.Random(seed).choices; (low, high) are their
-        percentiles at 100·α/2 and 100·(1 − α/2) (type 7, see `percentile`). Same seed → same result.
-    Bounds are clamped to [0, 1]. n < 2 → (mean, 0.0, 1.0) (no spread to estimate).
-    Empty input or a value outside [0, 1] → ValueError.
+    For binary scores this is exactly `wilson_interval(round(mean·n), n)`. For fractional scores
+    (token F1, share of constraints met) the same formula is used with p̂ = mean: a score X in
+    [0, 1] with mean p has Var(X) <= p(1 − p), so the binomial variance is an upper bound and the
+    interval is conservative. Unlike a t-interval it never has zero width at 0 % or 100 %
+    (n = 4, all passed → (0.510, 1.0)). n = 0 → (0.0, 1.0).
     """
     _check_confidence(confidence)
-    xs = _finite_list(values)
-    if not xs:
-        raise ValueError("mean_ci of an empty sequence")
-    if any(v < 0.0 or v > 1.0 for v in xs):
-        raise ValueError("mean_ci expects scores in [0, 1]")
-    n = len(xs)
-    mean = math.fsum(xs) / n
-    if n < 2:
-        return (mean, 0.0, 1.0)
-    alpha = 1.0 - confidence
-    if method == "t":
-        s = statistics.stdev(xs)
-        half = t_ppf(1.0 - alpha / 2.0, n - 1) * s / math.sqrt(n)
-        return (mean, _clamp01(mean - half), _clamp01(mean + half))
-    if method == "bootstrap":
-        if resamples < 1:
-            raise ValueError("resamples must be >= 1")
-        means = _bootstrap_means(xs, random.Random(seed), resamples)
-        low = percentile(means, 100.0 * alpha / 2.0)
-        high = percentile(means, 100.0 * (1.0 - alpha / 2.0))
-        return (mean, _clamp01(low), _clamp01(high))
-    raise ValueError(f"method must be 't' or 'bootstrap', got {method!r}")
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    if n == 0:
+        return (0.0, 1.0)
+    p = float(mean)
+    if not (0.0 <= p <= 1.0):
+        raise ValueError(f"mean must be in [0, 1], got {mean!r}")
+    z = norm_ppf(1.0 - (1.0 - confidence) / 2.0)
+    z2 = z * z
+    denom = 1.0 + z2 / n
+    centre = (p + z2 / (2.0 * n)) / denom
+    half = z / denom * math.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n))
+    low = 0.0 if p == 0.0 else _clamp01(centre - half)
+    high = 1.0 if p == 1.0 else _clamp01(centre + half)
+    return (low, high)
+
+
+def paired_difference_interval(both: int, first_only: int, second_only: int, neither: int,
+                               confidence: float = 0.95) -> tuple[float, float, float]:
+    """(d, low, high) for d = p1 − p2, the difference of two paired proportions.
+
+    The 2×2 table of n paired outcomes: `both` passed in both, `first_only` passed only in the
+    first, `second_only` only in the second, `neither` in neither; p1 = (both + first_only)/n,
+    p2 = (both + second_only)/n. Newcombe (1998), "Improved confidence intervals for the
+    difference between binomial proportions based on paired data", Stat. Med. 17:2635–2650,
+    method 10: with Wilson intervals (l1, u1) for p1 and (l2, u2) for p2,
+        low  = d − √((p1 − l1)² − 2φ(p1 − l1)(u2 − p2) + (u2 − p2)²)
+        high = d + √((u1 − p1)² − 2φ(u1 − p1)(p2 − l2) + (p2 − l2)²)
+    where φ is the phi coefficient of the table with Newcombe's correction: with
+    B = both·neither − first_only·second_only, φ = (B − n/2)/√A if B > n/2, B/√A if B < 0, else 0,
+    A = product of the four margins (φ = 0 when A = 0). Unlike a Wald interval it is not zero width
+    when there are no discordant pairs (n = 24, all concordant at 20 passes: ±0.119).
+    n = 0 → (0.0, −1.0, 1.0).
+    """
+    _check_confidence(confidence)
+    cells = (both, first_only, second_only, neither)
+    if any(c < 0 or int(c) != c for c in cells):
+        raise ValueError("the table needs non-negative integer counts")
+    n = sum(cells)
+    if n == 0:
+        return (0.0, -1.0, 1.0)
+    p1, p2 = (both + first_only) / n, (both + second_only) / n
+    l1, u1 = wilson_interval(both + first_only, n, confidence)
+    l2, u2 = wilson_interval(both + second_only, n, confidence)
+    margins = (both + first_only) * (second_only + neither) * (both + second_only) * (first_only + neither)
+    b = both * neither - first_only * second_only
+    phi = 0.0
+    if margins > 0:
+        phi = (b - n / 2.0) / math.sqrt(margins) if b > n / 2.0 else b / math.sqrt(margins) if b < 0 else 0.0
+    d = p1 - p2
+    low = d - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    high = d + math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return (d, max(-1.0, low), min(1.0, high))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,44 +269,6 @@ def mcnemar_from_pairs(before: Sequence[bool], after: Sequence[bool]) -> tuple[i
     b = sum(1 for x, y in zip(before, after) if x and not y)
     c = sum(1 for x, y in zip(before, after) if not x and y)
     return (b, c, mcnemar(b, c))
-
-
-def paired_bootstrap_delta(before: Sequence[float], after: Sequence[float], seed: int = 0,
-                           resamples: int = 2000, confidence: float = 0.95
-                           ) -> tuple[float, float, float, float]:
-    """(delta, low, high, p) for the mean paired difference after − before.
-
-    d_i = after_i − before_i, delta = mean(d). Each of `resamples` bootstrap replicates is the mean
-    of n of the d_i drawn with replacement (random.Random(seed).choices — the pairing is kept).
-    (low, high) = type-7 percentiles of the replicates at 100·α/2 and 100·(1 − α/2).
-    p = min(1, 2 · (share of replicates on the other side of 0 from delta)), where "the other side"
-    is <= 0 when delta > 0 and >= 0 when delta < 0 (replicates exactly 0 count against the effect,
-    which is conservative); delta == 0 → p = 1. Note p can be 0 when no replicate crosses 0
-    (resolution is 2/resamples).
-    """
-    _check_confidence(confidence)
-    xs = _finite_list(before, "before")
-    ys = _finite_list(after, "after")
-    if len(xs) != len(ys):
-        raise ValueError(f"before and after differ in length ({len(xs)} != {len(ys)})")
-    if not xs:
-        raise ValueError("paired_bootstrap_delta of empty sequences")
-    if resamples < 1:
-        raise ValueError("resamples must be >= 1")
-    deltas = [y - x for x, y in zip(xs, ys)]
-    n = len(deltas)
-    delta = math.fsum(deltas) / n
-    reps = _bootstrap_means(deltas, random.Random(seed), resamples)
-    alpha = 1.0 - confidence
-    low = percentile(reps, 100.0 * alpha / 2.0)
-    high = percentile(reps, 100.0 * (1.0 - alpha / 2.0))
-    if delta > 0:
-        other = sum(1 for r in reps if r <= 0.0)
-    elif delta < 0:
-        other = sum(1 for r in reps if r >= 0.0)
-    else:
-        return (delta, low, high, 1.0)
-    return (delta, low, high, min(1.0, 2.0 * other / resamples))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -450,82 +315,3 @@ def minimum_detectable_effect(n: int, p0: float, alpha: float = 0.05, power: flo
     if delta > psi:
         return 1.0
     return _clamp01(delta)
-
-
-# ---------------------------------------------------------------------------------------------
-# the verdict shown to people
-# ---------------------------------------------------------------------------------------------
-
-_EPS = 1e-9     # points; absorbs float noise so a drop of exactly 5.0 / 15.0 hits the threshold
-
-
-def _fmt_p(p: float) -> str:
-    if p < 0.001:
-        return "p < 0.001"
-    if p < 0.01:
-        return f"p = {p:.3f}"
-    return f"p = {p:.2f}"
-
-
-def _fmt_delta(d: float) -> str:
-    r = round(d, 1)
-    if r < 0:
-        return f"{MINUS}{abs(r):.1f}"
-    return f"+{abs(r):.1f}"
-
-
-def regression_verdict(baseline_scores: Sequence[float], current_score: float,
-                       alert_points: float = 5.0, critical_points: float = 15.0,
-                       paired_p: float | None = None, alpha: float = 0.05,
-                       mde_points: float | None = None, n: int | None = None) -> dict:
-    """Compare a run's score (points, 0–100) with the mean of the baseline runs' scores.
-
-    baseline = mean(baseline_scores); delta_points = current − baseline; drop = −delta_points.
-    level = "critical" if drop >= critical_points, "alert" if drop >= alert_points, else "ok"
-    (improvements and smaller drops are "ok"; the comparisons allow 1e-9 points of float noise so
-    a drop of exactly 5 or 15 points reaches the threshold).
-    significant = paired_p < alpha when paired_p is given (e.g. from `mcnemar`), else None.
-    text, one line, e.g.
-        "−6.0 points vs baseline 72.0 (alert), not significant at n = 40 (p = 0.31; smallest
-         detectable drop: 19 points)"
-        "+2.1 points vs baseline 70.0 (ok)"
-        "−8.0 points vs baseline 60.0 (alert); smallest detectable drop at n = 200: 12 points"
-                                                        (mde_points given but no paired_p)
-        "no baseline yet: first run for this target and suite version"   (empty baseline)
-    Returns {"baseline", "current", "delta_points", "level", "significant", "p_value",
-    "mde_points", "n", "text"}; with no baseline, baseline/delta_points/significant/p_value are
-    None and level is "ok".
-    """
-    base = _finite_list(baseline_scores, "baseline_scores")
-    current = float(current_score)
-    if not math.isfinite(current):
-        raise ValueError("current_score must be finite")
-    if not (0.0 <= alert_points <= critical_points):
-        raise ValueError("need 0 <= alert_points <= critical_points")
-    if paired_p is not None and not (0.0 <= paired_p <= 1.0):
-        raise ValueError(f"paired_p must be in [0, 1], got {paired_p!r}")
-    if not base:
-        return {"baseline": None, "current": current, "delta_points": None, "level": "ok",
-                "significant": None, "p_value": None, "mde_points": mde_points, "n": n,
-                "text": "no baseline yet: first run for this target and suite version"}
-    baseline = math.fsum(base) / len(base)
-    delta = current - baseline
-    drop = -delta
-    if drop >= critical_points - _EPS:
-        level = "critical"
-    elif drop >= alert_points - _EPS:
-        level = "alert"
-    else:
-        level = "ok"
-    significant = None if paired_p is None else bool(paired_p < alpha)
-    text = f"{_fmt_delta(delta)} points vs baseline {baseline:.1f} ({level})"
-    at_n = f" at n = {n}" if n is not None else ""
-    mde_txt = f"smallest detectable drop: {mde_points:.0f} points" if mde_points is not None else ""
-    if paired_p is not None:
-        inner = _fmt_p(paired_p) + (f"; {mde_txt}" if mde_txt else "")
-        text += f", {'significant' if significant else 'not significant'}{at_n} ({inner})"
-    elif mde_txt:
-        text += f"; smallest detectable drop{at_n}: {mde_points:.0f} points"
-    return {"baseline": baseline, "current": current, "delta_points": delta, "level": level,
-            "significant": significant, "p_value": paired_p, "mde_points": mde_points, "n": n,
-            "text": text}

@@ -45,13 +45,16 @@ class Suite(BaseModel):
         return hashlib.sha256("".join(c.model_dump_json() for c in self.cases).encode()).hexdigest()[:16]
 
 
+def builtin_suites() -> list[str]:
+    return sorted(p.name for p in SUITES_DIR.iterdir() if (p / "suite.yaml").exists()) if SUITES_DIR.exists() else []
+
+
 @functools.lru_cache(maxsize=8)
 def load_suite(name_or_path: str) -> Suite:
     folder = Path(name_or_path) if ("/" in name_or_path or name_or_path.startswith(".")) else SUITES_DIR / name_or_path
     meta_path = folder / "suite.yaml"
     if not meta_path.exists():
-        known = sorted(p.name for p in SUITES_DIR.iterdir() if (p / "suite.yaml").exists()) if SUITES_DIR.exists() else []
-        raise SuiteError(f"no suite at {folder} (suite.yaml missing); built-in suites: {known}")
+        raise SuiteError(f"no suite at {folder} (suite.yaml missing); built-in suites: {builtin_suites()}")
     meta = yaml.safe_load(meta_path.read_text(encoding="utf-8"))
     cases: list[Case] = []
     for category in CATEGORIES:

@@ -17,8 +17,9 @@ def _new_id(prefix: str) -> str:
 
 
 def request_weekly_run(full: bool = True, dry_run: bool = False, benchmarks: bool = True,
-                       requested_by: str = "manual", run_id: str | None = None) -> dict[str, Any]:
-    request = WeeklyCycleRequest(full=full, dry_run=dry_run, benchmarks=benchmarks,
+                       requested_by: str = "manual", run_id: str | None = None, demo: bool = False
+                       ) -> dict[str, Any]:
+    request = WeeklyCycleRequest(full=full, dry_run=dry_run, benchmarks=benchmarks, demo=demo,
                                  run_id=run_id or _new_id("weekly"), requested_by=requested_by)
     topic = load_manifest().function("weekly_cycle").trigger_topic
     message_id = pubsub.publish(topic, request)
@@ -44,6 +45,11 @@ def request_bench(models: list[str] | None = None, suite: str | None = None,
                   max_cases_per_category: int | None = None, requested_by: str = "manual") -> dict[str, Any]:
     request = BenchRequest(bench_id=_new_id("bench"), models=models or [], suite=suite,
                            max_cases_per_category=max_cases_per_category, requested_by=requested_by)
+    if suite:
+        from shared.bench.suite import SuiteError, builtin_suites
+
+        if suite not in builtin_suites():   # before anything is published: the run would only fail
+            raise SuiteError(f"unknown suite {suite!r}; built-in suites: {builtin_suites()}")
     topic = load_manifest().function("benchmark").trigger_topic
     message_id = pubsub.publish(topic, request)
     return {"bench_id": request.bench_id, "topic": topic, "message_id": message_id}

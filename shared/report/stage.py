@@ -36,12 +36,13 @@ def _write_report(ctx: RunContext, started: datetime) -> None:
     report.paths = {"markdown": md_uri, "json": json_uri}
     storage.write_bytes(bucket, json_path, report_json(report), "application/json")
     storage.write_bytes(bucket, md_path, render_markdown(report).encode(), "text/markdown; charset=utf-8")
-    runs.finish_stage(ctx, STAGE, "succeeded", started,
-                      {"markdown": md_uri, "json": json_uri, "safe": report.safe})
+    flags = {"safe": report.safe, "safe_label": report.safe_label, "simulated": report.simulated,
+             "demo": report.demo}   # the flags stand next to every `safe`
+    runs.finish_stage(ctx, STAGE, "succeeded", started, {"markdown": md_uri, "json": json_uri, **flags})
     # "completed": the cycle ran to its report; SAFE and the reasons say how it went
     runs.finish_run(ctx.run_id, "completed", {"report": {"markdown": md_uri, "json": json_uri},
-                                              "safe": report.safe, "reasons": report.reasons})
-    log.info("weekly report written", markdown=md_uri, safe=report.safe, reasons=report.reasons)
+                                              **flags, "reasons": report.reasons})
+    log.info("weekly report written", markdown=md_uri, safe_label=report.safe_label, reasons=report.reasons)
     pubsub.publish(load_manifest().output_topic(STAGE), ReportPublished(
-        run=ctx, markdown_uri=md_uri, json_uri=json_uri, safe=report.safe, reasons=report.reasons),
+        run=ctx, markdown_uri=md_uri, json_uri=json_uri, reasons=report.reasons, **flags),
         run_id=ctx.run_id)

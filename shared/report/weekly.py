@@ -1,7 +1,8 @@
 """The weekly report: what changed, what was measured, and SAFE=true|false with reasons.
 
-The report states only what the run record and the sync record hold. A stage that did not
-run is a failed check, never an assumed pass.
+The report states only what the run record and the sync record hold. Which checks pass and
+whether the run is SAFE is decided by shared/policy.py; a stage that did not run is never an
+assumed pass.
 """
 from __future__ import annotations
 
@@ -12,27 +13,13 @@ from typing import Any
 import jinja2
 from pydantic import BaseModel
 
+from shared import policy
 from shared.catalog.sync import MODELS, SyncRecord, load_record
 from shared.platform import firestore as fs
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2      # 2: SAFE label, demo/simulated flags, check outcomes (shared/policy.py)
 MARKDOWN_LIST_LIMIT = 60  # longer lists are cut in Markdown; the JSON report keeps all
-
-# Checks that must have run and passed for SAFE=true; each names the stage that provides it.
-REQUIRED_CHECKS = [
-    ("catalog_sync", "Catalog sync completed without errors"),
-    ("research_digest", "Research digest ran"),
-    ("benchmark", "Routed models benchmarked before changes, no regression"),
-    ("planner", "Upgrade plan produced and risk-rated"),
-    ("upgrade", "Upgrades applied or held, post-change benchmark without regression"),
-]
-
-
-class Check(BaseModel):
-    name: str
-    description: str
-    passed: bool
-    detail: str
+REQUIRED_CHECKS = policy.REQUIRED_CHECKS
 
 
 class WeeklyReport(BaseModel):
@@ -43,47 +30,17 @@ class WeeklyReport(BaseModel):
     options: dict[str, Any]
     dry_run: bool
     safe: bool
+    safe_label: str
+    demo: bool
+    simulated: bool
     reasons: list[str]
-    checks: list[Check]
+    checks: list[policy.Check]
     stages: list[dict[str, Any]]
     summary: dict[str, Any]
     catalog: dict[str, Any]
     research: dict[str, Any] = {}
     benchmark: dict[str, Any] = {}
     paths: dict[str, str] = {}
-
-
-def _check_for(stage: str, description: str, state: dict[str, Any], options: dict[str, Any],
-               sync: SyncRecord | None) -> Check:
-    status = state.get("status", "pending")
-    if stage == "benchmark" and not options.get("benchmarks", True):
-        return Check(name=stage, description=description, passed=False,
-                     detail="benchmarks were disabled for this run (benchmarks=false): nothing was measured")
-    if status == "not_implemented":
-        return Check(name=stage, description=description, passed=False,
-                     detail=f"the {stage} stage is not implemented yet: this check did not run")
-    if status != "succeeded":
-        err = state.get("error")
-        return Check(name=stage, description=description, passed=False,
-                     detail=f"stage {status}" + (f": {err}" if err else ""))
-    if stage == "benchmark":
-        summary = state.get("summary") or {}
-        if summary.get("verdict") != "pass":
-            worst = [f"{m}: {v.get('regression', {}).get('text')}" for m, v in (summary.get("models") or {}).items()
-                     if v.get("state") != "pass"]
-            return Check(name=stage, description=description, passed=False,
-                         detail=f"benchmark verdict {summary.get('verdict')}" + (f" ({worst[0]})" if worst else ""))
-        label = " (SIMULATED models)" if summary.get("simulated") else ""
-        return Check(name=stage, description=description, passed=True,
-                     detail=f"{len(summary.get('models') or {})} models measured, no significant regression{label}")
-    if stage == "catalog_sync" and sync is None:
-        return Check(name=stage, description=description, passed=False,
-                     detail="no sync-run record found, so 'without errors' cannot be verified")
-    if stage == "catalog_sync" and sync.errors:
-        return Check(name=stage, description=description, passed=False,
-                     detail=f"sync finished with {len(sync.errors)} isolated errors: {sync.errors[0]}"
-                            + (" …" if len(sync.errors) > 1 else ""))
-    return Check(name=stage, description=description, passed=True, detail="ran and passed")
 
 
 def _model_details(ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -102,11 +59,10 @@ def _model_details(ids: list[str]) -> dict[str, dict[str, Any]]:
 def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime) -> WeeklyReport:
     options = run.get("options") or {}
     stages_state = run.get("stages") or {}
-    checks = [_check_for(stage, desc, stages_state.get(stage) or {}, options, sync)
-              for stage, desc in REQUIRED_CHECKS]
-    reasons = [f"{c.name}: {c.detail}" for c in checks if not c.passed]
-    if options.get("dry_run"):
-        reasons.append("dry run: catalog changes were computed but not applied")
+    checks = policy.required_checks(stages_state, options, policy.SyncFacts(
+        found=sync is not None, errors=sync.errors if sync is not None else []))
+    bench_summary = (stages_state.get("benchmark") or {}).get("summary") or {}
+    decision = policy.decide_safe(checks, options, simulated=bool(bench_summary.get("simulated")))
     stages = []
     for name in run.get("chain") or list(stages_state):
         st = stages_state.get(name) or {}
@@ -160,7 +116,8 @@ def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime) ->
     started = run.get("started_at")
     summary["cycle_duration_s"] = round((now - started).total_seconds(), 1) if started else None
     return WeeklyReport(run_id=run["run_id"], generated_at=now, started_at=started, options=options,
-                        dry_run=bool(options.get("dry_run")), safe=not reasons, reasons=reasons,
+                        dry_run=bool(options.get("dry_run")), safe=decision.safe, safe_label=decision.label,
+                        demo=decision.demo, simulated=decision.simulated, reasons=decision.reasons,
                         checks=checks, stages=stages, summary=summary, catalog=catalog,
                         research=research, benchmark=benchmark)
 
