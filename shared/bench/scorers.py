@@ -20,46 +20,71 @@ python_tests
     tests compare exact built-in values, never an object of the solution's making, and no
     output of the solution can forge a pass. Passed iff the judge reports every test passed.
 numeric
-    The final number of the response: after the last "####"; else inside the last \boxed{};
-    else the first number after the last "answer is" / "answer:" / "answer =" / "final answer";
-    else the last number in the text. Understands 1,234 (thousands separators), $1,234.50 and
+    The final number of the response is the number after the marker the prompt asks for:
+    on the line after the last "####"; else inside the last \boxed{}; else on the line after the
+    last "answer is" / "answer:" / "answer =" / "final answer" (or the next non-empty line).
+    Without a marker: the last sentence that has a number, from its last "=", ":" or result verb
+    ("is", "equals", "makes", ...) on when a number follows it ("... so the total is 18." and
+    "9 * 2 = $18" pass). Several distinct numbers there name several candidates and fail
+    ("#### 19.5 or 20", "\boxed{450 \text{ or } 500}", "Answer: 450? Actually it's 500.",
+    "Possible totals: 10, 15, 19.5"), as do two final markers naming different numbers
+    ("#### 19.5" and "\boxed{20}"). Understands 1,234 (thousands separators), $1,234.50 and
     other currency signs, units ("12 apples"), percentages ("25%" is 25; 0.25 is also accepted
     when the case answer is 0.25), negatives (-3, −3), decimals, fractions (3/4, 2 1/2,
-    \frac{3}{4}). Compared with case.answer with relative tolerance 1e-6 (absolute 1e-9).
-    Only the extracted number counts: listing many numbers does not pass.
+    \frac{3}{4}). Compared with case.answer with relative tolerance NUMERIC_REL_TOL (absolute
+    NUMERIC_ABS_TOL).
 alias_match
     The answer part of the response: the text after the last "Answer:" (rest of that line, or
     the next non-empty line); else the first non-empty line; else everything. SQuAD
     normalisation (lowercase, punctuation removed, articles a/an/the removed, whitespace
-    collapsed). Passes when it equals a normalised alias, or when it is short (<= 8 tokens),
-    contains a normalised alias as a contiguous whole-token subsequence, and the rest of it
-    carries no other candidate: no list separator (",", ";", "/", "&", "|") and none of the
-    words or/and/nor/either/neither/not/maybe/perhaps/possibly/probably/yes/no outside the
-    alias. So "It was Paris" passes for Paris, "Paris or London or Berlin" and "Paris, London"
-    do not, and a long answer that merely mentions the alias does not. For a yes/no alias, an
-    answer whose first word is that alias passes unless the other of yes/no also appears
-    ("Yes, both were American." passes for yes; "Yes and no" does not).
+    collapsed). Passes when it equals a normalised alias, or when it is short
+    (<= ALIAS_MAX_ANSWER_TOKENS tokens), contains a normalised alias as a contiguous whole-token
+    subsequence, and the rest of it names no other candidate: no list separator (",", ";", "/",
+    "&", "|", a "?" followed by more text), none of the words or/and/nor/either/neither/not/
+    maybe/perhaps/possibly/probably/yes/no/vs/versus, no capitalised word other than a plain
+    sentence opener ("It", "The", "Answer", ...) and no token with a digit. So "It was Paris"
+    and "It was in 1969" pass; "Paris or London", "Paris, London", "Canberra Sydney Melbourne",
+    "Sydney vs Canberra" and "1968 1969 1970" do not, nor does a long answer that merely
+    mentions the alias. For a yes/no alias, an answer whose first word is that alias passes
+    unless the other of yes/no also appears ("Yes, both were American." passes for yes).
 token_f1
     Max SQuAD token F1 between the answer part (as for alias_match) and each alias, with the
-    HotpotQA rule that yes/no/noanswer must match exactly. score = F1, passed = F1 >= 0.5.
+    HotpotQA rule that yes/no/noanswer must match exactly. One candidate only: an answer with a
+    separator or hedge word (as for alias_match) that the best alias does not have, or whose
+    token precision against it is below TOKEN_F1_MIN_PRECISION (mostly other words: "Obama
+    Biden" for "Barack Obama" has 0.5), scores 0. Otherwise score = F1, passed = F1 >=
+    TOKEN_F1_PASS ("Obama" alone: F1 0.67, passes).
 choice
     A single option letter: after the last answer marker ("the answer is", "answer:", "correct
     option is", ...) the first token must be a letter ("(B)", "B)", "B.", "B", "option B") or
     the text of one option; otherwise, without a marker, the letters named as "(B)", "B)" / "B."
     at a line start, or bare letters in a response of <= 4 tokens; otherwise the full text of
-    exactly one option. Naming two different letters (e.g. "A or B", "(A) ... (B)") fails.
+    exactly one option. More than one letter fails: "A or B", "(A) ... (B)", and after the
+    marker any other bare option letter ("Answer: B C D", "Answer: B but possibly D"; "A" or
+    "I" followed by a lowercase word is read as a word: "Answer: B. A date in May fits.").
 exact
     Normalised (strip, markdown emphasis removed, casefold, trailing period removed, whitespace
     collapsed) equality with case.answer of either the whole response or the text after the
     last "the answer is" / "answer:" (BBH's "So the answer is X." convention).
 constraints
-    Each Constraint is checked by code (see CONSTRAINT_CHECKS); score = fraction satisfied,
-    passed = all satisfied (IFEval's strict prompt-level accuracy). Note: the ScoreResult
-    docstring in cases.py says ">= 0.5" for constraints; this scorer deliberately requires all.
+    First the response must be an attempt: at least CREATIVE_MIN_WORDS distinct words, of which
+    at least CREATIVE_MIN_OWN_WORDS are not in the prompt ("I don't know.", "!", one-key JSON,
+    the prompt echoed or its quoted words listed are not); else score 0. Then each Constraint is
+    checked by code (see CONSTRAINT_CHECKS); passed = all satisfied (IFEval's strict
+    prompt-level accuracy; the ScoreResult docstring in cases.py says ">= 0.5" for constraints,
+    this scorer deliberately requires all). Partial credit (score = fraction satisfied) only
+    when at least PARTIAL_CREDIT_MIN_FRACTION of the constraints and PARTIAL_CREDIT_MIN_DEMANDING
+    of the demanding ones (not a ban such as forbidden_words / no_commas, not an upper limit
+    alone) are met, else 0: limits and bans alone are met by saying nothing.
     Counting types (word_count, sentence_count, paragraph_count, line_count, bullet_list,
     numbered_list, sections) use `count` as an exact count and `min` / `max` as inclusive bounds.
     `sections` with marker "*" counts markdown-highlighted spans (*text* or **text**), IFEval's
     number_highlighted_sections; any other marker counts lines starting with "<marker> <n>".
+    all_lowercase / all_uppercase need letters ("!" has no case). json_object: the response (a
+    ```json fence allowed unless allow_fence is false) parses as one JSON object that has every
+    key in `keys`, and no other key when only_keys.
+
+Every threshold above lives in the "Scorer acceptance" section of shared/policy.py.
 """
 from __future__ import annotations
 
