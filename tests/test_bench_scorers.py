@@ -473,7 +473,7 @@ def test_numeric_honest_final_number_passes(response):
 
 
 @pytest.mark.parametrize("response", ["Answer: B C D", "Answer: B but possibly D", "Answer: A B C D",
-                                      "Answer: B/D"])
+                                      "Answer: B/D", "Answer: B. D is also possible"])
 def test_choice_more_than_one_letter_fails(response):
     for answer in ("A", "B", "D"):
         r = score(case("choice", answer=answer, choices=OPTS), response)

@@ -590,8 +590,9 @@ def extract_choice(response: str, choices: list[str]) -> tuple[str | None, str]:
             others |= set(re.findall(r"\(([A-Z])\)", segment))
             # any other bare capital letter names another option ("B C D", "B but possibly D"),
             # except "A" / "I" used as a word ("B. A cat...")
-            others |= {x for x in re.findall(r"(?<![A-Za-z0-9'])([A-Z])(?![A-Za-z0-9'])(?!\s+[a-z])",
-                                             segment[m.end(1):])}
+            others |= {b.group(1) for b in re.finditer(r"(?<![A-Za-z0-9'])([A-Z])(?![A-Za-z0-9'])(\s+[a-z])?",
+                                                       segment[m.end(1):])
+                       if not (b.group(1) in "AI" and b.group(2))}
             others = {x for x in others if x in valid and x != first}
             if others:
                 return None, f"ambiguous: names {first} and {sorted(others)[0]}"
