@@ -564,3 +564,16 @@ def test_creative_partial_credit_only_for_real_attempts():
     assert not r.passed and r.score == 0.5, r.detail
     assert score(SLOGAN, "SQUEEZED THIS MORNING FOR YOU. FRESH FRUIT AND ZERO EXCUSES!").passed
     assert score(HARBOR, CITY_OK).passed
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sandbox targets Linux")
+@pytest.mark.parametrize("code", [
+    "class Any:\n    def __eq__(self, o):\n        return True\n    def __ne__(self, o):\n        return False\n"
+    "    def __hash__(self):\n        return 0\ndef add(a, b):\n    return Any()",
+    "class I(int):\n    def __eq__(self, o):\n        return True\n    __hash__ = int.__hash__\n"
+    "def add(a, b):\n    return I(0)",
+])
+def test_objects_equal_to_everything_do_not_pass(code):
+    # the judge gets plain data back from the solution's process, never the object itself
+    r = judged(ADD, fence(code))
+    assert not r.passed and r.score == 0, r.detail
