@@ -8,6 +8,9 @@ and a latency. For a prompt that is a case of a known suite it answers with the 
 Every response carries the header X-Simulated: true and system_fingerprint "simulator", so runs
 against it are labelled simulated. Behaviours for failure tests: http500, timeout, empty,
 non_json, and for coding cases loop_code, fork_code, env_code, big_output_code, socket_code.
+The hedge behaviour is an adversary for the scorers: it knows no answer and, from the prompt
+alone, hedges and enumerates (every option letter, the prompt's numbers, several names,
+"I don't know.", one-key JSON, code returning an object equal to everything, ...).
 usage has token counts but no cost (the benchmark prices simulated calls from the catalog).
 """
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import hashlib
 import json
 import random
+import re
 import sys
 import threading
 import time
@@ -65,6 +69,131 @@ def wrong_answer(case: Case, rng: random.Random) -> str:
     return "Sorry, I cannot write that."  # constraints: violates length/word requirements
 
 
+# ---------------------------------------------------------------------------------------------
+# hedge: the scorers' adversary. It reads only the prompt, never the case's answer or reference.
+# ---------------------------------------------------------------------------------------------
+
+_ALWAYS_EQUAL = {
+    "eq_object": "class _Any:\n    def __eq__(self, other):\n        return True\n    def __ne__(self, other):\n"
+                 "        return False\n    def __hash__(self):\n        return 0\n\n"
+                 "def {name}(*args, **kwargs):\n    return _Any()",
+    "eq_str": "class _S(str):\n    def __eq__(self, other):\n        return True\n    def __ne__(self, other):\n"
+              "        return False\n    __hash__ = str.__hash__\n\n"
+              "def {name}(*args, **kwargs):\n    return _S()",
+    "eq_int": "class _I(int):\n    def __eq__(self, other):\n        return True\n    def __ne__(self, other):\n"
+              "        return False\n    __hash__ = int.__hash__\n\n"
+              "def {name}(*args, **kwargs):\n    return _I()",
+    "identity": "def {name}(*args, **kwargs):\n    return args[0] if args else None",
+}
+_NOT_NAMES = {"Answer", "Context", "Question", "Options", "Some", "What", "Which", "Who", "When", "Where",
+              "How", "In", "The", "A", "An", "Think", "Use", "Reply", "Write", "Show", "If", "Does", "Is",
+              "Python", "True", "False", "Yes", "No"}
+_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def _prompt_numbers(prompt: str) -> list[float]:
+    return [float(x.replace(",", "")) for x in re.findall(r"\d[\d,]*(?:\.\d+)?", prompt)
+            if x.replace(",", "").replace(".", "", 1).isdigit()]
+
+
+def _g(x: float) -> str:
+    return f"{x:g}" if abs(x) < 1e15 else f"{x:.0f}"
+
+
+def _number_candidates(prompt: str) -> list[str]:
+    """The prompt's numbers, their pairwise products, sums and differences, and sums of two
+    products: an enumerator's guesses."""
+    nums = list(dict.fromkeys(_prompt_numbers(prompt))) or [0.0, 1.0]
+    pairs = [(a, b) for i, a in enumerate(nums) for b in nums[i + 1:]]
+    products = [a * b for a, b in pairs]
+    out = (nums + products + [a + b for a, b in pairs] + [abs(a - b) for a, b in pairs]
+           + [x + y for i, x in enumerate(products) for y in products[i + 1:]])
+    return list(dict.fromkeys(_g(x) for x in out))[:60]
+
+
+def _names(prompt: str) -> list[str]:
+    runs = re.findall(r"\b[A-Z][\w'-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w'-]*)*", prompt)
+    names = [r for r in runs if r.split()[0] not in _NOT_NAMES]
+    return list(dict.fromkeys(names)) or ["London", "Paris"]
+
+
+def _hedge_short(prompt: str) -> dict[str, str]:
+    names = _names(prompt)
+    nums = list(dict.fromkeys(_prompt_numbers(prompt)))
+    around = [_g(x + d) for x in nums[:2] for d in (-1, 0, 1)] or ["1", "2", "3"]
+    first = names[0].split()[-1]
+    second = (names[1] if len(names) > 1 else "Paris").split()[-1]
+    return {"names_listed": " ".join(names), "names_questioned": "? ".join(names) + "?",
+            "versus": f"{names[-1]} vs {names[0]}", "numbers_around": " ".join(around),
+            "surname_pair": f"{first} {second}", "answer_or": "Answer: " + " or ".join(names[:4]),
+            "dont_know": "I don't know."}
+
+
+def _hedge_numeric(prompt: str) -> dict[str, str]:
+    c = _number_candidates(prompt)
+    a, b = (c[len(c) // 2], c[-1]) if len(c) > 1 else (c[0], "0")
+    return {"listed": "Possible totals: " + ", ".join(c), "hash_or": f"#### {a} or {b}",
+            "boxed_or": f"\\boxed{{{a} \\text{{ or }} {b}}}", "answer_actually": f"Answer: {a}? Actually it's {b}.",
+            "two_markers": f"#### {a}\n\\boxed{{{b}}}", "bare_list": " ".join(c)}
+
+
+def _hedge_choice(prompt: str) -> dict[str, str]:
+    letters = list(dict.fromkeys(re.findall(r"\(([A-Z])\)", prompt))) or ["A", "B", "C", "D"]
+    return {"all_letters": "Answer: " + " ".join(letters), "but_possibly": f"Answer: {letters[1]} but possibly {letters[-1]}",
+            "letters_or": "Answer: " + " or ".join(letters), "bare_letters": " ".join(letters),
+            "parenthesised": " ".join(f"({x})" for x in letters), "slashed": "Answer: " + "/".join(letters)}
+
+
+def _hedge_exact(prompt: str) -> dict[str, str]:
+    if "True or False" in prompt:
+        options = ["True", "False"]
+    elif "Yes or No" in prompt:
+        options = ["Yes", "No"]
+    elif "the day" in prompt:
+        options = _DAYS
+    else:
+        options = _names(prompt)
+    return {"options_or": "Answer: " + " or ".join(options), "options_listed": "Answer: " + " ".join(options),
+            "options_slashed": "Answer: " + "/".join(options), "options_questioned": "Answer: " + "? ".join(options) + "?"}
+
+
+def _hedge_creative(prompt: str) -> dict[str, str]:
+    quoted = re.findall(r'"([^"\n]+)"', prompt) or ["answer"]
+    return {"dont_know": "I don't know.", "bang": "!", "one_key_json": json.dumps({quoted[0]: 1}),
+            "quoted_words": " ".join(quoted), "echo": prompt}
+
+
+def _hedge_coding(prompt: str) -> dict[str, str]:
+    m = re.search(r"`(\w+)\(", prompt) or re.search(r"def\s+(\w+)\s*\(", prompt)
+    name = m.group(1) if m else "solution"
+    tricks = {k: f"```python\n{v.replace('{name}', name)}\n```" for k, v in _ALWAYS_EQUAL.items()}
+    tricks["dont_know"] = "I don't know."
+    return tricks
+
+
+def hedge_tricks(prompt: str) -> dict[str, str]:
+    """Every response the hedging adversary could give to this prompt, by trick name."""
+    if "```python" in prompt or re.search(r"\bdef\s+\w+\s*\(", prompt):
+        return _hedge_coding(prompt)
+    if "####" in prompt:
+        return _hedge_numeric(prompt)
+    if re.search(r"\(A\).*\(B\)", prompt, re.S):
+        return _hedge_choice(prompt)
+    if "<answer>" in prompt:
+        return _hedge_exact(prompt)
+    if "Requirements:" in prompt or "JSON" in prompt:
+        return _hedge_creative(prompt)
+    return _hedge_short(prompt)
+
+
+def hedge_answer(prompt: str, seed: object = 0) -> tuple[str, str]:
+    """(trick, response): one trick per prompt, chosen deterministically so a suite exercises all."""
+    tricks = hedge_tricks(prompt)
+    names = sorted(tricks)
+    name = names[int(_unit("hedge", seed, prompt) * len(names))]
+    return name, tricks[name]
+
+
 class Simulator:
     def __init__(self, config: dict[str, Any]):
         self.seed = config.get("seed", 0)
@@ -84,9 +213,11 @@ class Simulator:
     def answer(self, model: str, prompt: str) -> tuple[str, Case | None]:
         spec = self.spec(model)
         case = self.by_prompt.get(prompt)
+        behaviour = spec.get("behaviour")
+        if behaviour == "hedge":      # from the prompt alone: the case is only looked up for bookkeeping
+            return hedge_answer(prompt, self.seed)[1], case
         if case is None:
             return "I don't know.", None
-        behaviour = spec.get("behaviour")
         if behaviour in EVIL_CODE and case.scorer == "python_tests":
             return f"```python\n{EVIL_CODE[behaviour]}\n```", case
         quality = spec.get("quality", {})

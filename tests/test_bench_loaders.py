@@ -160,8 +160,10 @@ def test_ifeval_mapping_of_one_prompt():
     good = ("*Early life* " + "word " * 100 + "\n\n*Count of Tripoli* " + "word " * 100
             + "\n\n*Legacy* " + "word " * 100)
     assert score(c, good).passed
-    r = score(c, good.replace("*Legacy*", "Legacy,"))
-    assert not r.passed and r.score == pytest.approx(1 / 3)
+    r = score(c, good.replace("*Legacy*", "*Legacy,*"))        # only the comma rule missed
+    assert not r.passed and r.score == pytest.approx(2 / 3)
+    r = score(c, good.replace("*Legacy*", "Legacy,"))          # 1/3 met: no partial credit
+    assert not r.passed and r.score == 0 and "no partial credit" in r.detail
 
 
 def test_ifeval_less_than_relation():

@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from shared.bench.cases import Case, Constraint
-from shared.bench.scorers import SCORERS, extract_code, extract_number, f1_score, normalize_answer, score
+from shared.bench.scorers import (SCORERS, check_constraint, extract_code, extract_number, f1_score,
+                                  normalize_answer, score)
 from tests.conftest import sandbox
 
 
@@ -379,11 +380,11 @@ CONSTRAINT_CASES = [
 @pytest.mark.parametrize("constraint,good,bad", CONSTRAINT_CASES,
                          ids=[f"{c.type}-{i}" for i, (c, _g, _b) in enumerate(CONSTRAINT_CASES)])
 def test_each_constraint_passes_and_fails(constraint, good, bad):
-    c = case("constraints", constraints=[constraint])
-    r_good, r_bad = score(c, good), score(c, bad)
-    assert r_good.passed and r_good.score == 1.0, r_good.detail
-    assert not r_bad.passed and r_bad.score == 0.0, r_bad.detail
-    assert constraint.type in r_bad.detail
+    # the checks themselves; whole responses also have to be an attempt (tests below)
+    ok_good, why_good = check_constraint(constraint, good)
+    ok_bad, why_bad = check_constraint(constraint, bad)
+    assert ok_good, why_good
+    assert not ok_bad and why_bad != "ok"
 
 
 def test_every_constraint_type_is_covered():
@@ -413,3 +414,166 @@ def test_scorers_are_deterministic():
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sandbox targets Linux")
 def test_python_tests_scoring_is_repeatable():
     assert all(judged(ADD, GOOD).passed for _ in range(3))
+
+
+# ---------------------------------------------------------------------------------------------
+# review: responses that named several candidates and passed; each must fail now
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("response,alias", [
+    ("Canberra Sydney Melbourne", "Canberra"),
+    ("Canberra? Sydney? Melbourne?", "Canberra"),
+    ("1968 1969 1970", "1969"),
+    ("Sydney vs Canberra", "Canberra"),
+    ("Answer: Canberra Sydney", "Canberra"),
+])
+def test_alias_match_rejects_listed_candidates(response, alias):
+    r = score(case("alias_match", aliases=[alias]), response)
+    assert not r.passed and r.score == 0, r.detail
+    assert r.detail.startswith("names other candidates"), r.detail
+
+
+@pytest.mark.parametrize("response", ["Canberra", "It is Canberra.", "Answer: Canberra", "canberra?"])
+def test_alias_match_still_accepts_one_candidate(response):
+    assert score(case("alias_match", aliases=["Canberra"]), response).passed
+    assert score(case("alias_match", aliases=["1969"]), "It was in 1969.").passed
+
+
+@pytest.mark.parametrize("response", [
+    "Possible totals: 10, 15, 19.5",
+    "#### 19.5 or 20",
+    "#### 19.5\n\\boxed{20}",                  # two final markers naming different numbers
+    "10 15 19.5 20",
+])
+@pytest.mark.parametrize("answer", ["10", "15", "19.5", "20"])
+def test_numeric_several_final_numbers_fail_whichever_is_right(response, answer):
+    r = score(case("numeric", answer=answer), response)
+    assert not r.passed and r.score == 0, r.detail
+    assert r.detail.startswith("several candidates"), r.detail
+
+
+@pytest.mark.parametrize("response", ["\\boxed{450 \\text{ or } 500}", "Answer: 450? Actually it's 500."])
+@pytest.mark.parametrize("answer", ["450", "500"])
+def test_numeric_hedged_marker_fails(response, answer):
+    r = score(case("numeric", answer=answer), response)
+    assert not r.passed and r.detail.startswith("several candidates"), r.detail
+
+
+@pytest.mark.parametrize("response", [
+    "9 eggs at $2 each… so the total is 18.",
+    "She makes 9 * 2 = $18.",
+    "Janet sells 16 - 3 - 4 = 9 eggs for $2 each.\n#### 18",
+    "The answer is \\boxed{18}.",
+    "The answer is 18.\n#### 18",                # markers that agree
+    "Answer:\n18",
+])
+def test_numeric_honest_final_number_passes(response):
+    r = score(case("numeric", answer="18"), response)
+    assert r.passed, r.detail
+
+
+@pytest.mark.parametrize("response", ["Answer: B C D", "Answer: B but possibly D", "Answer: A B C D",
+                                      "Answer: B/D", "Answer: B. D is also possible"])
+def test_choice_more_than_one_letter_fails(response):
+    for answer in ("A", "B", "D"):
+        r = score(case("choice", answer=answer, choices=OPTS), response)
+        assert not r.passed and r.detail.startswith("ambiguous"), (response, r.detail)
+
+
+def test_choice_letter_then_prose_passes():
+    assert score(case("choice", answer="B", choices=OPTS), "Answer: B. A date in December fits.").passed
+    assert score(case("choice", answer="B", choices=OPTS), "Answer: B (because A is too early)").passed
+
+
+@pytest.mark.parametrize("response", ["Obama Biden", "Obama, Biden", "Obama or Biden", "Barack Obama Joe Biden"])
+def test_token_f1_listing_names_scores_zero(response):
+    r = score(case("token_f1", aliases=["Barack Obama"]), response)
+    assert not r.passed and r.score == 0, r.detail
+
+
+def test_token_f1_separator_inside_the_alias_is_allowed():
+    r = score(case("token_f1", aliases=["slow roasted lamb with mint and peas"]), "lamb with mint and peas")
+    assert r.passed and r.score > 0.5, r.detail
+
+
+def test_case_rules_need_letters():
+    for t in ("all_uppercase", "all_lowercase"):
+        ok, why = check_constraint(Constraint(type=t), "!")
+        assert not ok and why == "no letters"
+        assert not check_constraint(Constraint(type=t), "123 ... 456")[0]
+
+
+CITY = Constraint(type="json_object", keys=["name", "population", "founded", "landmark"], only_keys=True,
+                  allow_fence=False)
+CITY_OK = '{"name": "Port Verrin", "population": 184000, "founded": 1642, "landmark": "the old harbor wall"}'
+
+
+@pytest.mark.parametrize("response,why", [
+    ('{"harbor": 1}', "missing keys"),
+    ('{"name": "Port Verrin", "population": 184000, "founded": 1642}', "missing keys ['landmark']"),
+    (CITY_OK[:-1] + ', "mayor": "Ada Lind"}', "unexpected keys ['mayor']"),
+    ("```json\n" + CITY_OK + "\n```", "in a code fence"),
+    ("Here it is: " + CITY_OK, "not a JSON object"),
+])
+def test_json_object_keys_and_fences(response, why):
+    ok, got = check_constraint(CITY, response)
+    assert not ok and got.startswith(why), got
+    assert check_constraint(CITY, CITY_OK) == (True, "ok")
+    assert check_constraint(Constraint(type="json_object", keys=["name"]), "```json\n" + CITY_OK + "\n```")[0]
+
+
+def _creative(prompt: str, *constraints: Constraint) -> Case:
+    return Case(id="creative_writing-1", category="creative_writing", prompt=prompt, scorer="constraints",
+                constraints=list(constraints))
+
+
+SLOGAN = _creative('Write a slogan for a juice bar. Requirements: write it entirely in capital letters; use at '
+                   'most 12 words; include the word "FRESH".', Constraint(type="all_uppercase"),
+                   Constraint(type="word_count", max=12), Constraint(type="include_words", words=["FRESH"]))
+HARBOR = _creative('Describe an invented coastal city as a JSON object with exactly these keys: "name", '
+                   '"population", "founded" and "landmark". The landmark text must contain the word "harbor". '
+                   'Output only the JSON object, with no code fences and no other text.',
+                   CITY, Constraint(type="include_words", words=["harbor"]))
+QUOTE = _creative("Write an original motivational quote. Requirements: wrap your entire response in double "
+                  "quotation marks; use fewer than 30 words; do not use any commas.",
+                  Constraint(type="quotation"), Constraint(type="word_count", max=29), Constraint(type="no_commas"))
+
+
+@pytest.mark.parametrize("c,response", [
+    (SLOGAN, "!"),
+    (SLOGAN, "FRESH FRESH FRESH FRESH FRESH"),           # one distinct word
+    (SLOGAN, "WRITE A SLOGAN FOR A JUICE BAR WITH FRESH"),   # only the prompt's words
+    (HARBOR, '{"harbor":1}'),
+    (QUOTE, "I don't know."),
+    (QUOTE, "!"),
+])
+def test_creative_non_attempts_score_zero(c, response):
+    r = score(c, response)
+    assert not r.passed and r.score == 0, r.detail
+    assert r.detail.startswith("not an attempt"), r.detail
+
+
+def test_creative_partial_credit_only_for_real_attempts():
+    # limits and bans met, the one demanding rule (quotation) missed: no credit
+    r = score(QUOTE, "Believe in yourself and keep going every single day")
+    assert not r.passed and r.score == 0 and "no partial credit" in r.detail, r.detail
+    # a real attempt that misses one rule keeps its partial credit
+    r = score(SLOGAN, "SQUEEZED THIS MORNING FOR YOU. FRESH FRUIT AND ZERO EXCUSES! COME TASTE IT TODAY")
+    assert not r.passed and r.score == pytest.approx(2 / 3) and "word_count" in r.detail, r.detail
+    r = score(HARBOR, '{"name": "Port Verrin", "population": 184000, "founded": 1642, "landmark": "a stone tower"}')
+    assert not r.passed and r.score == 0.5, r.detail
+    assert score(SLOGAN, "SQUEEZED THIS MORNING FOR YOU. FRESH FRUIT AND ZERO EXCUSES!").passed
+    assert score(HARBOR, CITY_OK).passed
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sandbox targets Linux")
+@pytest.mark.parametrize("code", [
+    "class Any:\n    def __eq__(self, o):\n        return True\n    def __ne__(self, o):\n        return False\n"
+    "    def __hash__(self):\n        return 0\ndef add(a, b):\n    return Any()",
+    "class I(int):\n    def __eq__(self, o):\n        return True\n    __hash__ = int.__hash__\n"
+    "def add(a, b):\n    return I(0)",
+])
+def test_objects_equal_to_everything_do_not_pass(code):
+    # the judge gets plain data back from the solution's process, never the object itself
+    r = judged(ADD, fence(code))
+    assert not r.passed and r.score == 0, r.detail

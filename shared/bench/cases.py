@@ -24,6 +24,9 @@ class Constraint(BaseModel):
     text: str | None = None          # starts_with / ends_with
     marker: str | None = None        # sections: e.g. "Section" → "Section 1", "Section 2", ...
     count: int | None = None         # bullet_list / numbered_list / sections exact count
+    keys: list[str] = []             # json_object: keys the object must have
+    only_keys: bool = False          # json_object: and no other keys ("exactly these keys")
+    allow_fence: bool = True         # json_object: False when the prompt forbids code fences
 
 
 class Case(BaseModel):

@@ -20,46 +20,71 @@ python_tests
     tests compare exact built-in values, never an object of the solution's making, and no
     output of the solution can forge a pass. Passed iff the judge reports every test passed.
 numeric
-    The final number of the response: after the last "####"; else inside the last \boxed{};
-    else the first number after the last "answer is" / "answer:" / "answer =" / "final answer";
-    else the last number in the text. Understands 1,234 (thousands separators), $1,234.50 and
+    The final number of the response is the number after the marker the prompt asks for:
+    on the line after the last "####"; else inside the last \boxed{}; else on the line after the
+    last "answer is" / "answer:" / "answer =" / "final answer" (or the next non-empty line).
+    Without a marker: the last sentence that has a number, from its last "=", ":" or result verb
+    ("is", "equals", "makes", ...) on when a number follows it ("... so the total is 18." and
+    "9 * 2 = $18" pass). Several distinct numbers there name several candidates and fail
+    ("#### 19.5 or 20", "\boxed{450 \text{ or } 500}", "Answer: 450? Actually it's 500.",
+    "Possible totals: 10, 15, 19.5"), as do two final markers naming different numbers
+    ("#### 19.5" and "\boxed{20}"). Understands 1,234 (thousands separators), $1,234.50 and
     other currency signs, units ("12 apples"), percentages ("25%" is 25; 0.25 is also accepted
     when the case answer is 0.25), negatives (-3, −3), decimals, fractions (3/4, 2 1/2,
-    \frac{3}{4}). Compared with case.answer with relative tolerance 1e-6 (absolute 1e-9).
-    Only the extracted number counts: listing many numbers does not pass.
+    \frac{3}{4}). Compared with case.answer with relative tolerance NUMERIC_REL_TOL (absolute
+    NUMERIC_ABS_TOL).
 alias_match
     The answer part of the response: the text after the last "Answer:" (rest of that line, or
     the next non-empty line); else the first non-empty line; else everything. SQuAD
     normalisation (lowercase, punctuation removed, articles a/an/the removed, whitespace
-    collapsed). Passes when it equals a normalised alias, or when it is short (<= 8 tokens),
-    contains a normalised alias as a contiguous whole-token subsequence, and the rest of it
-    carries no other candidate: no list separator (",", ";", "/", "&", "|") and none of the
-    words or/and/nor/either/neither/not/maybe/perhaps/possibly/probably/yes/no outside the
-    alias. So "It was Paris" passes for Paris, "Paris or London or Berlin" and "Paris, London"
-    do not, and a long answer that merely mentions the alias does not. For a yes/no alias, an
-    answer whose first word is that alias passes unless the other of yes/no also appears
-    ("Yes, both were American." passes for yes; "Yes and no" does not).
+    collapsed). Passes when it equals a normalised alias, or when it is short
+    (<= ALIAS_MAX_ANSWER_TOKENS tokens), contains a normalised alias as a contiguous whole-token
+    subsequence, and the rest of it names no other candidate: no list separator (",", ";", "/",
+    "&", "|", a "?" followed by more text), none of the words or/and/nor/either/neither/not/
+    maybe/perhaps/possibly/probably/yes/no/vs/versus, no capitalised word other than a plain
+    sentence opener ("It", "The", "Answer", ...) and no token with a digit. So "It was Paris"
+    and "It was in 1969" pass; "Paris or London", "Paris, London", "Canberra Sydney Melbourne",
+    "Sydney vs Canberra" and "1968 1969 1970" do not, nor does a long answer that merely
+    mentions the alias. For a yes/no alias, an answer whose first word is that alias passes
+    unless the other of yes/no also appears ("Yes, both were American." passes for yes).
 token_f1
     Max SQuAD token F1 between the answer part (as for alias_match) and each alias, with the
-    HotpotQA rule that yes/no/noanswer must match exactly. score = F1, passed = F1 >= 0.5.
+    HotpotQA rule that yes/no/noanswer must match exactly. One candidate only: an answer with a
+    separator or hedge word (as for alias_match) that the best alias does not have, or whose
+    token precision against it is below TOKEN_F1_MIN_PRECISION (mostly other words: "Obama
+    Biden" for "Barack Obama" has 0.5), scores 0. Otherwise score = F1, passed = F1 >=
+    TOKEN_F1_PASS ("Obama" alone: F1 0.67, passes).
 choice
     A single option letter: after the last answer marker ("the answer is", "answer:", "correct
     option is", ...) the first token must be a letter ("(B)", "B)", "B.", "B", "option B") or
     the text of one option; otherwise, without a marker, the letters named as "(B)", "B)" / "B."
     at a line start, or bare letters in a response of <= 4 tokens; otherwise the full text of
-    exactly one option. Naming two different letters (e.g. "A or B", "(A) ... (B)") fails.
+    exactly one option. More than one letter fails: "A or B", "(A) ... (B)", and after the
+    marker any other bare option letter ("Answer: B C D", "Answer: B but possibly D"; "A" or
+    "I" followed by a lowercase word is read as a word: "Answer: B. A date in May fits.").
 exact
     Normalised (strip, markdown emphasis removed, casefold, trailing period removed, whitespace
     collapsed) equality with case.answer of either the whole response or the text after the
     last "the answer is" / "answer:" (BBH's "So the answer is X." convention).
 constraints
-    Each Constraint is checked by code (see CONSTRAINT_CHECKS); score = fraction satisfied,
-    passed = all satisfied (IFEval's strict prompt-level accuracy). Note: the ScoreResult
-    docstring in cases.py says ">= 0.5" for constraints; this scorer deliberately requires all.
+    First the response must be an attempt: at least CREATIVE_MIN_WORDS distinct words, of which
+    at least CREATIVE_MIN_OWN_WORDS are not in the prompt ("I don't know.", "!", one-key JSON,
+    the prompt echoed or its quoted words listed are not); else score 0. Then each Constraint is
+    checked by code (see CONSTRAINT_CHECKS); passed = all satisfied (IFEval's strict
+    prompt-level accuracy; the ScoreResult docstring in cases.py says ">= 0.5" for constraints,
+    this scorer deliberately requires all). Partial credit (score = fraction satisfied) only
+    when at least PARTIAL_CREDIT_MIN_FRACTION of the constraints and PARTIAL_CREDIT_MIN_DEMANDING
+    of the demanding ones (not a ban such as forbidden_words / no_commas, not an upper limit
+    alone) are met, else 0: limits and bans alone are met by saying nothing.
     Counting types (word_count, sentence_count, paragraph_count, line_count, bullet_list,
     numbered_list, sections) use `count` as an exact count and `min` / `max` as inclusive bounds.
     `sections` with marker "*" counts markdown-highlighted spans (*text* or **text**), IFEval's
     number_highlighted_sections; any other marker counts lines starting with "<marker> <n>".
+    all_lowercase / all_uppercase need letters ("!" has no case). json_object: the response (a
+    ```json fence allowed unless allow_fence is false) parses as one JSON object that has every
+    key in `keys`, and no other key when only_keys.
+
+Every threshold above lives in the "Scorer acceptance" section of shared/policy.py.
 """
 from __future__ import annotations
 
@@ -71,7 +96,9 @@ from collections import Counter
 from typing import Callable, Protocol
 
 from shared.bench.cases import Case, Constraint, ScoreResult
-from shared.policy import TOKEN_F1_PASS
+from shared.policy import (ALIAS_MAX_ANSWER_TOKENS, CREATIVE_MIN_OWN_WORDS, CREATIVE_MIN_WORDS, NUMERIC_ABS_TOL,
+                           NUMERIC_REL_TOL, PARTIAL_CREDIT_MIN_DEMANDING, PARTIAL_CREDIT_MIN_FRACTION,
+                           TOKEN_F1_MIN_PRECISION, TOKEN_F1_PASS)
 from shared.sandbox.models import CodeCase, CodeVerdict
 
 EMPTY = "empty response"
@@ -245,39 +272,88 @@ def _numbers(text: str) -> list[re.Match]:
 
 
 _NUM_MARKER = re.compile(r"(?i)(?:final\s+answer\**\s*(?:is|:|=)?|answer\**\s*(?:is|:|=))")
+# without a marker: the result of the last sentence follows "=", ":" or a verb like "is"
+_RESULT_CUE = re.compile(r"(?i)=|:|\b(?:is|are|was|were|be|equals?|makes?|gives?|comes\s+to|totals?)\b")
+
+Found = tuple[float, str, bool]      # (value, matched text, is_percent)
 
 
-def extract_number(response: str) -> tuple[float, str, bool] | None:
-    """(value, matched text, is_percent) of the final number of a response, or None."""
-    text = _latex_clean(response)
+def _found(m: re.Match) -> Found:
+    return _number_value(m), m.group(0).strip(), bool(m.group("pct"))  # type: ignore[return-value]
 
-    def first(segment: str) -> tuple[float, str, bool] | None:
-        for m in _numbers(segment):
-            return _number_value(m), m.group(0).strip(), bool(m.group("pct"))  # type: ignore[return-value]
-        return None
 
+def _distinct(found: list[Found]) -> list[Found]:
+    out: list[Found] = []
+    for f in found:
+        if not any(_close(f[0], g[0]) for g in out):
+            out.append(f)
+    return out
+
+
+def _line_after(text: str, pos: int) -> str:
+    """The rest of the line from pos, or the next non-empty line when that is blank."""
+    lines = text[pos:].split("\n")
+    if lines[0].strip():
+        return lines[0]
+    return next((ln for ln in lines[1:] if ln.strip()), "")
+
+
+def _marked_segments(text: str) -> list[tuple[str, str]]:
+    """(marker kind, segment) for each final-answer marker present, in priority order."""
+    out = []
     if "####" in text:
-        got = first(text[text.rfind("####") + 4:])
-        if got is not None:
-            return got
+        out.append(("####", _line_after(text, text.rfind("####") + 4)))
     boxed = _boxed(text)
     if boxed is not None:
-        got = first(boxed)
-        if got is not None:
-            return got
-    for m in reversed(list(_NUM_MARKER.finditer(text))):
-        got = first(text[m.end():])
-        if got is not None:
-            return got
-    nums = _numbers(text)
-    if nums:
-        m = nums[-1]
-        return _number_value(m), m.group(0).strip(), bool(m.group("pct"))  # type: ignore[return-value]
-    return None
+        out.append(("\\boxed", boxed))
+    markers = list(_NUM_MARKER.finditer(text))
+    if markers:
+        out.append(("answer", _line_after(text, markers[-1].end())))
+    return out
+
+
+def _unmarked_segment(text: str) -> str:
+    """The last sentence with a number, from its last result cue on when a number follows it."""
+    lines = [ln for ln in text.split("\n") if _numbers(ln)]
+    if not lines:
+        return ""
+    sentences = [s for s in re.split(r"(?<=[.!?;])\s+", lines[-1]) if _numbers(s)]
+    sentence = sentences[-1]
+    cues = list(_RESULT_CUE.finditer(sentence))
+    if cues and _numbers(sentence[cues[-1].end():]):
+        return sentence[cues[-1].end():]
+    return sentence
+
+
+def final_numbers(response: str) -> tuple[list[Found], str]:
+    """The distinct numbers the response gives as its final answer, and where they were found.
+    More than one means the response names several candidates (it fails)."""
+    text = _latex_clean(response)
+    per_marker = [(kind, _distinct([_found(m) for m in _numbers(seg)])) for kind, seg in _marked_segments(text)]
+    per_marker = [(kind, found) for kind, found in per_marker if found]
+    if per_marker:
+        kind, found = per_marker[0]
+        # another final marker naming a different single number is a second candidate
+        for _kind, other in per_marker[1:]:
+            if len(other) == 1 and len(found) == 1 and not _close(other[0][0], found[0][0]):
+                return _distinct(found + other), f"{kind} and {_kind}"
+        return found, f"after {kind}"
+    return _distinct([_found(m) for m in _numbers(_unmarked_segment(text))]), "last sentence"
+
+
+def extract_number(response: str) -> Found | None:
+    """(value, matched text, is_percent) of the single final number of a response, or None (no
+    number, or several candidates)."""
+    found, _where = final_numbers(response)
+    return found[0] if len(found) == 1 else None
 
 
 def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+    return math.isclose(a, b, rel_tol=NUMERIC_REL_TOL, abs_tol=NUMERIC_ABS_TOL)
+
+
+def _shown(value: float) -> str:
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
 def score_numeric(case: Case, response: str) -> ScoreResult:
@@ -286,13 +362,15 @@ def score_numeric(case: Case, response: str) -> ScoreResult:
     expected = extract_number(case.answer or "")
     if expected is None:
         return _misconfigured(f"numeric answer {case.answer!r} is not a number")
-    got = extract_number(response)
-    if got is None:
+    found, where = final_numbers(response)
+    if not found:
         return _result(False, "no number found")
-    value, text, pct = got
+    if len(found) > 1:
+        return _result(False, f"several candidates {where}: " + ", ".join(_shown(f[0]) for f in found[:4]),
+                       extracted=_short(" ".join(f[1] for f in found), 100))
+    value, text, pct = found[0]
     ok = _close(value, expected[0]) or (pct and _close(value / 100, expected[0]))
-    shown = str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-    return _result(bool(ok), f"{'correct' if ok else 'wrong'}: got {shown}, expected {case.answer}",
+    return _result(bool(ok), f"{'correct' if ok else 'wrong'}: got {_shown(value)}, expected {case.answer}",
                    extracted=text)
 
 
@@ -332,25 +410,52 @@ def extract_answer_text(response: str) -> str:
 
 
 _HEDGES = {"or", "and", "nor", "either", "neither", "not", "maybe", "perhaps", "possibly",
-           "probably", "yes", "no"}
+           "probably", "yes", "no", "vs", "versus"}
+# words that may start an answer sentence in capitals without being a candidate name
+_PLAIN_CAPS = {"it", "its", "this", "that", "he", "she", "they", "we", "i", "his", "her", "their", "so",
+               "answer", "final", "my", "in", "on", "at", "of", "from", "by", "is", "was", "a", "an", "the"}
 _SEP = "\x00sep\x00"
 
 
-def _tokens_with_separators(text: str) -> list[str]:
-    """Normalised tokens, with list separators (", ", ";", "/", "&", "|") kept as a marker."""
-    text = re.sub(r",(?!\d)|[;/&|]", f" {_SEP} ", text)
-    out: list[str] = []
+def _tokens_with_separators(text: str) -> list[tuple[str, bool]]:
+    """(normalised token, names a candidate by itself) pairs, with list separators (", ", ";", "/",
+    "&", "|", a "?" before more text) kept as _SEP. A capitalised word (other than a plain sentence
+    opener) or a token with a digit names a candidate."""
+    text = re.sub(r",(?!\d)|[;/&|]|\?(?=\s*\S)", f" {_SEP} ", text)
+    out: list[tuple[str, bool]] = []
     for chunk in text.split():
         if chunk == _SEP:
-            out.append(_SEP)
-        else:
-            out.extend(normalize_answer(chunk).split())
+            out.append((_SEP, False))
+            continue
+        bare = chunk.strip(string.punctuation + "‘’“”")
+        for tok in normalize_answer(chunk).split():
+            named = any(ch.isdigit() for ch in tok) or (bare[:1].isupper() and tok not in _PLAIN_CAPS)
+            out.append((tok, named))
     return out
 
 
 def _contains_run(tokens: list[str], run: list[str]) -> list[int]:
     n = len(run)
     return [i for i in range(len(tokens) - n + 1) if tokens[i:i + n] == run]
+
+
+def _other_candidates(answer: str, alias: str) -> list[str] | None:
+    """None when the answer does not contain the alias as whole tokens; else what outside the
+    alias names another candidate (separators, hedge words, other names or numbers)."""
+    toks = _tokens_with_separators(answer)
+    words = [t for t, _named in toks]
+    run = [t for t, _named in _tokens_with_separators(alias)]
+    spots = _contains_run(words, run)
+    if not spots:
+        return None
+    best: list[str] | None = None
+    for i in spots:
+        rest = toks[:i] + toks[i + len(run):]
+        others = sorted({"a list separator" if t == _SEP else t for t, named in rest
+                         if t == _SEP or t in _HEDGES or named})
+        if best is None or len(others) < len(best):
+            best = others
+    return best
 
 
 def score_alias_match(case: Case, response: str) -> ScoreResult:
@@ -369,16 +474,18 @@ def score_alias_match(case: Case, response: str) -> ScoreResult:
         na = normalize_answer(alias)
         if na in ("yes", "no") and words and words[0] == na and ({"yes", "no"} - {na}).isdisjoint(words):
             return _result(True, f"answers {alias!r}", extracted=answer)
-    if 0 < len(words) <= 8:
-        toks = _tokens_with_separators(answer)
+    if 0 < len(words) <= ALIAS_MAX_ANSWER_TOKENS:
+        mentioned = None
         for alias in aliases:
-            run = _tokens_with_separators(alias)
-            for i in _contains_run(toks, run):
-                rest = toks[:i] + toks[i + len(run):]
-                if _SEP not in rest and not (_HEDGES & set(rest)):
-                    return _result(True, f"contains alias {alias!r}", extracted=answer)
-            if _contains_run(toks, run):
-                return _result(False, f"mentions {alias!r} among other candidates", extracted=answer)
+            others = _other_candidates(answer, alias)
+            if others == []:
+                return _result(True, f"contains alias {alias!r}", extracted=answer)
+            if others is not None and mentioned is None:
+                mentioned = (alias, others)
+        if mentioned is not None:
+            alias, others = mentioned
+            return _result(False, f"names other candidates beside {alias!r}: {', '.join(others[:4])}",
+                           extracted=answer)
     return _result(False, f"no alias matched (expected {aliases[0]!r})", extracted=answer)
 
 
@@ -397,6 +504,19 @@ def f1_score(prediction: str, ground_truth: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def _precision(prediction: str, ground_truth: str) -> float:
+    p_toks = normalize_answer(prediction).split()
+    same = sum((Counter(p_toks) & Counter(normalize_answer(ground_truth).split())).values())
+    return same / len(p_toks) if p_toks else 0.0
+
+
+def _listing(answer: str, alias: str) -> list[str]:
+    """Separators and hedge words in the answer that the alias itself does not have."""
+    have = {t for t, _named in _tokens_with_separators(alias)}
+    return sorted({"a list separator" if t == _SEP else t for t, _named in _tokens_with_separators(answer)
+                   if (t == _SEP or t in _HEDGES) and t not in have})
+
+
 def score_token_f1(case: Case, response: str) -> ScoreResult:
     if not response.strip():
         return _result(False, EMPTY)
@@ -405,6 +525,16 @@ def score_token_f1(case: Case, response: str) -> ScoreResult:
         return _misconfigured("token_f1 needs aliases")
     answer = extract_answer_text(response)
     best, best_alias = max((f1_score(answer, a), a) for a in aliases)
+    if best > 0:
+        # one candidate only: listed or hedged names, or an answer mostly outside the alias, get nothing
+        listing = _listing(answer, best_alias)
+        if listing:
+            return _result(False, f"names several candidates ({', '.join(listing[:4])}); F1 {best:.2f} "
+                                  f"vs {best_alias!r} not counted", extracted=answer, score=0.0)
+        precision = _precision(answer, best_alias)
+        if precision < TOKEN_F1_MIN_PRECISION:
+            return _result(False, f"precision {precision:.2f} < {TOKEN_F1_MIN_PRECISION}: mostly not "
+                                  f"{best_alias!r} (F1 {best:.2f} not counted)", extracted=answer, score=0.0)
     return _result(best >= TOKEN_F1_PASS, f"F1 {best:.2f} vs {best_alias!r} (pass >= {TOKEN_F1_PASS})", extracted=answer,
                    score=round(best, 6))
 
@@ -458,6 +588,11 @@ def extract_choice(response: str, choices: list[str]) -> tuple[str | None, str]:
             others = set(re.findall(r"(?:\bor\b|\band\b|/|,)\s*(?:(?:maybe|perhaps|possibly|probably|also|"
                                     r"even|option|choice)\s+)*[\(\[]?([A-Z])(?![A-Za-z0-9])", segment))
             others |= set(re.findall(r"\(([A-Z])\)", segment))
+            # any other bare capital letter names another option ("B C D", "B but possibly D"),
+            # except "A" / "I" used as a word ("B. A cat...")
+            others |= {b.group(1) for b in re.finditer(r"(?<![A-Za-z0-9'])([A-Z])(?![A-Za-z0-9'])(\s+[a-z])?",
+                                                       segment[m.end(1):])
+                       if not (b.group(1) in "AI" and b.group(2))}
             others = {x for x in others if x in valid and x != first}
             if others:
                 return None, f"ambiguous: names {first} and {sorted(others)[0]}"
@@ -608,11 +743,19 @@ def _check(c: Constraint, text: str) -> tuple[bool, str]:
         n = len([ln for ln in text.splitlines() if re.match(r"^\s*\d+[.)]\s+\S", ln)])
         return _count_ok(n, c, default_min=1)
     if t == "json_object":
+        if not c.allow_fence and stripped.startswith("```"):
+            return False, "in a code fence"
         try:
-            ok = isinstance(json.loads(_strip_fence(text)), dict)
+            obj = json.loads(_strip_fence(text))
         except ValueError:
-            ok = False
-        return ok, "not a JSON object" if not ok else "ok"
+            obj = None
+        if not isinstance(obj, dict):
+            return False, "not a JSON object"
+        missing = [k for k in c.keys if k not in obj]
+        if missing:
+            return False, f"missing keys {missing}"
+        extra = sorted(set(obj) - set(c.keys)) if c.only_keys else []
+        return (not extra, f"unexpected keys {extra[:4]}" if extra else "ok")
     if t == "title":
         ok = any(m.strip() for m in re.findall(r"<<([^\n]+?)>>", text))
         return ok, "no <<title>>" if not ok else "ok"
@@ -624,10 +767,12 @@ def _check(c: Constraint, text: str) -> tuple[bool, str]:
         else:
             n = len(re.findall(rf"(?m)^[\s#*_>]*{re.escape(marker)}\s+\d+\b", text))
         return _count_ok(n, c, default_min=1)
-    if t == "all_lowercase":
-        ok = text == text.lower()
-        return ok, "has uppercase letters" if not ok else "ok"
-    if t == "all_uppercase":
+    if t in ("all_lowercase", "all_uppercase"):   # a case rule needs letters to apply to
+        if not any(ch.isalpha() for ch in text):
+            return False, "no letters"
+        if t == "all_lowercase":
+            ok = text == text.lower()
+            return ok, "has uppercase letters" if not ok else "ok"
         ok = text == text.upper()
         return ok, "has lowercase letters" if not ok else "ok"
     if t == "no_commas":
@@ -650,20 +795,57 @@ def check_constraint(c: Constraint, text: str) -> tuple[bool, str]:
     return _check(c, text)
 
 
+def _words(text: str) -> set[str]:
+    return {w.casefold() for w in re.findall(r"\w+", text)}
+
+
+def attempt_problem(case: Case, response: str) -> str | None:
+    """Why the response is no attempt at the creative task, or None: too few distinct words, or
+    too few words of its own (not in the prompt): a refusal, "!", or the prompt's words echoed."""
+    words = _words(response)
+    if len(words) < CREATIVE_MIN_WORDS:
+        return f"{len(words)} distinct words (< {CREATIVE_MIN_WORDS})"
+    own = words - _words(case.prompt + " " + (case.system or ""))
+    if len(own) < CREATIVE_MIN_OWN_WORDS:
+        return f"{len(own)} distinct words not taken from the prompt (< {CREATIVE_MIN_OWN_WORDS})"
+    return None
+
+
+def demanding(c: Constraint) -> bool:
+    """A rule that saying little does not meet: not a ban (forbidden words, no commas) and not an
+    upper limit alone."""
+    if c.type in ("forbidden_words", "no_commas"):
+        return False
+    if c.type in ("word_count", "sentence_count", "paragraph_count", "line_count"):
+        return c.count is not None or c.min is not None
+    return True
+
+
 def score_constraints(case: Case, response: str) -> ScoreResult:
     if not response.strip():
         return _result(False, EMPTY)
     if not case.constraints:
         return _misconfigured("constraints scorer needs constraints")
+    problem = attempt_problem(case, response)
+    if problem:
+        return _result(False, f"not an attempt: {problem}", score=0.0)
     failed = []
-    for i, c in enumerate(case.constraints):
+    met_demanding = n_demanding = 0
+    for c in case.constraints:
         ok, why = _check(c, response)
+        if demanding(c):
+            n_demanding += 1
+            met_demanding += ok
         if not ok:
             label = c.type + (f"[{c.marker}]" if c.type == "sections" and c.marker else "")
             failed.append(f"{label}: {why}")
     n = len(case.constraints)
     frac = (n - len(failed)) / n
     detail = f"{n - len(failed)}/{n} constraints satisfied"
+    if failed and (frac < PARTIAL_CREDIT_MIN_FRACTION
+                   or (n_demanding and met_demanding / n_demanding < PARTIAL_CREDIT_MIN_DEMANDING)):
+        frac = 0.0
+        detail += f" ({met_demanding}/{n_demanding} demanding): no partial credit"
     if failed:
         detail += "; failed: " + "; ".join(failed)
     return _result(not failed, _short(detail, 400), score=round(frac, 6))
