@@ -49,7 +49,7 @@ def test_run_scores_for_real_and_labels_simulated(cloud):
     assert len(rows) == 24 and all(r["simulated"] and r["llm_base_url"] == s.llm_url for r in rows)
     target = fs.client().collection("bench_target_results").document("b-real__sim%2Fsteady").get().to_dict()
     assert target["simulated"] is True and target["llm_base_url"] == s.llm_url
-    assert target["target_key"] == f"builtin-v1@v1|sim/steady|{s.llm_url}|simulated"
+    assert target["target_key"] == f"builtin-v1@v2|sim/steady|{s.llm_url}|simulated"
     # the simulator answers right with its configured probability; the score is what the scorers said
     assert sum(r["passed"] for r in rows) == round(m["pass_rate"] * 24)
 
