@@ -48,6 +48,9 @@ class Settings(BaseModel):
     bench_call_timeout_s: float = Field(60.0, gt=0)
     bench_max_error_rate: float = Field(0.10, ge=0.0, le=1.0)
     bench_budget_usd: float = Field(10.0, ge=0.0)
+    bench_daily_budget_usd: float = Field(25.0, ge=0.0)
+    bench_weekly_budget_usd: float = Field(100.0, ge=0.0)
+    bench_allow_unpriced: tuple[str, ...] = ()   # fnmatch patterns of models run without pricing
     bench_baseline_runs: int = Field(4, ge=1, le=50)
     bench_shard_size: int = Field(200, ge=1)
     bench_max_cases_per_category: int | None = Field(None, ge=1)
@@ -125,6 +128,9 @@ _ENV = {
     "bench_call_timeout_s": "BENCH_CALL_TIMEOUT_S",
     "bench_max_error_rate": "BENCH_MAX_ERROR_RATE",
     "bench_budget_usd": "BENCH_BUDGET_USD",
+    "bench_daily_budget_usd": "BENCH_DAILY_BUDGET_USD",
+    "bench_weekly_budget_usd": "BENCH_WEEKLY_BUDGET_USD",
+    "bench_allow_unpriced": "BENCH_ALLOW_UNPRICED",
     "bench_baseline_runs": "BENCH_BASELINE_RUNS",
     "bench_shard_size": "BENCH_SHARD_SIZE",
     "bench_max_cases_per_category": "BENCH_MAX_CASES_PER_CATEGORY",
@@ -152,7 +158,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         raw = env.get(var)
         if raw is None or raw == "":
             continue
-        if field in ("openrouter_categories", "sandbox_required_layers"):
+        if field in ("openrouter_categories", "sandbox_required_layers", "bench_allow_unpriced"):
             values[field] = tuple(c.strip() for c in raw.split(",") if c.strip())
         elif field in ("openrouter_base_url", "llm_base_url", "code_runner_url"):
             values[field] = raw.rstrip("/")
