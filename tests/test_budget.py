@@ -161,3 +161,164 @@ def test_real_catalog_pricing_keys_are_all_bounded():
         est = budget.estimate_cost([case()], list(pricing), pricing, attempts=1)
         assert routers and set(est["refused_models"]) == routers, est["refused_models"]
         assert len(est["per_model_usd"]) == len(pricing) - len(routers)
+
+
+# --- the spend ledger against the emulators ----------------------------------------------------
+def _settings(**env: str):
+    import os
+
+    from shared.config import settings_from_env
+
+    return settings_from_env({**os.environ, **env})
+
+
+def _bench(s, bench_id: str, models: list[str], max_cases: int) -> dict:
+    from shared.bench import runner
+
+    done: list[dict] = []
+    out = runner.start_bench(s, bench_id, "adhoc", models, None, max_cases, None,
+                             lambda b, i: runner.run_shard(s, b, i, done.append), done.append)
+    return done[-1] if done else out
+
+
+def _spend_doc(doc_id: str) -> dict:
+    from shared.bench.spend import SPEND
+    from shared.platform import firestore as fs
+
+    return fs.client().collection(SPEND).document(doc_id).get().to_dict() or {}
+
+
+@pytest.mark.emulators
+def test_ledger_accumulates_across_adhoc_runs_and_refuses_the_third_at_the_daily_cap(cloud):
+    from datetime import datetime, timezone
+
+    from shared.bench.spend import period_keys
+    from shared.catalog.sync import run_sync
+
+    run_sync(_settings(), "quick", "b-cat")  # demo catalog pricing
+    model = "openai/gpt-demo-5"
+    first = _bench(_settings(), "b-day-1", [model], 1)
+    day, week = (f"day-{k}" if i == 0 else f"week-{k}" for i, k in enumerate(period_keys(datetime.now(timezone.utc))))
+    one_run = D(_spend_doc(day)["spent_usd"])   # the simulator reports tokens: priced from the catalog
+    bound = D(first["estimate"]["usd_upper_bound_exact"])
+    assert first["status"] == "complete" and 0 < one_run < bound
+    assert float(one_run) == pytest.approx(first["models"][model]["cost_usd"])
+    # a cap that fits a second run's bound after the first run's spend, but not a third's
+    s = _settings(BENCH_DAILY_BUDGET_USD=str(one_run + bound + one_run / 2))
+    second = _bench(s, "b-day-2", [model], 1)
+    assert second["status"] == "complete"
+    for doc in (_spend_doc(day), _spend_doc(week)):
+        assert D(doc["spent_usd"]) == 2 * one_run and D(doc["reserved_usd"]) == 0 and doc["calls"] == 12
+    assert D(_spend_doc("run-b-day-2")["spent_usd"]) == one_run
+    calls = cloud.simulator.sim.calls
+    third = _bench(s, "b-day-3", [model], 1)
+    assert third["status"] == "refused" and "exceeds BENCH_DAILY_BUDGET_USD=$" in third["error"]
+    assert "already spent or reserved" in third["error"] and cloud.simulator.sim.calls == calls
+    assert D(_spend_doc(day)["spent_usd"]) == 2 * one_run and not _spend_doc("run-b-day-3")
+
+
+@pytest.mark.emulators
+def test_concurrent_reservations_never_exceed_the_cap(cloud):
+    import threading
+
+    from shared.bench.spend import SpendLedger
+
+    s = _settings(BENCH_DAILY_BUDGET_USD="1.00", BENCH_BUDGET_USD="100", BENCH_WEEKLY_BUDGET_USD="100")
+    ledgers = [SpendLedger(s, f"b-conc-{i}") for i in range(12)]
+    start = threading.Barrier(len(ledgers))
+    grants: list[tuple[Decimal, str | None]] = []
+
+    def reserve(ledger: SpendLedger) -> None:
+        start.wait()
+        grants.append(ledger.reserve(D("0.3"), D("0.3")))
+
+    threads = [threading.Thread(target=reserve, args=(ledger,)) for ledger in ledgers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    granted = [g for g, why in grants if why is None]
+    refused = [why for g, why in grants if why is not None]
+    assert granted == [D("0.3")] * 3 and len(refused) == 9
+    assert all(w.startswith("BENCH_DAILY_BUDGET_USD=$1.00 would be passed") for w in refused)
+    day = ledgers[0].caps[1].doc
+    assert D(_spend_doc(day)["reserved_usd"]) == D("0.9")
+    # settling releases the reservation and records the spend: room again
+    ledgers[0].settle(D("0.3"), D("0.05"), 1)
+    assert ledgers[1].reserve(D("0.3"), D("0.3")) == (D("0.3"), None)
+    assert D(_spend_doc(day)["reserved_usd"]) == D("0.9") and D(_spend_doc(day)["spent_usd"]) == D("0.05")
+
+
+@pytest.mark.emulators
+def test_a_run_exhausted_midway_stops_calling_and_keeps_its_partial_results(cloud, monkeypatch):
+    import json
+
+    from shared.bench import budget as budget_mod
+    from shared.bench.client import ChatClient
+    from shared.bench.spend import SpendLedger
+    from shared.catalog.sync import run_sync
+    from shared.platform import storage
+
+    run_sync(_settings(), "quick", "b-cat")
+    s = _settings(BENCH_CONCURRENCY="1", BENCH_DAILY_BUDGET_USD="100")
+    real = ChatClient.complete
+    made: list[str] = []
+
+    def complete(self, model, case):
+        out = real(self, model, case)
+        made.append(case.id)
+        if len(made) == 3:  # a concurrent run takes everything left of today's cap
+            granted, why = SpendLedger(s, "b-other").reserve(D(100), D("0.000001"))
+            assert why is None and granted > 0
+        return out
+    monkeypatch.setattr(ChatClient, "complete", complete)
+    before = cloud.simulator.sim.calls
+    summary = _bench(s, "b-midway", ["openai/gpt-demo-5"], 2)
+    rows = [json.loads(x) for x in storage.read_bytes(
+        cloud.bucket, "bench/results/b-midway/shard-0000.jsonl").decode().splitlines()]
+    called = [r for r in rows if not (r["error"] or "").startswith(budget_mod.BUDGET_EXHAUSTED)]
+    skipped = [r for r in rows if (r["error"] or "").startswith(budget_mod.BUDGET_EXHAUSTED)]
+    assert len(rows) == 12 and 3 <= len(called) < 12 and len(called) + len(skipped) == 12
+    assert cloud.simulator.sim.calls - before == len(called) == len(made)   # no call after the refusal
+    assert rows[:len(called)] == called and rows[len(called):] == skipped   # sequential: a suffix is skipped
+    assert all(r["status"] == "scored" and r["cost_usd"] > 0 for r in called)      # partial results kept
+    assert all(r["status"] == "errored" and r["latency_s"] is None and r["cost_usd"] is None
+               and "BENCH_DAILY_BUDGET_USD=$100.00 would be passed" in r["error"] for r in skipped)
+    assert summary["models"]["openai/gpt-demo-5"]["errored"] == len(skipped)
+    run = _spend_doc("run-b-midway")
+    assert D(run["reserved_usd"]) == 0 and run["calls"] == len(called)   # unused reservation released
+    assert float(D(run["spent_usd"])) == pytest.approx(sum(r["cost_usd"] for r in called))
+
+
+_RESERVE_IN_A_PROCESS = """
+import sys
+from decimal import Decimal
+from shared.bench.spend import SpendLedger
+from shared.config import settings_from_env
+s = settings_from_env()
+for i in range(2):
+    granted, why = SpendLedger(s, f"b-proc-{sys.argv[1]}-{i}").reserve(Decimal("0.3"), Decimal("0.3"))
+    print("granted" if why is None else "refused", granted, flush=True)
+"""
+
+
+@pytest.mark.emulators
+def test_reservations_from_separate_processes_never_exceed_the_cap(cloud):
+    """Separate processes (function instances) share no lock: only the transaction keeps them apart."""
+    import os
+    import subprocess
+    import sys
+    from datetime import datetime, timezone
+
+    from shared.bench.spend import period_keys
+    from shared.pipeline import REPO_ROOT
+
+    env = {**os.environ, "BENCH_DAILY_BUDGET_USD": "1.00", "BENCH_BUDGET_USD": "100",
+           "BENCH_WEEKLY_BUDGET_USD": "100", "PYTHONPATH": str(REPO_ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", _RESERVE_IN_A_PROCESS, str(n)], env=env, cwd=REPO_ROOT,
+                              stdout=subprocess.PIPE, text=True) for n in range(3)]
+    lines = [line for p in procs for line in p.communicate(timeout=300)[0].splitlines()]
+    assert all(p.returncode == 0 for p in procs)
+    assert sorted(lines) == ["granted 0.3"] * 3 + ["refused 0"] * 3
+    day = f"day-{period_keys(datetime.now(timezone.utc))[0]}"
+    assert D(_spend_doc(day)["reserved_usd"]) == D("0.9")

@@ -10,11 +10,13 @@ week it started (shards last minutes; a run never straddles two caps' worth of t
 """
 from __future__ import annotations
 
+import random
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from shared.bench.budget import BUDGET_EXHAUSTED, ZERO, usd
 from shared.config import Settings, decimal_setting
@@ -23,7 +25,14 @@ from shared.platform import firestore as fs
 
 log = get_logger(__name__)
 SPEND = "bench_spend"
-TXN_ATTEMPTS = 30  # concurrent shards contend on the day and week documents
+# Concurrent shards contend on the day and week documents. The client retries a transaction at
+# once; rounds of retries with jittered backoff let contending writers spread out.
+TXN_ATTEMPTS = 3
+TXN_ROUNDS = 10
+TXN_BACKOFF_MAX_S = 2.0
+# Transactions of one process queue here instead of contending in Firestore (whose lock waits
+# cost far more than a local queue); other processes are kept apart by the transaction.
+_PROCESS_LOCK = threading.Lock()
 
 
 def period_keys(now: datetime) -> tuple[str, str]:
@@ -96,10 +105,25 @@ class SpendLedger:
                                       "calls": int(docs[c.doc].get("calls") or 0) + calls, "updated_at": now})
             return granted, why
 
-        return txn(fs.client().transaction(max_attempts=TXN_ATTEMPTS))
+        with _PROCESS_LOCK:
+            return _with_backoff(lambda: txn(fs.client().transaction(max_attempts=TXN_ATTEMPTS)))
 
     def settle(self, release: Decimal, spend: Decimal, calls: int) -> None:
         self.reserve(ZERO, ZERO, release, spend, calls)
+
+
+def _with_backoff(attempt: Callable[[], Any]) -> Any:
+    from google.api_core.exceptions import Aborted
+
+    for round_ in range(TXN_ROUNDS):
+        try:
+            return attempt()
+        except (Aborted, ValueError) as exc:  # ValueError: "Failed to commit transaction in N attempts"
+            if round_ == TXN_ROUNDS - 1:
+                raise
+            log.warning("spend ledger contended; retrying", round=round_ + 1, error=str(exc)[:200])
+            time.sleep(random.uniform(0, min(TXN_BACKOFF_MAX_S, 0.05 * 2 ** round_)))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _used(doc: dict[str, Any]) -> Decimal:
