@@ -25,11 +25,13 @@ from shared.pipeline import REPO_ROOT
 
 DATASET = REPO_ROOT / "infra" / "demo_data" / "openrouter"
 RESEARCH = REPO_ROOT / "infra" / "demo_data" / "research"
-DEMO_SCAN_DATE = "2026-11-22"
+DEMO_SCAN_DATE = "2026-11-22"  # the demo research feeds are dated around this day
 SIMULATOR_CONFIG = REPO_ROOT / "infra" / "simulator.yaml"
 # The demo benchmark calls the simulator, which costs nothing; the estimate still prices the
-# calls from the demo catalog as if they went to OpenRouter, so the demo cap is set above it.
-DEMO_BENCH_ENV = {"BENCH_BUDGET_USD": "200", "BENCH_CONCURRENCY": "16"}  # the demo research feeds are dated around this day
+# calls from the demo catalog as if they went to OpenRouter (× HTTP_MAX_ATTEMPTS), and the spend
+# ledger counts them, so the run, daily and weekly caps are set above it.
+DEMO_BENCH_ENV = {"BENCH_BUDGET_USD": "200", "BENCH_DAILY_BUDGET_USD": "1000", "BENCH_WEEKLY_BUDGET_USD": "5000",
+                  "BENCH_CONCURRENCY": "16"}
 
 
 def write_research_sources(replay_root: str, target: Path) -> Path:

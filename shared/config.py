@@ -53,6 +53,9 @@ class Settings(BaseModel):
     simulator_base_urls: tuple[str, ...] = Field((), description="SIMULATOR_BASE_URLS: LLM endpoints "
                                                  "whose answers are simulated, whatever they claim")
     bench_budget_usd: float = Field(10.0, ge=0.0)
+    bench_daily_budget_usd: float = Field(25.0, ge=0.0)
+    bench_weekly_budget_usd: float = Field(100.0, ge=0.0)
+    bench_allow_unpriced: tuple[str, ...] = ()   # fnmatch patterns of models run without pricing
     bench_baseline_runs: int = Field(4, ge=1, le=50)
     bench_shard_size: int = Field(200, ge=1)
     bench_max_cases_per_category: int | None = Field(None, ge=1)
@@ -145,6 +148,9 @@ _ENV = {
     "bench_critical_points": "BENCH_CRITICAL_POINTS",
     "simulator_base_urls": "SIMULATOR_BASE_URLS",
     "bench_budget_usd": "BENCH_BUDGET_USD",
+    "bench_daily_budget_usd": "BENCH_DAILY_BUDGET_USD",
+    "bench_weekly_budget_usd": "BENCH_WEEKLY_BUDGET_USD",
+    "bench_allow_unpriced": "BENCH_ALLOW_UNPRICED",
     "bench_baseline_runs": "BENCH_BASELINE_RUNS",
     "bench_shard_size": "BENCH_SHARD_SIZE",
     "bench_max_cases_per_category": "BENCH_MAX_CASES_PER_CATEGORY",
@@ -172,7 +178,8 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         raw = env.get(var)
         if raw is None or raw == "":
             continue
-        if field in ("openrouter_categories", "sandbox_required_layers", "simulator_base_urls"):
+        if field in ("openrouter_categories", "sandbox_required_layers", "simulator_base_urls",
+                     "bench_allow_unpriced"):
             values[field] = tuple(c.strip() for c in raw.split(",") if c.strip())
         elif field in ("openrouter_base_url", "llm_base_url", "code_runner_url"):
             values[field] = raw.rstrip("/")

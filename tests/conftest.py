@@ -143,6 +143,9 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory):
                                            "RESEARCH_SOURCES": str(sources), "LLM_BASE_URL": simulator.base_url,
                                            "SIMULATOR_BASE_URLS": simulator.base_url,
                                            "BENCH_BUDGET_USD": "200", "BENCH_MAX_CASES_PER_CATEGORY": "4",
+                                           # the simulator's test models are in no catalog
+                                           "BENCH_ALLOW_UNPRICED": "sim/*",
+                                           "BENCH_DAILY_BUDGET_USD": "1000", "BENCH_WEEKLY_BUDGET_USD": "5000",
                                            "BENCH_CALL_TIMEOUT_S": "2", "BENCH_SHARD_SIZE": "50",
                                            # planted: must never reach code_runner or any output
                                            "LLM_API_KEY": PLANTED_SECRET},

@@ -140,3 +140,16 @@ def test_settings_are_frozen_and_strict():
 def test_decimal_setting():
     """decimal_setting keeps the float's shortest decimal form."""
     assert str(decimal_setting(0.1)) == "0.1"
+
+
+def test_bench_budget_settings():
+    """Daily and weekly caps default to $25 and $100; BENCH_ALLOW_UNPRICED is a comma list of patterns."""
+    s = settings_from_env({})
+    assert (s.bench_budget_usd, s.bench_daily_budget_usd, s.bench_weekly_budget_usd) == (10.0, 25.0, 100.0)
+    assert s.bench_allow_unpriced == ()
+    s = settings_from_env({"BENCH_DAILY_BUDGET_USD": "2.5", "BENCH_WEEKLY_BUDGET_USD": "7",
+                           "BENCH_ALLOW_UNPRICED": " sim/*, openrouter/auto ,,"})
+    assert (s.bench_daily_budget_usd, s.bench_weekly_budget_usd) == (2.5, 7.0)
+    assert s.bench_allow_unpriced == ("sim/*", "openrouter/auto")
+    with pytest.raises(ConfigError, match="BENCH_DAILY_BUDGET_USD"):
+        settings_from_env({"BENCH_DAILY_BUDGET_USD": "-1"})

@@ -22,12 +22,14 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel
 
 from shared import policy
-from shared.bench import stats
+from shared.bench import budget, stats
+from shared.bench.budget import BUDGET_EXHAUSTED, BudgetRefused
 from shared.bench.cases import CATEGORIES, Case
 from shared.bench.client import ChatClient
 from shared.bench.code_client import CodeBatcher, CodeRunnerClient
 from shared.bench.scorers import code_case, score_from_verdict
 from shared.bench.scorers import score as score_case
+from shared.bench.spend import RunBudget, SpendLedger
 from shared.bench.suite import SuiteError, load_suite
 from shared.config import Settings
 from shared.log import get_logger
@@ -40,12 +42,6 @@ log = get_logger(__name__)
 BENCH_RUNS = "bench_runs"
 TARGET_RESULTS = "bench_target_results"
 SHARD_LEASE_S = 600
-OPENROUTER_DEFAULT = "https://openrouter.ai/api/v1"
-BUDGET_EXHAUSTED = "budget_exhausted"    # error prefix of units a spend cap stopped (never called)
-
-
-class BudgetRefused(RuntimeError):
-    pass
 
 
 class CaseResult(BaseModel):
@@ -88,36 +84,6 @@ def catalog_pricing(models: list[str]) -> dict[str, dict[str, str] | None]:
     refs = [db.collection("models").document(fs.doc_id(m)) for m in models]
     found = {s.to_dict()["id"]: s.to_dict().get("pricing") or {} for s in db.get_all(refs) if s.exists}
     return {m: found.get(m) for m in models}
-
-
-def estimate_cost(cases: list[Case], models: list[str], pricing: dict[str, dict[str, str] | None]
-                  ) -> dict[str, Any]:
-    """Upper bound before any call: prompt tokens ≈ characters / 4 (+ 8 per message), and every
-    completion at its max_tokens. Priced from the catalog (USD per token)."""
-    prompt_tokens = sum(len(c.prompt) // 4 + len(c.system or "") // 4 + 16 for c in cases)
-    completion_tokens = sum(c.max_tokens for c in cases)
-    per_model, unpriced = {}, []
-    for m in models:
-        p = pricing.get(m)
-        if p is None or p.get("prompt") == "-1":
-            unpriced.append(m)
-            continue
-        cost = Decimal(p.get("prompt", "0")) * prompt_tokens + Decimal(p.get("completion", "0")) * completion_tokens
-        per_model[m] = float(round(cost, 4))
-    return {"calls": len(cases) * len(models), "prompt_tokens_per_model": prompt_tokens,
-            "max_completion_tokens_per_model": completion_tokens, "usd_upper_bound": round(sum(per_model.values()), 4),
-            "per_model_usd": per_model, "unpriced_models": unpriced}
-
-
-def check_budget(settings: Settings, estimate: dict[str, Any]) -> None:
-    if estimate["usd_upper_bound"] > settings.bench_budget_usd:
-        raise BudgetRefused(
-            f"estimated cost up to ${estimate['usd_upper_bound']:.2f} for {estimate['calls']} calls exceeds "
-            f"BENCH_BUDGET_USD=${settings.bench_budget_usd:.2f}; nothing was called. Lower "
-            f"BENCH_MAX_CASES_PER_CATEGORY, name fewer models, or raise the cap")
-    if estimate["unpriced_models"] and settings.llm_url.rstrip("/") == OPENROUTER_DEFAULT:
-        raise BudgetRefused(f"no catalog pricing for {estimate['unpriced_models']} on OpenRouter: the cost "
-                            f"cannot be estimated, so nothing was called (sync the catalog first)")
 
 
 class Plan(BaseModel):
@@ -190,8 +156,11 @@ def create_plan(settings: Settings, bench_id: str, phase: str, models: list[str]
     if not cases:
         raise SuiteError(f"suite {suite.key} has no cases to run")
     pricing = catalog_pricing(list(targets))
-    estimate = estimate_cost(cases, list(targets), pricing)
-    check_budget(settings, estimate)
+    estimate = budget.estimate_cost(cases, list(targets), pricing, settings.http_max_attempts,
+                                    settings.bench_allow_unpriced)
+    caps = SpendLedger(settings, bench_id).used()
+    caps["BENCH_BUDGET_USD"] = (caps["BENCH_BUDGET_USD"][0], Decimal(0))  # a new run has spent nothing
+    budget.check_budget(estimate, caps)
     cases_uri = store_planned(settings, PlannedCases(suite=suite.name, suite_key=suite.key, cases=cases))
     units = len(cases) * len(targets)
     count = max(1, -(-units // settings.bench_shard_size))
@@ -212,25 +181,32 @@ def run_units(settings: Settings, plan: Plan, units: list[tuple[str, str]],
     code_runner = CodeRunnerClient(settings)
     batcher = CodeBatcher(code_runner, settings.code_runner_batch_size)
     pending: dict[int, CodeCase] = {}
+    attempts = settings.http_max_attempts
+    rates = {m: budget.rates_or_none(m, pricing.get(m)) for m in {m for m, _ in units}}
+    bounds = [budget.call_bound(rates[m], budget.prompt_token_bound(by_id[c].prompt, by_id[c].system),
+                                by_id[c].max_tokens, attempts) if rates[m] else budget.ZERO for m, c in units]
+    spend = RunBudget(SpendLedger(settings, plan.bench_id), bounds, settings.bench_concurrency)
 
     def one(index: int, unit: tuple[str, str]) -> CaseResult:
         model, case_id = unit
         case = by_id[case_id]
-        done = client.complete(model, case)
+        refused = spend.take(bounds[index])
+        if refused:   # never called: the rest of the run is over budget
+            return CaseResult(bench_id=plan.bench_id, model=model, case_id=case.id, category=case.category,
+                              scorer=case.scorer, status="errored", error=refused)
+        charge = bounds[index]  # until the call says otherwise, assume its whole bound was spent
+        try:
+            done = client.complete(model, case)
+            exact, source = budget.actual_cost(rates[model], done.cost_usd, done.prompt_tokens,
+                                               done.completion_tokens)
+            charge = budget.ledger_charge(exact, bounds[index] / attempts, responded=done.attempts > 0)
+        finally:
+            spend.done(bounds[index], charge)
+        cost = float(exact) if exact is not None else None
         base = dict(bench_id=plan.bench_id, model=model, case_id=case.id, category=case.category,
                     scorer=case.scorer, latency_s=round(done.latency_s, 4), finish_reason=done.finish_reason,
                     prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens,
                     simulated=done.simulated or bool(plan.simulated_because), llm_base_url=plan.llm_base_url)
-        cost, source = done.cost_usd, "usage.cost"
-        if cost is None:
-            p = pricing.get(model)
-            if p is not None and done.prompt_tokens is not None and done.completion_tokens is not None \
-                    and p.get("prompt") != "-1":  # {} = a free model: zero-priced keys are dropped
-                cost = float(Decimal(p.get("prompt", "0")) * done.prompt_tokens
-                             + Decimal(p.get("completion", "0")) * done.completion_tokens)
-                source = "catalog"
-            else:
-                source = "unknown"
         if not done.ok:
             return CaseResult(**base, status="errored", error=redact(done.error), cost_usd=cost, cost_source=source)
         excerpt = redact(done.content[:400])
@@ -253,6 +229,7 @@ def run_units(settings: Settings, plan: Plan, units: list[tuple[str, str]],
             results = list(pool.map(one, range(len(units)), units))
         verdicts = batcher.results()
     finally:
+        spend.close()
         client.close()
         code_runner.close()
     for index, code in pending.items():
