@@ -41,6 +41,7 @@ bench: install       ## performance and quality figures (see "Benchmarks" in REA
 	$(PY) -m benchmarks.relevance_precision
 	$(PY) -m benchmarks.relevance_precision --labels tests/fixtures/research/relevance_heldout.jsonl
 	$(PY) -m benchmarks.bench_throughput
+	$(PY) -m benchmarks.scorer_adversary
 
 clean: down
 	rm -rf .local $(VENV)
