@@ -1,14 +1,14 @@
 """benchmark function logic: the weekly stage (pre-change), on-demand runs, and shards."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Union
 
 from pydantic import RootModel
 
 from shared.bench import runner
 from shared.config import get_settings
-from shared.cycle import runs
+from shared.cycle.protocol import StageResult, complete_deferred, run_stage, skip_stage
 from shared.log import get_logger, log_context
 from shared.messages import BenchRequest, BenchShard, RunContext, StageDone
 from shared.pipeline import load_manifest
@@ -17,7 +17,6 @@ from shared.platform.events import EventMeta
 
 log = get_logger(__name__)
 STAGE = "benchmark"
-STAGE_LEASE_S = 3600  # a fanned-out run finishes in a later invocation
 
 
 class BenchmarkMessage(RootModel[Union[StageDone, BenchShard, BenchRequest]]):
@@ -29,22 +28,21 @@ def publish_shard(bench_id: str, shard: int) -> None:
                    bench_id=bench_id)
 
 
-def weekly_completion(ctx: RunContext, started: datetime):
-    def done(summary: dict[str, Any]) -> None:
-        ok = summary.get("status") == "complete"
-        error = None if ok else summary.get("error") or f"benchmark {summary.get('status')}"
-        runs.complete_stage(ctx, STAGE, "succeeded" if ok else "failed", started, summary, error)
-    return done
+def stage_result(summary: dict[str, Any]) -> StageResult:
+    """A benchmark summary as the weekly stage's result (the check itself is the policy's)."""
+    ok = summary.get("status") == "complete"
+    return StageResult(status="succeeded" if ok else "failed", summary=summary,
+                       error=None if ok else summary.get("error") or f"benchmark {summary.get('status')}")
 
 
 def _completion_for(bench_id: str):
-    """A shard of a weekly run completes the weekly stage when it aggregates."""
+    """A shard of a weekly run completes the (deferred) weekly stage when it aggregates."""
     doc = runner.load_bench(bench_id) or {}
     ctx_raw = doc.get("weekly_ctx")
     if not ctx_raw:
         return None
     ctx = RunContext.model_validate(ctx_raw)
-    return weekly_completion(ctx, doc.get("created_at"))
+    return lambda summary: complete_deferred(ctx, STAGE, stage_result(summary))
 
 
 def handle_benchmark_message(message: BenchmarkMessage, meta: EventMeta) -> None:
@@ -63,14 +61,18 @@ def handle_benchmark_message(message: BenchmarkMessage, meta: EventMeta) -> None
     ctx = msg.run
     with log_context(run_id=ctx.run_id, stage=STAGE):
         if not ctx.options.benchmarks:
-            if runs.claim_stage(ctx.run_id, STAGE, 60) == "claimed":
-                runs.complete_stage(ctx, STAGE, "skipped", datetime.now(timezone.utc), {"reason": "benchmarks=false"},
-                                    "benchmarks were disabled for this run")
+            skip_stage(ctx, STAGE, "benchmarks were disabled for this run")
             return
 
-        def work(started: datetime) -> None:
+        def work(started: datetime) -> StageResult:
             bench_id = f"{ctx.run_id}.benchmark-pre"
-            runner.start_bench(settings, bench_id, "pre", [], None, None, ctx.run_id, publish_shard,
-                               weekly_completion(ctx, started), weekly_ctx=ctx.model_dump(mode="json"))
+            finished: list[dict[str, Any]] = []
+            out = runner.start_bench(settings, bench_id, "pre", [], None, None, ctx.run_id, publish_shard,
+                                     finished.append, weekly_ctx=ctx.model_dump(mode="json"))
+            if finished:          # one inline shard (or a resumed run) finished here
+                return stage_result(finished[-1])
+            if out.get("status") in ("refused", "failed"):
+                return stage_result(out)
+            return StageResult(status="deferred", summary={"bench_id": bench_id, "shards": out.get("shards")})
 
-        runs.run_stage(ctx, STAGE, STAGE_LEASE_S, work)
+        run_stage(ctx, STAGE, work)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared.catalog.sync import SYNC_LEASE_S, run_sync
+from shared.catalog.sync import run_sync
 from shared.config import get_settings
-from shared.cycle import runs
+from shared.cycle.protocol import StageResult, run_stage
 from shared.log import get_logger, log_context
 from shared.messages import CatalogSyncRequest
 from shared.platform.events import EventMeta
@@ -24,13 +24,13 @@ def handle_sync_request(request: CatalogSyncRequest, meta: EventMeta) -> None:
 
     ctx = request.run
 
-    def work(started: datetime) -> None:
+    def work(started: datetime) -> StageResult:
         rec = run_sync(settings, request.mode, f"{ctx.run_id}.{STAGE}",
                        dry_run=request.dry_run or ctx.options.dry_run, weekly_run_id=ctx.run_id)
         summary = {"sync_run_id": rec.sync_run_id, "mode": rec.mode, "sync_status": rec.status,
                    "counts": rec.counts, "errors": len(rec.errors)}
-        status = "succeeded" if rec.status in ("succeeded", "partial") else "failed"
-        runs.complete_stage(ctx, STAGE, status, started, summary, rec.error)
+        ok = rec.status in ("succeeded", "partial")
+        return StageResult(status="succeeded" if ok else "failed", summary=summary, error=rec.error)
 
     with log_context(run_id=ctx.run_id, stage=STAGE):
-        runs.run_stage(ctx, STAGE, SYNC_LEASE_S, work)
+        run_stage(ctx, STAGE, work)

@@ -26,6 +26,7 @@ from shared.catalog.openrouter import OpenRouterClient
 from shared.config import Settings
 from shared.log import get_logger
 from shared.platform import firestore as fs
+from shared.platform.events import RetryLater
 from shared.platform import storage
 from shared.platform.http import SourceError
 
@@ -40,7 +41,6 @@ ROUTING = "routing"
 SYNC_RUNS = "sync_runs"
 CATALOG_META = "catalog_meta"
 META_DOC = "openrouter"
-SYNC_LEASE_S = 600  # longer than the function timeout (540 s)
 
 Mode = Literal["full", "quick", "rankings"]
 
@@ -342,8 +342,10 @@ def run_sync(settings: Settings, mode: Mode, sync_run_id: str, *, dry_run: bool 
     """Run one sync, exactly once per sync_run_id (a redelivery returns status 'duplicate')."""
     now = datetime.now(timezone.utc)
     ref = fs.client().collection(SYNC_RUNS).document(sync_run_id)
-    claim = fs.claim(ref, SYNC_LEASE_S, create_fields={
+    claim = fs.claim(ref, fs.LEASE_S, create_fields={
         "sync_run_id": sync_run_id, "mode": mode, "started_at": now, "source": settings.openrouter_base_url})
+    if claim == "busy":
+        raise RetryLater(f"sync {sync_run_id} is running in another attempt with a live lease")
     if claim != "claimed":
         existing = ref.get().to_dict() or {}
         log.warning("sync already handled", sync_run_id=sync_run_id, claim=claim,
@@ -356,7 +358,8 @@ def run_sync(settings: Settings, mode: Mode, sync_run_id: str, *, dry_run: bool 
                      started_at=now, source=settings.openrouter_base_url)
     started = time.monotonic()
     try:
-        CatalogSync(settings, rec).run()
+        with fs.keep_alive(ref, None, fs.HEARTBEAT_S):
+            CatalogSync(settings, rec).run()
         rec.status = "partial" if rec.errors else "succeeded"
     except SyncFailed as exc:
         rec.status, rec.error = "failed", str(exc)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 from shared.log import get_logger
 from shared.messages import RunContext, StageDone, WeeklyCycleRequest
@@ -49,6 +49,19 @@ def create_run(request: WeeklyCycleRequest, run_id: str, message_id: str) -> Run
     return ctx
 
 
+def run_ref(run_id: str) -> Any:
+    return fs.client().collection(WEEKLY_RUNS).document(run_id)
+
+
+def stage_state(run_id: str, stage: str) -> dict[str, Any]:
+    return ((get_run(run_id) or {}).get("stages") or {}).get(stage) or {}
+
+
+def note_deferred(run_id: str, stage: str, summary: dict[str, Any]) -> None:
+    """A stage whose work goes on elsewhere (benchmark shards): still running, with what it waits for."""
+    run_ref(run_id).update({f"stages.{stage}.waiting_for": summary})
+
+
 def claim_stage(run_id: str, stage: str, lease_s: float) -> str:
     """"claimed", "done", "busy", or "missing" when no such run exists (a message for an
     unknown run can never succeed: it is dropped and counted, not retried)."""
@@ -69,6 +82,8 @@ def release_stage(run_id: str, stage: str, error: str) -> None:
 
 def finish_stage(ctx: RunContext, stage: str, status: str, started_at: datetime,
                  summary: dict[str, Any], error: str | None = None) -> None:
+    """`started_at` is the first claim's time: the duration is the stage's real one, retries
+    and takeovers included."""
     now = datetime.now(timezone.utc)
     fs.client().collection(WEEKLY_RUNS).document(ctx.run_id).update({
         f"stages.{stage}.status": status,
@@ -137,29 +152,3 @@ def complete_stage(ctx: RunContext, stage: str, status: str, started_at: datetim
     topic = hand_over(StageDone(run=ctx, stage=stage, status=status, summary=summary, error=error))
     mark_handed_over(ctx.run_id, stage)
     return topic
-
-
-def run_stage(ctx: RunContext, stage: str, lease_s: float, work: Callable[[datetime], None]) -> bool:
-    """Claim `stage` of the run and do `work(started_at)` exactly once.
-
-    A redelivery of a finished stage is ignored (re-publishing its hand-over if the instance
-    that finished it died first); a message for an unknown run is dropped and counted. If
-    `work` raises, the stage is released so Pub/Sub's redelivery retries it. Returns whether
-    the work ran."""
-    from shared.platform.events import POISON_DOC, count_dropped
-
-    claim = claim_stage(ctx.run_id, stage, lease_s)
-    if claim != "claimed":
-        log.warning("stage already handled; redelivery ignored", claim=claim)
-        if claim == "missing":
-            count_dropped(POISON_DOC, stage)
-        elif claim == "done":
-            resume_hand_over(ctx, stage)
-        return False
-    started = datetime.now(timezone.utc)
-    try:
-        work(started)
-    except Exception as exc:
-        release_stage(ctx.run_id, stage, f"{exc.__class__.__name__}: {exc}")
-        raise
-    return True

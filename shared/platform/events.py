@@ -26,6 +26,11 @@ class PoisonMessage(ValueError):
     """The message can never be processed as sent."""
 
 
+class RetryLater(RuntimeError):
+    """Fail this delivery so Pub/Sub retries it with backoff: the work is held by another
+    attempt whose lease is live. (Acknowledging it would lose the work if that attempt died.)"""
+
+
 @dataclass(frozen=True)
 class EventMeta:
     message_id: str
@@ -94,7 +99,12 @@ def handle_pubsub(cloud_event: Any, message_cls: type[M], function_name: str,
             return
         run = getattr(message, "run", None)
         with log_context(message_id=meta.message_id, run_id=getattr(run, "run_id", None)):
-            handler(message, meta)
+            try:
+                handler(message, meta)
+            except RetryLater as exc:
+                log.warning("delivery refused for a later retry", reason=str(exc),
+                            delivery_attempt=meta.delivery_attempt)
+                raise
 
 
 def count_dropped(document: str, function_name: str) -> None:

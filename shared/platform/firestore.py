@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Iterable
+import threading
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from urllib.parse import quote, unquote
 
 from shared.config import get_settings
+from shared.log import get_logger
 
 if TYPE_CHECKING:  # the client import costs ~0.3 s: only paths that touch Firestore pay it
     from google.cloud import firestore
 
-MAX_BATCH = 500  # Firestore's limit of writes per batch / commit
+log = get_logger(__name__)
+MAX_BATCH = 500
+LEASE_S = 60          # a claim without a heartbeat for this long belongs to a dead attempt
+HEARTBEAT_S = 15
+TERMINAL = ("succeeded", "partial", "failed", "skipped")   # a claim in these states is done  # Firestore's limit of writes per batch / commit
 
 
 @functools.lru_cache(maxsize=1)
@@ -74,8 +81,11 @@ def claim(ref: Any, lease_s: float, prefix: str | None = None,
     """Claim a unit of work recorded at `ref` (or at the nested map `prefix` inside it).
 
     Returns "claimed" (caller does the work), "done" (already finished: a redelivery) or
-    "busy" (another instance holds an unexpired lease). A lease older than `lease_s` is taken
-    over: the instance that held it died. With `create_fields`, a missing document is created.
+    "busy" (another attempt holds a live lease). A lease is live while its last sign of life
+    (`claimed_at`, or `heartbeat_at` from `keep_alive`) is younger than `lease_s`; an older one
+    is taken over (the instance that held it died) and counted in `takeovers`. `first_claimed_at`
+    keeps the first attempt's start, so the stage's real duration survives takeovers. With
+    `create_fields`, a missing document is created.
     """
     from datetime import datetime, timezone
 
@@ -92,17 +102,47 @@ def claim(ref: Any, lease_s: float, prefix: str | None = None,
             if create_fields is None:
                 raise LookupError(f"{ref.path} does not exist")
             transaction.create(ref, {**create_fields, "status": "running", "claimed_at": now,
-                                     "attempts": 1})
+                                     "first_claimed_at": now, "attempts": 1, "takeovers": 0})
             return "claimed"
         state = _nested(snap.to_dict() or {}, prefix)
         status = state.get("status")
-        if status in ("succeeded", "failed"):
+        if status in TERMINAL:
             return "done"
-        claimed_at = state.get("claimed_at")
-        if status == "running" and claimed_at and (now - claimed_at).total_seconds() < lease_s:
+        alive = max((t for t in (state.get("claimed_at"), state.get("heartbeat_at")) if t), default=None)
+        if status == "running" and alive and (now - alive).total_seconds() < lease_s:
             return "busy"
-        transaction.update(ref, {key("status"): "running", key("claimed_at"): now,
-                                 key("attempts"): int(state.get("attempts") or 0) + 1})
+        update = {key("status"): "running", key("claimed_at"): now, key("heartbeat_at"): None,
+                  key("attempts"): int(state.get("attempts") or 0) + 1}
+        if status == "running":      # a lease nobody renewed: its holder died
+            update[key("takeovers")] = int(state.get("takeovers") or 0) + 1
+        if not state.get("first_claimed_at"):
+            update[key("first_claimed_at")] = now
+        transaction.update(ref, update)
         return "claimed"
 
     return _txn(db.transaction())
+
+
+@contextmanager
+def keep_alive(ref: Any, prefix: str | None, every_s: float) -> Iterator[None]:
+    """While the body runs, write `heartbeat_at` every `every_s` seconds so the claim's lease
+    stays live; when the process dies the heartbeats stop and the lease expires soon after."""
+    from datetime import datetime, timezone
+
+    field = f"{prefix}.heartbeat_at" if prefix else "heartbeat_at"
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every_s):
+            try:
+                ref.update({field: datetime.now(timezone.utc)})
+            except Exception:   # a missed beat only shortens the lease; the work goes on
+                log.warning("lease heartbeat failed", exc_info=True, document=ref.path)
+
+    thread = threading.Thread(target=beat, name="lease-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)

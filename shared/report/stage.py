@@ -5,6 +5,7 @@ from datetime import datetime
 
 from shared.config import get_settings
 from shared.cycle import runs
+from shared.cycle.protocol import StageResult, run_stage
 from shared.log import get_logger, log_context
 from shared.messages import ReportPublished, RunContext, StageDone
 from shared.pipeline import load_manifest
@@ -15,16 +16,15 @@ from shared.report.weekly import (build_report, render_markdown, report_json, re
 
 log = get_logger(__name__)
 STAGE = "reporter"
-REPORT_LEASE_S = 300
 
 
 def handle_stage_done(done: StageDone, meta: EventMeta) -> None:
     ctx = done.run
     with log_context(run_id=ctx.run_id, stage=STAGE):
-        runs.run_stage(ctx, STAGE, REPORT_LEASE_S, lambda started: _write_report(ctx, started))
+        run_stage(ctx, STAGE, lambda started: _write_report(ctx, started))
 
 
-def _write_report(ctx: RunContext, started: datetime) -> None:
+def _write_report(ctx: RunContext, started: datetime) -> StageResult:
     run = runs.get_run(ctx.run_id)
     if run is None:
         raise LookupError(f"weekly run {ctx.run_id} not found")
@@ -38,11 +38,11 @@ def _write_report(ctx: RunContext, started: datetime) -> None:
     storage.write_bytes(bucket, md_path, render_markdown(report).encode(), "text/markdown; charset=utf-8")
     flags = {"safe": report.safe, "safe_label": report.safe_label, "simulated": report.simulated,
              "demo": report.demo}   # the flags stand next to every `safe`
-    runs.finish_stage(ctx, STAGE, "succeeded", started, {"markdown": md_uri, "json": json_uri, **flags})
-    # "completed": the cycle ran to its report; SAFE and the reasons say how it went
-    runs.finish_run(ctx.run_id, "completed", {"report": {"markdown": md_uri, "json": json_uri},
-                                              **flags, "reasons": report.reasons})
     log.info("weekly report written", markdown=md_uri, safe_label=report.safe_label, reasons=report.reasons)
     pubsub.publish(load_manifest().output_topic(STAGE), ReportPublished(
         run=ctx, markdown_uri=md_uri, json_uri=json_uri, reasons=report.reasons, **flags),
         run_id=ctx.run_id)
+    # the last stage: once this result is recorded the run is "completed" with this summary
+    # (it ran to its report; SAFE and the reasons say how it went)
+    return StageResult(status="succeeded", summary={"report": {"markdown": md_uri, "json": json_uri},
+                                                    **flags, "reasons": report.reasons})

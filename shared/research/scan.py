@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from shared.config import Settings
 from shared.log import get_logger
 from shared.platform import firestore as fs
+from shared.platform.events import RetryLater
 from shared.platform import storage
 from shared.research import blackboard as bb
 from shared.research.config import ResearchConfig, SourceSpec, load_research_config
@@ -23,7 +24,6 @@ from shared.research.relevance import Assessment, TopicMatcher
 
 log = get_logger(__name__)
 SCANS = bb.SCANS
-SCAN_LEASE_S = 600
 LLM_NOTE = "keyword scorer only: no LLM second opinion is implemented in this version"
 
 
@@ -263,13 +263,16 @@ def run_scan(settings: Settings, scan_id: str, as_of: date | None = None,
     ref = fs.client().collection(SCANS).document(scan_id)
     # The claim creates the whole initial record (status "running"), so a reader polling the
     # scan while it runs always finds a valid document, never just the claim's fields.
-    claim = fs.claim(ref, SCAN_LEASE_S, create_fields=_record_doc(rec))
+    claim = fs.claim(ref, fs.LEASE_S, create_fields=_record_doc(rec))
+    if claim == "busy":
+        raise RetryLater(f"scan {scan_id} is running in another attempt with a live lease")
     if claim != "claimed":
         log.warning("scan already handled", scan_id=scan_id, claim=claim)
         return rec.model_copy(update={"status": "duplicate"})
     started = time.monotonic()
     try:
-        ResearchScan(settings, config, rec).run()
+        with fs.keep_alive(ref, None, fs.HEARTBEAT_S):
+            ResearchScan(settings, config, rec).run()
         errors = [s for s in rec.sources if s.status in ("error", "partial")]
         failed = [s for s in rec.sources if s.status == "error"]
         rec.status = "failed" if failed and len(failed) == len(rec.sources) else "partial" if errors else "succeeded"

@@ -7,7 +7,7 @@ from typing import Any
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.config import get_settings
-from shared.cycle import runs
+from shared.cycle.protocol import StageResult, run_stage
 from shared.log import get_logger, log_context
 from shared.messages import ResearchScanRequest, StageDone
 from shared.platform import firestore as fs
@@ -65,11 +65,11 @@ def week_digest(now: datetime, days: int = DIGEST_DAYS) -> dict[str, Any]:
 def handle_digest(done: StageDone, meta: EventMeta) -> None:
     ctx = done.run
 
-    def work(started: datetime) -> None:
+    def work(started: datetime) -> StageResult:
         digest = week_digest(datetime.now(timezone.utc))
         ok = digest["scans_finished"] > 0
         error = None if ok else f"no research scan finished in the last {DIGEST_DAYS} days"
-        runs.complete_stage(ctx, DIGEST_STAGE, "succeeded" if ok else "failed", started, digest, error)
+        return StageResult(status="succeeded" if ok else "failed", summary=digest, error=error)
 
     with log_context(run_id=ctx.run_id, stage=DIGEST_STAGE):
-        runs.run_stage(ctx, DIGEST_STAGE, 300, work)
+        run_stage(ctx, DIGEST_STAGE, work)
