@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.pipeline import REPO_ROOT, Manifest, load_manifest
+from shared.pipeline import REPO_ROOT, FunctionSpec, Manifest, load_manifest
 
 DEFAULT_PROJECT = "local-project"
 PASS_THROUGH = ("OPENROUTER_", "LLM_", "BENCH_", "RESEARCH_", "LOG_LEVEL", "HTTP_", "MASS_DEACTIVATION_",
@@ -141,6 +141,37 @@ def _spawn(stack: Stack, name: str, cmd: list[str], port: int, env: dict[str, st
     return proc
 
 
+def _spawn_function(stack: Stack, fn: FunctionSpec, port: int, base_env: dict[str, str]) -> Proc:
+    """One function as functions-framework serves it in Cloud Functions gen2."""
+    env = {**base_env, **stack.env, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+    env = isolated_env(env) if fn.environment == "isolated" else env
+    return _spawn(stack, fn.name, [
+        sys.executable, "-m", "functions_framework", "--source", fn.source, "--target", fn.entry_point,
+        "--signature-type", fn.signature, "--host", HOST, "--port", str(port)], port, {**env, "K_SERVICE": fn.name})
+
+
+def kill_and_restart(state_dir: Path, name: str) -> Proc:
+    """SIGKILL a function's process (an instance dying mid-request) and start a new one on the
+    same port, as Cloud Run would start a new instance behind the same URL. For fault tests."""
+    stack = Stack.load(state_dir)
+    if stack is None:
+        raise StackError(f"no local stack recorded in {state_dir}")
+    old = next(p for p in stack.procs if p.name == name)
+    try:
+        os.killpg(old.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not _group_gone(old.pid):
+        time.sleep(0.05)
+    stack.procs.remove(old)
+    base_env = {k: v for k, v in os.environ.items()
+                if not k.endswith("_EMULATOR_HOST") and k not in ("GOOGLE_CLOUD_PROJECT",)}
+    proc = _spawn_function(stack, load_manifest().function(name), old.port, base_env)
+    _wait_http(proc)
+    return proc
+
+
 def _wait_http(proc: Proc, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -172,6 +203,10 @@ def _create_topology(stack: Stack, manifest: Manifest) -> None:
             continue
         port = next(p.port for p in stack.procs if p.name == fn.name)
         topic = publisher.topic_path(stack.project, fn.trigger_topic)
+        # the dead-letter consumer retries its own messages; they cannot dead-letter into itself
+        policy = {} if fn.trigger_topic == manifest.dead_letter_topic else {
+            "dead_letter_policy": {"dead_letter_topic": dead_letter,
+                                   "max_delivery_attempts": fn.retry.max_delivery_attempts}}
         subscriber.create_subscription(request={
             "name": subscriber.subscription_path(stack.project, f"{fn.name}-push"),
             "topic": topic,
@@ -180,8 +215,7 @@ def _create_topology(stack: Stack, manifest: Manifest) -> None:
             "ack_deadline_seconds": min(fn.ack_deadline_s, 600),
             "retry_policy": {"minimum_backoff": duration_pb2.Duration(seconds=fn.retry.min_backoff_s),
                              "maximum_backoff": duration_pb2.Duration(seconds=fn.retry.max_backoff_s)},
-            "dead_letter_policy": {"dead_letter_topic": dead_letter,
-                                   "max_delivery_attempts": fn.retry.max_delivery_attempts},
+            **policy,
         })
     # pull subscriptions an operator (or a test) can read: dead letters and published reports
     for topic in (manifest.dead_letter_topic, "report-published"):
@@ -234,14 +268,7 @@ def up(state_dir: Path, extra_env: dict[str, str], project: str = DEFAULT_PROJEC
             stack.env[f"FUNCTION_URL_{name.upper()}"] = f"http://{HOST}:{port}"
         if "code_runner" in ports:
             stack.env["CODE_RUNNER_URL"] = stack.env["FUNCTION_URL_CODE_RUNNER"]
-        fn_env = {**base_env, **stack.env, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
-        fn_procs = []
-        for fn in manifest.active_functions():
-            env = isolated_env(fn_env) if fn.environment == "isolated" else fn_env
-            fn_procs.append(_spawn(stack, fn.name, [
-                sys.executable, "-m", "functions_framework", "--source", fn.source, "--target",
-                fn.entry_point, "--signature-type", fn.signature, "--host", HOST, "--port", str(ports[fn.name])],
-                ports[fn.name], {**env, "K_SERVICE": fn.name}))
+        fn_procs = [_spawn_function(stack, fn, ports[fn.name], base_env) for fn in manifest.active_functions()]
         for p in fn_procs:
             _wait_http(p)
         _create_topology(stack, manifest)

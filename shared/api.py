@@ -46,7 +46,13 @@ def _flag(value: Any) -> bool:
 def weekly_run(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
     from shared.cycle.trigger import request_weekly_run
 
+    from shared.cycle.runs import running_cycle
+
     opts = WeeklyRunBody.model_validate(body)
+    running = running_cycle()
+    if running is not None:     # one cycle at a time: answer with the one that runs
+        return 409, {"error": f"a weekly cycle is already running: {running['run_id']}",
+                     "run_id": running["run_id"], "status_url": f"/weekly/status?run_id={running['run_id']}"}
     out = request_weekly_run(opts.full, opts.dry_run, opts.benchmarks, requested_by="api")
     return 202, {**out, "status_url": f"/weekly/status?run_id={out['run_id']}"}
 

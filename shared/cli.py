@@ -24,7 +24,7 @@ from typing import Any
 from shared.pipeline import REPO_ROOT
 
 STACK_ENV = REPO_ROOT / ".local" / "stack.env"
-TERMINAL = ("completed", "failed")
+TERMINAL = ("completed", "failed", "rejected")
 
 
 def _err(message: str) -> None:
@@ -214,6 +214,9 @@ def cmd_weekly_run(args: argparse.Namespace) -> int:
     print(f"published weekly cycle request to {out['topic']} (message {out['message_id']}); "
           f"run id {out['run_id']}")
     run = follow_run(out["run_id"], args.timeout)
+    if run is not None and run.get("status") == "rejected":      # one cycle at a time
+        print(f"{run.get('reason')}: following {run['running_run_id']} instead")
+        run = follow_run(run["running_run_id"], args.timeout)
     if run is None:
         _err(f"run {out['run_id']} did not finish within {args.timeout:.0f}s; "
              f"check `python -m shared.cli weekly status --run-id {out['run_id']}` and the function logs")

@@ -8,7 +8,9 @@
   and the retry that comes after the lease expired takes the stage over (counted in
   `takeovers`). Acknowledging it as "busy" would lose the stage for good if its holder died.
   The manifest's retry settings leave room for this: attempts at about +10, +30, +70, +150 s
-  against a 60 s lease.
+  against a 30 s lease (shared/platform/firestore.py).
+- **Fenced.** An attempt that lost its lease (its heartbeats stalled and another attempt took
+  over) does not record its result: only the attempt that holds the claim writes.
 - **Exactly once.** A finished stage's redelivery is acknowledged (re-publishing the hand-over
   if the instance that finished it died before publishing); a message for an unknown run is
   dropped and counted; an exception releases the claim and fails the delivery.
@@ -69,6 +71,7 @@ def run_stage(ctx: RunContext, stage: str, work: Callable[[datetime], StageResul
     if state.get("takeovers"):
         log.warning("stage taken over from an attempt that stopped renewing its lease",
                     attempts=state.get("attempts"), takeovers=state.get("takeovers"))
+    attempt = state.get("attempts")
     started = datetime.now(timezone.utc)
     try:
         with fs.keep_alive(runs.run_ref(ctx.run_id), f"stages.{stage}", HEARTBEAT_S):
@@ -76,6 +79,10 @@ def run_stage(ctx: RunContext, stage: str, work: Callable[[datetime], StageResul
     except Exception as exc:
         runs.release_stage(ctx.run_id, stage, f"{exc.__class__.__name__}: {exc}")
         raise
+    if runs.stage_state(ctx.run_id, stage).get("attempts") != attempt:
+        log.warning("stage was taken over while this attempt ran; its result is not recorded",
+                    attempt=attempt, status=result.status)
+        return None
     if result.status == "deferred":
         runs.note_deferred(ctx.run_id, stage, result.summary)
         return result

@@ -18,32 +18,81 @@ from shared.platform import pubsub
 log = get_logger(__name__)
 
 WEEKLY_RUNS = "weekly_runs"
+LOCKS = "locks"
+CYCLE_LOCK = "weekly_cycle"
+# A cycle older than this no longer holds the lock, whatever its record says (a run whose every
+# message was lost must not block the next week's).
+CYCLE_LOCK_MAX_AGE_S = 12 * 3600
 
 
 def run_id_for(request: WeeklyCycleRequest, message_id: str, now: datetime) -> str:
-    """A redelivered message carries the same message id, so it maps to the same run."""
+    """The caller's run id; for the scheduler (which sends none) the scheduled ISO week, so a
+    duplicate publish of the same week's trigger maps to the same run and starts nothing; for
+    anything else the message id (a redelivery maps to the same run)."""
     if request.run_id:
         return request.run_id
+    if request.requested_by == "scheduler":
+        year, week, _ = now.isocalendar()
+        return f"weekly-{year}-W{week:02d}"
     safe = re.sub(r"[^A-Za-z0-9_.-]", "", message_id) or "unknown"
     return f"weekly-{now:%Y%m%d}-{safe}"
 
 
+def running_cycle(now: datetime | None = None) -> dict[str, Any] | None:
+    """The weekly run holding the cycle lock, if it is still running (and not too old)."""
+    lock = fs.client().collection(LOCKS).document(CYCLE_LOCK).get().to_dict() or {}
+    run = get_run(lock["run_id"]) if lock.get("run_id") else None
+    return run if _holds_lock(run, now or datetime.now(timezone.utc)) else None
+
+
+def _holds_lock(run: dict[str, Any] | None, now: datetime) -> bool:
+    return bool(run) and run.get("status") == "running" and \
+        (now - run["started_at"]).total_seconds() < CYCLE_LOCK_MAX_AGE_S
+
+
 def create_run(request: WeeklyCycleRequest, run_id: str, message_id: str) -> RunContext | None:
-    """Create the run record. None when it already exists (a redelivery: start nothing)."""
-    from google.api_core.exceptions import AlreadyExists
+    """Create the run record and take the cycle lock, in one transaction. None when the run
+    exists already (a redelivery or a duplicate scheduler publish: start nothing) or when another
+    cycle holds the lock (then the record says `rejected` and names the running cycle, so a
+    caller following this run id learns which one to follow)."""
+    from google.cloud import firestore
 
     now = datetime.now(timezone.utc)
     manifest = load_manifest()
     ctx = RunContext(run_id=run_id, options=request.options(), started_at=now)
-    stages = {name: {"status": "pending"} for name in manifest.weekly_chain}
-    try:
-        fs.client().collection(WEEKLY_RUNS).document(run_id).create({
-            "run_id": run_id, "status": "running", "options": ctx.options.model_dump(),
-            "started_at": now, "requested_by": request.requested_by, "trigger_message_id": message_id,
-            "chain": manifest.weekly_chain, "stages": stages, "finished_at": None,
-        })
-    except AlreadyExists:
-        log.warning("weekly run already exists; redelivered request ignored", run_id=run_id)
+    db = fs.client()
+    run_ref_ = db.collection(WEEKLY_RUNS).document(run_id)
+    lock_ref = db.collection(LOCKS).document(CYCLE_LOCK)
+    base = {"run_id": run_id, "options": ctx.options.model_dump(), "started_at": now,
+            "requested_by": request.requested_by, "trigger_message_id": message_id,
+            "chain": manifest.weekly_chain, "finished_at": None}
+
+    @firestore.transactional
+    def txn(transaction: Any) -> str:
+        if run_ref_.get(transaction=transaction).exists:
+            return "exists"
+        lock = lock_ref.get(transaction=transaction).to_dict() or {}
+        holder = None
+        if lock.get("run_id"):
+            snap = db.collection(WEEKLY_RUNS).document(lock["run_id"]).get(transaction=transaction)
+            holder = snap.to_dict() if snap.exists else None
+        if _holds_lock(holder, now):
+            transaction.create(run_ref_, {**base, "status": "rejected", "finished_at": now,
+                                          "running_run_id": holder["run_id"],
+                                          "reason": f"another weekly cycle is running: {holder['run_id']}"})
+            return f"rejected:{holder['run_id']}"
+        transaction.set(lock_ref, {"run_id": run_id, "acquired_at": now})
+        transaction.create(run_ref_, {**base, "status": "running",
+                                      "stages": {name: {"status": "pending"} for name in manifest.weekly_chain}})
+        return "created"
+
+    outcome = txn(db.transaction())
+    if outcome == "exists":
+        log.warning("weekly run already exists; redelivered or duplicate trigger ignored", run_id=run_id)
+        return None
+    if outcome.startswith("rejected:"):
+        log.warning("another weekly cycle is running; this trigger starts nothing",
+                    running_run_id=outcome.split(":", 1)[1])
         return None
     log.info("weekly run created", run_id=run_id, options=ctx.options.model_dump())
     return ctx
@@ -78,6 +127,12 @@ def release_stage(run_id: str, stage: str, error: str) -> None:
     retries it at once instead of waiting for the lease to expire."""
     fs.client().collection(WEEKLY_RUNS).document(run_id).update(
         {f"stages.{stage}.status": "errored", f"stages.{stage}.error": error})
+
+
+def fail_stage(run_id: str, stage: str, error: str) -> None:
+    """A stage that can no longer finish (its message died): failed, with the reason."""
+    run_ref(run_id).update({f"stages.{stage}.status": "failed", f"stages.{stage}.error": error,
+                            f"stages.{stage}.finished_at": datetime.now(timezone.utc)})
 
 
 def finish_stage(ctx: RunContext, stage: str, status: str, started_at: datetime,

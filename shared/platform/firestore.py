@@ -15,8 +15,12 @@ if TYPE_CHECKING:  # the client import costs ~0.3 s: only paths that touch Fires
 
 log = get_logger(__name__)
 MAX_BATCH = 500
-LEASE_S = 60          # a claim without a heartbeat for this long belongs to a dead attempt
-HEARTBEAT_S = 15
+# A claim without a sign of life for LEASE_S belongs to a dead attempt. Short, so the retries of
+# a dead instance's message (Pub/Sub: ~+10 s, +30 s, +70 s, +150 s; the emulator ~every 20 s,
+# dead-lettering after ~85 s) find the lease expired well before they run out; three heartbeats
+# may be missed before a live attempt loses it.
+LEASE_S = 30
+HEARTBEAT_S = 10
 TERMINAL = ("succeeded", "partial", "failed", "skipped")   # a claim in these states is done  # Firestore's limit of writes per batch / commit
 
 

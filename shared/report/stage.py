@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from shared.config import get_settings
 from shared.cycle import runs
@@ -21,10 +22,13 @@ STAGE = "reporter"
 def handle_stage_done(done: StageDone, meta: EventMeta) -> None:
     ctx = done.run
     with log_context(run_id=ctx.run_id, stage=STAGE):
-        run_stage(ctx, STAGE, lambda started: _write_report(ctx, started))
+        run_stage(ctx, STAGE, lambda started: StageResult(status="succeeded", summary=write_report(ctx, started)))
 
 
-def _write_report(ctx: RunContext, started: datetime) -> StageResult:
+def write_report(ctx: RunContext, started: datetime) -> dict[str, Any]:
+    """Build the report from the run record as it stands, write it to the bucket, publish
+    ReportPublished; returns the run fields it produced (paths, SAFE and its flags, reasons).
+    Also used by the dead-letter consumer for a run that ends in failure."""
     run = runs.get_run(ctx.run_id)
     if run is None:
         raise LookupError(f"weekly run {ctx.run_id} not found")
@@ -42,7 +46,6 @@ def _write_report(ctx: RunContext, started: datetime) -> StageResult:
     pubsub.publish(load_manifest().output_topic(STAGE), ReportPublished(
         run=ctx, markdown_uri=md_uri, json_uri=json_uri, reasons=report.reasons, **flags),
         run_id=ctx.run_id)
-    # the last stage: once this result is recorded the run is "completed" with this summary
-    # (it ran to its report; SAFE and the reasons say how it went)
-    return StageResult(status="succeeded", summary={"report": {"markdown": md_uri, "json": json_uri},
-                                                    **flags, "reasons": report.reasons})
+    # as the last stage's summary these complete the run (it ran to its report; SAFE and the
+    # reasons say how it went)
+    return {"report": {"markdown": md_uri, "json": json_uri}, **flags, "reasons": report.reasons}

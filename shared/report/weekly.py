@@ -69,8 +69,9 @@ def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime) ->
         status = st.get("status", "pending")
         if name == "reporter" and status == "running":
             status = "writing this report"
-        stages.append({"stage": name, "status": status,
-                       "duration_s": st.get("duration_s"), "error": st.get("error")})
+        stages.append({"stage": name, "status": status, "duration_s": st.get("duration_s"),
+                       "error": st.get("error"), "attempts": st.get("attempts"),
+                       "takeovers": st.get("takeovers") or 0})
     catalog: dict[str, Any] = {"available": sync is not None}
     summary: dict[str, Any] = {}
     if sync is not None:

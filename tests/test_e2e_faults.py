@@ -1,0 +1,105 @@
+"""Fault injection through the local cloud: instances that die mid-stage, messages that die,
+and triggers that come in bursts. Recovery times are printed (`pytest -s`), not asserted."""
+from __future__ import annotations
+
+import base64
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+
+from infra import local_stack
+from shared.cycle import runs
+from shared.messages import CatalogSyncRequest, RunContext, RunOptions, WeeklyCycleRequest
+from shared.platform import firestore as fs
+from shared.platform import pubsub, storage
+from tests.conftest import wait_until
+
+pytestmark = [pytest.mark.emulators, pytest.mark.e2e]
+
+
+def finished(run_id: str, timeout_s: float) -> dict:
+    return wait_until(lambda: (r := runs.get_run(run_id)) and r.get("status") in ("completed", "failed") and r,
+                      timeout_s, f"weekly run {run_id} to finish", interval_s=0.5)
+
+
+def test_an_instance_killed_mid_stage_is_taken_over_and_the_run_completes(cloud):
+    # every feed request is slowed so the sync is surely in progress when its instance dies
+    cloud.replay_control("POST", "faults", {"path_prefix": "/api/v1/", "count": -1, "delay_s": 0.4})
+    run_id = "fault-kill-catalog"
+    pubsub.publish("weekly-cycle-requests", WeeklyCycleRequest(run_id=run_id, benchmarks=False, requested_by="test"))
+    wait_until(lambda: runs.stage_state(run_id, "catalog_sync").get("status") == "running", 60,
+               "catalog_sync to start", interval_s=0.1)
+    time.sleep(1.0)
+    killed_at = time.monotonic()
+    local_stack.kill_and_restart(cloud.state_dir, "catalog_sync")
+    cloud.replay_control("DELETE", "faults")
+    run = finished(run_id, 400)
+    recovered_s = time.monotonic() - killed_at
+    stage = run["stages"]["catalog_sync"]
+    print(f"\ncatalog_sync killed mid-stage: run {run['status']} {recovered_s:.0f} s after the kill; "
+          f"attempts {stage['attempts']}, takeovers {stage.get('takeovers')}, stage duration {stage['duration_s']} s")
+    assert run["status"] == "completed" and stage["status"] == "succeeded"
+    assert stage.get("takeovers", 0) >= 1 and stage["attempts"] >= 2
+    md = storage.read_bytes(*storage.split_uri(run["report"]["markdown"])).decode()
+    assert "| catalog_sync | succeeded (attempts " in md and "taken over" in md
+
+
+def test_a_dead_lettered_stage_ends_the_run_failed_with_a_report(cloud):
+    """The dead-letter consumer, fed the way Pub/Sub forwards a message after its last attempt."""
+    run_id = "fault-dead-letter"
+    ctx = runs.create_run(WeeklyCycleRequest(run_id=run_id, requested_by="test"), run_id, "m-1")
+    body = CatalogSyncRequest(mode="full", run=ctx).model_dump_json().encode()
+    envelope = {"message": {"data": base64.b64encode(body).decode(), "messageId": "dl-1",
+                            "publishTime": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                            "attributes": {
+                                "CloudPubSubDeadLetterSourceSubscription":
+                                    f"projects/{cloud.project}/subscriptions/catalog_sync-push",
+                                "CloudPubSubDeadLetterSourceDeliveryCount": "5"}},
+                "subscription": f"projects/{cloud.project}/subscriptions/dead_letters-push"}
+    r = httpx.post(f"{cloud.function_url('dead_letters')}/projects/{cloud.project}/topics/pipeline-dead-letter",
+                   json=envelope, timeout=60)
+    assert r.status_code == 200, r.text
+    run = runs.get_run(run_id)
+    assert run["status"] == "failed" and run["safe"] is False
+    assert run["stages"]["catalog_sync"]["status"] == "failed"
+    assert "dead-lettered after 5 delivery attempts" in run["stages"]["catalog_sync"]["error"]
+    md = storage.read_bytes(*storage.split_uri(run["report"]["markdown"])).decode()
+    assert "catalog_sync: stage failed: its message was dead-lettered after 5 delivery attempts" in md
+    kept = fs.client().collection("dead_letters").document("dl-1").get().to_dict()
+    assert kept["function"] == "catalog_sync" and kept["run_id"] == run_id and '"mode": "full"' in kept["payload"]
+
+
+def test_a_stage_that_never_gets_its_lease_dead_letters_through_pubsub(cloud):
+    """Every delivery fails (a live lease held elsewhere, forever): after max_delivery_attempts
+    Pub/Sub dead-letters the message and the consumer ends the run, report written."""
+    run_id = "fault-never-lease"
+    ctx = runs.create_run(WeeklyCycleRequest(run_id=run_id, requested_by="test"), run_id, "m-2")
+    forever = datetime.now(timezone.utc) + timedelta(days=1)
+    runs.run_ref(run_id).update({"stages.catalog_sync.status": "running", "stages.catalog_sync.claimed_at": forever})
+    started = time.monotonic()
+    pubsub.publish("catalog-sync-requests", CatalogSyncRequest(mode="full", run=ctx))
+    run = finished(run_id, 900)
+    print(f"\nstage message dead-lettered and the run ended {time.monotonic() - started:.0f} s after publishing")
+    assert run["status"] == "failed" and "dead-lettered" in run["stages"]["catalog_sync"]["error"]
+    assert run["report"]["markdown"].startswith("gs://")
+
+
+def test_concurrent_triggers_make_one_cycle(cloud):
+    def trigger(_: int) -> httpx.Response:
+        return httpx.post(f"{cloud.function_url('api')}/weekly/run", json={"benchmarks": False}, timeout=60)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(trigger, range(20)))
+    assert all(r.status_code in (202, 409) for r in responses), [r.text for r in responses]
+    published = [r.json()["run_id"] for r in responses if r.status_code == 202]
+    for run_id in published:      # every published trigger reaches a record: running or rejected
+        wait_until(lambda: runs.get_run(run_id), 60, f"record of {run_id}")
+    records = [s.to_dict() for s in fs.client().collection("weekly_runs").stream()]
+    started = [r for r in records if r["status"] != "rejected"]
+    assert len(started) == 1, [(r["run_id"], r["status"]) for r in records]
+    assert all(r["running_run_id"] == started[0]["run_id"] for r in records if r["status"] == "rejected")
+    assert all(r.json()["run_id"] == started[0]["run_id"] for r in responses if r.status_code == 409)
+    assert finished(started[0]["run_id"], 120)["status"] == "completed"
