@@ -8,6 +8,7 @@ import time
 import pytest
 
 from shared.bench import runner
+from shared.bench.results import load_results
 from shared.catalog.sync import run_sync
 from shared.config import settings_from_env
 from shared.platform import firestore as fs
@@ -134,7 +135,7 @@ def test_same_bench_id_runs_once(cloud):
 def test_ab_candidate_vs_incumbent_on_the_same_cases(cloud):
     summary = bench(settings(), "b-ab", ["sim/steady", "sim/regressed"], max_cases=8)
     plan = runner.Plan.model_validate(runner.load_bench("b-ab")["plan"])
-    rows = runner.load_results(settings(), plan)  # every shard
+    rows = load_results(settings(), plan)  # every shard
     by_model = {m: sorted(r.case_id for r in rows if r.model == m) for m in ("sim/steady", "sim/regressed")}
     assert by_model["sim/steady"] == by_model["sim/regressed"] and len(by_model["sim/steady"]) == 48
     assert summary["models"]["sim/steady"]["score"] > summary["models"]["sim/regressed"]["score"]
