@@ -1,12 +1,11 @@
-"""Benchmark runs: targets, budget, fan-out into shards, scoring, fan-in exactly once,
-metrics with confidence intervals, and regression detection against a rolling baseline.
-Verdicts are shared/policy.py's; this module gathers the evidence it needs.
+"""The life of a benchmark run in Firestore: plan it (idempotent per bench id), run it inline
+(one shard) or fan out into shards, run each shard exactly once under a lease, and aggregate
+exactly once when the last shard is done. A redelivered request resumes a run still going.
 
-Firestore: bench_runs/{bench_id} (plan, shard states, summary), bench_target_results/{id}
-(one per run and model: the rolling baseline). Storage: bench/planned/{sha256}.json (the exact
-cases planned, so every shard scores what was planned, custom suites included),
-bench/results/{bench_id}/shard-NNNN.jsonl (per-case results). A run is idempotent per bench id;
-a weekly run's id is {run_id}.benchmark-{phase}.
+Firestore: bench_runs/{bench_id} (plan, shard states, summary). A weekly run's id is
+{run_id}.benchmark-{phase}. The work itself is elsewhere: planning.py (targets, budget, the
+planned cases), execution.py (calls and scoring), results.py (the shard files, metrics, the
+rolling baseline and the summary).
 """
 from __future__ import annotations
 
@@ -30,7 +29,7 @@ BENCH_RUNS = "bench_runs"
 SHARD_LEASE_S = 600
 
 
-# --- running one shard ---------------------------------------------------------------------
+# --- one shard, exactly once; the last one aggregates -------------------------------------
 def run_shard(settings: Settings, bench_id: str, shard: int,
               on_complete: Callable[[dict[str, Any]], None] | None = None) -> str:
     """Run one shard exactly once; the shard that completes the run aggregates it."""
@@ -100,7 +99,7 @@ def maybe_aggregate(settings: Settings, bench_id: str,
     return "aggregated"
 
 
-# --- entry -------------------------------------------------------------------------------
+# --- entry: plan, then run inline or fan out ----------------------------------------------
 def start_bench(settings: Settings, bench_id: str, phase: str, models: list[str], suite: str | None,
                 max_per_category: int | None, weekly_run_id: str | None,
                 publish_shard: Callable[[str, int], None],
