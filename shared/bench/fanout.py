@@ -16,12 +16,11 @@ from typing import Any, Callable
 from shared.bench.budget import BudgetRefused
 from shared.bench.execution import run_units
 from shared.bench.planning import Plan, create_plan, units_of
-from shared.bench.results import aggregate, shard_path
+from shared.bench.results import aggregate, store_results
 from shared.bench.suite import SuiteError
 from shared.config import Settings
 from shared.log import get_logger
 from shared.platform import firestore as fs
-from shared.platform import storage
 from shared.redaction import redact
 
 log = get_logger(__name__)
@@ -45,8 +44,7 @@ def run_shard(settings: Settings, bench_id: str, shard: int,
         started = time.monotonic()
         try:
             results = run_units(settings, plan, units_of(plan, shard), plan.pricing)
-            body = "".join(r.model_dump_json() + "\n" for r in results).encode()
-            storage.write_bytes(settings.require_raw_bucket(), shard_path(plan, shard), body, "application/x-ndjson")
+            store_results(settings, plan, shard, results)
         except Exception as exc:
             # release the claim: the redelivered message runs the shard again at once instead of
             # answering "busy" until the lease runs out (and nothing ever aggregating)

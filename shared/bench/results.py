@@ -27,6 +27,12 @@ def shard_path(plan: Plan, shard: int) -> str:
     return f"bench/results/{plan.bench_id}/shard-{shard:04d}.jsonl"
 
 
+def store_results(settings: Settings, plan: Plan, shard: int, results: list[CaseResult]) -> None:
+    """One shard's results, one JSON line per case (a retried shard overwrites its file)."""
+    body = "".join(r.model_dump_json() + "\n" for r in results).encode()
+    storage.write_bytes(settings.require_raw_bucket(), shard_path(plan, shard), body, "application/x-ndjson")
+
+
 def load_results(settings: Settings, plan: Plan) -> list[CaseResult]:
     out = []
     for shard in range(plan.shard_count):
