@@ -27,7 +27,8 @@ from infra.local_stack import HOST, free_port, isolated_env
 from infra.model_simulator import SimulatorServer
 from shared.bench.client import ChatClient
 from shared.bench.code_client import CodeRunnerClient
-from shared.bench.runner import Plan, run_units
+from shared.bench.execution import run_units
+from shared.bench.planning import Plan
 from shared.bench.scorers import code_case
 from shared.bench.suite import load_suite
 from shared.config import settings_from_env

@@ -135,7 +135,7 @@ def bench_run(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[st
 
 
 def bench_status(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    from shared.bench.runner import load_bench
+    from shared.bench.fanout import load_bench
 
     return _record(body, query, load_bench, "benchmark run")
 

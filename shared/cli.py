@@ -115,7 +115,7 @@ def cmd_research_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_run(args: argparse.Namespace) -> int:
-    from shared.bench import runner
+    from shared.bench import fanout
     from shared.config import get_settings
     from shared.log import configure
 
@@ -127,8 +127,8 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     configure("WARNING" if args.json else settings.log_level)
     bench_id = f"cli-bench-{int(time.time())}"
     summaries: list[dict[str, Any]] = []
-    out = runner.start_bench(settings, bench_id, "adhoc", args.model or [], args.suite, args.max_cases,
-                             None, lambda b, i: runner.run_shard(settings, b, i, summaries.append),
+    out = fanout.start_bench(settings, bench_id, "adhoc", args.model or [], args.suite, args.max_cases,
+                             None, lambda b, i: fanout.run_shard(settings, b, i, summaries.append),
                              summaries.append)
     summary = summaries[-1] if summaries else out
     if summary.get("status") == "failed":

@@ -1,7 +1,7 @@
 """Every rule that decides a verdict, in one pure module: scorer acceptance thresholds, regression
 levels, the benchmark check, the SAFE rules and their reasons.
 
-No cloud imports and no I/O: the runner, the report, the CLI and the api ask this module and
+No cloud imports and no I/O: the benchmark, the report, the CLI and the api ask this module and
 nobody else decides. Unit-tested without emulators (tests/test_policy.py).
 """
 from __future__ import annotations
@@ -212,7 +212,7 @@ def _check(name: str, outcome: Outcome, detail: str) -> Check:
 
 
 def judge_benchmark_summary(summary: dict[str, Any], demo: bool) -> tuple[Outcome, str]:
-    """A benchmark summary (runner.aggregate) as the outcome of a required check."""
+    """A benchmark summary (shared.bench.results.aggregate) as the outcome of a required check."""
     models: dict[str, Any] = summary.get("models") or {}
     simulated = bool(summary.get("simulated"))
     if simulated and not demo:

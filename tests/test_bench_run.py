@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from shared.bench import runner
+from shared.bench import fanout
+from shared.bench.planning import Plan
+from shared.bench.results import load_results
 from shared.catalog.sync import run_sync
 from shared.config import settings_from_env
 from shared.platform import firestore as fs
@@ -22,8 +24,8 @@ def settings(**env: str):
 
 def bench(s, bench_id: str, models: list[str], max_cases: int = 4) -> dict:
     done: list[dict] = []
-    out = runner.start_bench(s, bench_id, "adhoc", models, None, max_cases, None,
-                             lambda b, i: runner.run_shard(s, b, i, done.append), done.append)
+    out = fanout.start_bench(s, bench_id, "adhoc", models, None, max_cases, None,
+                             lambda b, i: fanout.run_shard(s, b, i, done.append), done.append)
     return done[-1] if done else out
 
 
@@ -60,7 +62,7 @@ def test_budget_is_estimated_first_and_refused_above_the_cap(cloud):
     summary = bench(settings(BENCH_BUDGET_USD="0.0001"), "b-refused", ["openai/gpt-demo-5"])
     assert summary["status"] == "refused" and "exceeds BENCH_BUDGET_USD=$0.00" in summary["error"]
     assert sim_calls(cloud) == before  # nothing was called
-    doc = runner.load_bench("b-refused")
+    doc = fanout.load_bench("b-refused")
     assert doc["status"] == "refused"
 
 
@@ -111,12 +113,12 @@ def test_shards_fan_in_exactly_once_under_redelivery(cloud):
     s = settings(BENCH_SHARD_SIZE="10")
     published: list[int] = []
     completions: list[dict] = []
-    out = runner.start_bench(s, "b-shards", "adhoc", ["sim/steady"], None, 4, None,
+    out = fanout.start_bench(s, "b-shards", "adhoc", ["sim/steady"], None, 4, None,
                              lambda b, i: published.append(i), completions.append)
     assert out["shards"] == 3 and published == [0, 1, 2]
-    results = [runner.run_shard(s, "b-shards", i, completions.append) for i in (0, 1, 1, 2, 2, 0)]
+    results = [fanout.run_shard(s, "b-shards", i, completions.append) for i in (0, 1, 1, 2, 2, 0)]
     assert results.count("aggregated") == 1 and len(completions) == 1
-    doc = runner.load_bench("b-shards")
+    doc = fanout.load_bench("b-shards")
     assert doc["shards_done"] == 3 and doc["status"] == "complete"
     assert completions[0]["models"]["sim/steady"]["cases"] == 24
     assert len([d for d in (x.to_dict() for x in fs.client().collection("bench_target_results").stream())
@@ -126,15 +128,15 @@ def test_shards_fan_in_exactly_once_under_redelivery(cloud):
 def test_same_bench_id_runs_once(cloud):
     first = bench(settings(), "b-once", ["sim/steady"], max_cases=1)
     calls = sim_calls(cloud)
-    again = runner.start_bench(settings(), "b-once", "adhoc", ["sim/steady"], None, 1, None,
+    again = fanout.start_bench(settings(), "b-once", "adhoc", ["sim/steady"], None, 1, None,
                                lambda b, i: None, None)
     assert first["status"] == "complete" and again["status"] == "duplicate" and sim_calls(cloud) == calls
 
 
 def test_ab_candidate_vs_incumbent_on_the_same_cases(cloud):
     summary = bench(settings(), "b-ab", ["sim/steady", "sim/regressed"], max_cases=8)
-    plan = runner.Plan.model_validate(runner.load_bench("b-ab")["plan"])
-    rows = runner.load_results(settings(), plan)  # every shard
+    plan = Plan.model_validate(fanout.load_bench("b-ab")["plan"])
+    rows = load_results(settings(), plan)  # every shard
     by_model = {m: sorted(r.case_id for r in rows if r.model == m) for m in ("sim/steady", "sim/regressed")}
     assert by_model["sim/steady"] == by_model["sim/regressed"] and len(by_model["sim/steady"]) == 48
     assert summary["models"]["sim/steady"]["score"] > summary["models"]["sim/regressed"]["score"]
@@ -143,23 +145,23 @@ def test_ab_candidate_vs_incumbent_on_the_same_cases(cloud):
 def test_aggregation_failure_is_released_and_retried_once(cloud, monkeypatch):
     s = settings(BENCH_SHARD_SIZE="10")
     completions: list[dict] = []
-    runner.start_bench(s, "b-agg", "adhoc", ["sim/steady"], None, 2, None, lambda b, i: None, completions.append)
-    runner.run_shard(s, "b-agg", 0, completions.append)
-    real = runner.aggregate
+    fanout.start_bench(s, "b-agg", "adhoc", ["sim/steady"], None, 2, None, lambda b, i: None, completions.append)
+    fanout.run_shard(s, "b-agg", 0, completions.append)
+    real = fanout.aggregate
 
     def broken(*a, **k):
         raise RuntimeError("storage unavailable")
-    monkeypatch.setattr(runner, "aggregate", broken)
+    monkeypatch.setattr(fanout, "aggregate", broken)
     with pytest.raises(RuntimeError):
-        runner.run_shard(s, "b-agg", 1, completions.append)  # last shard: aggregation fails
-    monkeypatch.setattr(runner, "aggregate", real)
-    assert runner.run_shard(s, "b-agg", 1, completions.append) == "aggregated"  # the redelivery
-    assert len(completions) == 1 and runner.load_bench("b-agg")["status"] == "complete"
+        fanout.run_shard(s, "b-agg", 1, completions.append)  # last shard: aggregation fails
+    monkeypatch.setattr(fanout, "aggregate", real)
+    assert fanout.run_shard(s, "b-agg", 1, completions.append) == "aggregated"  # the redelivery
+    assert len(completions) == 1 and fanout.load_bench("b-agg")["status"] == "complete"
 
 
 def test_unknown_suite_fails_the_run_without_calls(cloud):
     before = sim_calls(cloud)
-    out = runner.start_bench(settings(), "b-nosuite", "adhoc", ["sim/steady"], "no-such-suite", 1, None,
+    out = fanout.start_bench(settings(), "b-nosuite", "adhoc", ["sim/steady"], "no-such-suite", 1, None,
                              lambda b, i: None, None)
     assert out["status"] == "failed" and "no suite at" in out["error"] and sim_calls(cloud) == before
 
@@ -179,19 +181,19 @@ def test_baselines_compare_like_with_like_only(cloud):
 def test_a_shard_that_raises_releases_its_claim_and_the_retry_completes(cloud, monkeypatch):
     s = settings(BENCH_SHARD_SIZE="10")
     completions: list[dict] = []
-    runner.start_bench(s, "b-raise", "adhoc", ["sim/steady"], None, 2, None, lambda b, i: None, completions.append)
-    real = runner.run_units
+    fanout.start_bench(s, "b-raise", "adhoc", ["sim/steady"], None, 2, None, lambda b, i: None, completions.append)
+    real = fanout.run_units
 
     def broken(*a, **k):
         raise ConnectionError("instance lost its network")
-    monkeypatch.setattr(runner, "run_units", broken)
+    monkeypatch.setattr(fanout, "run_units", broken)
     with pytest.raises(ConnectionError):
-        runner.run_shard(s, "b-raise", 0, completions.append)
-    doc = runner.load_bench("b-raise")
+        fanout.run_shard(s, "b-raise", 0, completions.append)
+    doc = fanout.load_bench("b-raise")
     assert doc["shards"]["s0"]["status"] == "errored" and "lost its network" in doc["shards"]["s0"]["error"]
-    monkeypatch.setattr(runner, "run_units", real)
-    assert runner.run_shard(s, "b-raise", 0, completions.append) == "shard done"   # not "busy"
-    assert runner.run_shard(s, "b-raise", 1, completions.append) == "aggregated"
+    monkeypatch.setattr(fanout, "run_units", real)
+    assert fanout.run_shard(s, "b-raise", 0, completions.append) == "shard done"   # not "busy"
+    assert fanout.run_shard(s, "b-raise", 1, completions.append) == "aggregated"
     assert len(completions) == 1 and completions[0]["models"]["sim/steady"]["cases"] == 12
 
 
@@ -203,23 +205,23 @@ def test_a_redelivered_request_resumes_an_inline_run_left_running(cloud, monkeyp
 
     def broken(*a, **k):
         raise ConnectionError("instance died")
-    real = runner.run_units
-    monkeypatch.setattr(runner, "run_units", broken)
+    real = fanout.run_units
+    monkeypatch.setattr(fanout, "run_units", broken)
     with pytest.raises(ConnectionError):
-        runner.start_bench(s, "b-resume", "pre", ["sim/steady"], None, 1, None, lambda b, i: None, done.append)
-    assert runner.load_bench("b-resume")["status"] == "running" and not done
-    monkeypatch.setattr(runner, "run_units", real)
-    out = runner.start_bench(s, "b-resume", "pre", ["sim/steady"], None, 1, None, lambda b, i: None, done.append)
+        fanout.start_bench(s, "b-resume", "pre", ["sim/steady"], None, 1, None, lambda b, i: None, done.append)
+    assert fanout.load_bench("b-resume")["status"] == "running" and not done
+    monkeypatch.setattr(fanout, "run_units", real)
+    out = fanout.start_bench(s, "b-resume", "pre", ["sim/steady"], None, 1, None, lambda b, i: None, done.append)
     assert out["status"] == "duplicate" and out["resumed"] == "aggregated"
-    assert len(done) == 1 and runner.load_bench("b-resume")["status"] == "complete"
+    assert len(done) == 1 and fanout.load_bench("b-resume")["status"] == "complete"
 
 
 def test_a_redelivered_fan_out_republishes_only_unfinished_shards(cloud):
     s = settings(BENCH_SHARD_SIZE="10")
     published: list[int] = []
-    runner.start_bench(s, "b-repub", "adhoc", ["sim/steady"], None, 2, None, lambda b, i: published.append(i))
-    runner.run_shard(s, "b-repub", 1, None)
-    again = runner.start_bench(s, "b-repub", "adhoc", ["sim/steady"], None, 2, None,
+    fanout.start_bench(s, "b-repub", "adhoc", ["sim/steady"], None, 2, None, lambda b, i: published.append(i))
+    fanout.run_shard(s, "b-repub", 1, None)
+    again = fanout.start_bench(s, "b-repub", "adhoc", ["sim/steady"], None, 2, None,
                                lambda b, i: published.append(i))
     assert published == [0, 1, 0] and again["resumed"] == "re-published shards [0]"
 
@@ -236,13 +238,13 @@ def test_a_custom_suite_folder_travels_with_the_run(cloud, tmp_path):
     (folder / "suite.yaml").write_text("name: my-suite\nversion: 3\n")
     s = settings(BENCH_SHARD_SIZE="5")
     published: list[int] = []
-    out = runner.start_bench(s, "b-custom", "adhoc", ["sim/steady"], str(folder), 2, None,
+    out = fanout.start_bench(s, "b-custom", "adhoc", ["sim/steady"], str(folder), 2, None,
                              lambda b, i: published.append(i))
     shutil.rmtree(folder)                                 # the shards run "elsewhere"
     done: list[dict] = []
     for shard in published:
-        runner.run_shard(s, "b-custom", shard, done.append)
-    plan = runner.Plan.model_validate(runner.load_bench("b-custom")["plan"])
+        fanout.run_shard(s, "b-custom", shard, done.append)
+    plan = Plan.model_validate(fanout.load_bench("b-custom")["plan"])
     assert out["shards"] == 3 and plan.suite_key == "my-suite@v3" and plan.cases_uri.startswith("gs://")
     assert done[-1]["status"] == "complete" and done[-1]["models"]["sim/steady"]["cases"] == 12
 
@@ -252,7 +254,7 @@ def test_a_bad_custom_suite_is_refused_before_a_run_record_exists(cloud, tmp_pat
     folder.mkdir()
     (folder / "suite.yaml").write_text("name: broken\nversion: 1\n")
     (folder / "math.jsonl").write_text('{"id": "m1", "category": "math"}\n')
-    out = runner.start_bench(settings(), "b-broken", "adhoc", ["sim/steady"], str(folder), 1, None,
+    out = fanout.start_bench(settings(), "b-broken", "adhoc", ["sim/steady"], str(folder), 1, None,
                              lambda b, i: None)
     assert out["status"] == "failed" and "invalid case" in out["error"]
-    assert runner.load_bench("b-broken")["status"] == "failed"
+    assert fanout.load_bench("b-broken")["status"] == "failed"

@@ -173,11 +173,11 @@ def _settings(**env: str):
 
 
 def _bench(s, bench_id: str, models: list[str], max_cases: int) -> dict:
-    from shared.bench import runner
+    from shared.bench import fanout
 
     done: list[dict] = []
-    out = runner.start_bench(s, bench_id, "adhoc", models, None, max_cases, None,
-                             lambda b, i: runner.run_shard(s, b, i, done.append), done.append)
+    out = fanout.start_bench(s, bench_id, "adhoc", models, None, max_cases, None,
+                             lambda b, i: fanout.run_shard(s, b, i, done.append), done.append)
     return done[-1] if done else out
 
 

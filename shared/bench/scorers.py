@@ -194,7 +194,7 @@ def score_from_verdict(code: CodeCase, verdict: CodeVerdict) -> ScoreResult:
 
 def score_python_tests(case: Case, response: str, code_runner: "CodeRunner | None" = None) -> ScoreResult:
     """One case through a code runner (code_runner over HTTP, or the sandbox service itself in
-    tests). The benchmark batches instead (shared/bench/runner.py)."""
+    tests). The benchmark batches instead (shared/bench/execution.py)."""
     code, early = code_case(case, response, case.id)
     if early is not None:
         return early

@@ -6,7 +6,7 @@ from typing import Any, Union
 
 from pydantic import RootModel
 
-from shared.bench import runner
+from shared.bench import fanout
 from shared.config import get_settings
 from shared.cycle.protocol import StageResult, complete_deferred, run_stage, skip_stage
 from shared.log import get_logger, log_context
@@ -37,7 +37,7 @@ def stage_result(summary: dict[str, Any]) -> StageResult:
 
 def _completion_for(bench_id: str):
     """A shard of a weekly run completes the (deferred) weekly stage when it aggregates."""
-    doc = runner.load_bench(bench_id) or {}
+    doc = fanout.load_bench(bench_id) or {}
     ctx_raw = doc.get("weekly_ctx")
     if not ctx_raw:
         return None
@@ -50,12 +50,12 @@ def handle_benchmark_message(message: BenchmarkMessage, meta: EventMeta) -> None
     settings = get_settings()
     if isinstance(msg, BenchShard):
         with log_context(stage="benchmark-shard", bench_id=msg.bench_id):
-            runner.run_shard(settings, msg.bench_id, msg.shard, _completion_for(msg.bench_id))
+            fanout.run_shard(settings, msg.bench_id, msg.shard, _completion_for(msg.bench_id))
         return
     if isinstance(msg, BenchRequest):
         bench_id = msg.bench_id or f"bench-{meta.message_id}"
         with log_context(stage="benchmark-adhoc", bench_id=bench_id):
-            runner.start_bench(settings, bench_id, msg.phase, msg.models, msg.suite, msg.max_cases_per_category,
+            fanout.start_bench(settings, bench_id, msg.phase, msg.models, msg.suite, msg.max_cases_per_category,
                                None, publish_shard)
         return
     ctx = msg.run
@@ -67,7 +67,7 @@ def handle_benchmark_message(message: BenchmarkMessage, meta: EventMeta) -> None
         def work(started: datetime) -> StageResult:
             bench_id = f"{ctx.run_id}.benchmark-pre"
             finished: list[dict[str, Any]] = []
-            out = runner.start_bench(settings, bench_id, "pre", [], None, None, ctx.run_id, publish_shard,
+            out = fanout.start_bench(settings, bench_id, "pre", [], None, None, ctx.run_id, publish_shard,
                                      finished.append, weekly_ctx=ctx.model_dump(mode="json"))
             if finished:          # one inline shard (or a resumed run) finished here
                 return stage_result(finished[-1])

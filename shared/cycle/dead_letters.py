@@ -50,13 +50,13 @@ def weekly_stage_of(function: str | None, body: dict[str, Any]) -> tuple[RunCont
         if function in ("research_digest", "reporter"):
             return StageDone.model_validate(body).run, function
         if function == "benchmark":
-            from shared.bench import runner
+            from shared.bench import fanout
             from shared.bench.stage import BenchmarkMessage
 
             msg = BenchmarkMessage.model_validate(body).root
             if isinstance(msg, StageDone):
                 return msg.run, "benchmark"
-            bench = runner.load_bench(getattr(msg, "bench_id", None) or "") or {}
+            bench = fanout.load_bench(getattr(msg, "bench_id", None) or "") or {}
             if bench.get("weekly_ctx"):
                 return RunContext.model_validate(bench["weekly_ctx"]), "benchmark"
             return None

@@ -1,0 +1,158 @@
+"""Fan-in of a benchmark run: the per-case results in the bucket, metrics with confidence
+intervals, the rolling baseline, and the evidence for the regression verdict. Verdicts are
+shared/policy.py's; this module gathers the evidence it needs.
+
+Firestore: bench_target_results/{bench_id}__{model} (one per run and model: the rolling
+baseline). Storage: bench/results/{bench_id}/shard-NNNN.jsonl (per-case results).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from shared import policy
+from shared.bench import stats
+from shared.bench.budget import BUDGET_EXHAUSTED
+from shared.bench.cases import CATEGORIES
+from shared.bench.execution import CaseResult
+from shared.bench.planning import Plan
+from shared.config import Settings
+from shared.platform import firestore as fs
+from shared.platform import storage
+
+TARGET_RESULTS = "bench_target_results"
+
+
+def shard_path(plan: Plan, shard: int) -> str:
+    return f"bench/results/{plan.bench_id}/shard-{shard:04d}.jsonl"
+
+
+def store_results(settings: Settings, plan: Plan, shard: int, results: list[CaseResult]) -> None:
+    """One shard's results, one JSON line per case (a retried shard overwrites its file)."""
+    body = "".join(r.model_dump_json() + "\n" for r in results).encode()
+    storage.write_bytes(settings.require_raw_bucket(), shard_path(plan, shard), body, "application/x-ndjson")
+
+
+def load_results(settings: Settings, plan: Plan) -> list[CaseResult]:
+    out = []
+    for shard in range(plan.shard_count):
+        raw = storage.read_bytes(settings.require_raw_bucket(), shard_path(plan, shard)).decode()
+        out += [CaseResult.model_validate_json(line) for line in raw.splitlines() if line.strip()]
+    return out
+
+
+def _ci(mean: float, n: int) -> list[float]:
+    lo, hi = stats.proportion_interval(mean, n)
+    return [round(100 * lo, 2), round(100 * hi, 2)]
+
+
+def model_metrics(results: list[CaseResult]) -> dict[str, Any]:
+    """Score, pass rate and per-category scores over EVERY case, errored ones counted as 0 (a
+    model that fails on its hardest cases loses for it); Wilson intervals; latency over every
+    call that was made, errored ones included (a timeout counts at the time it took)."""
+    scored = [r for r in results if r.status == "scored"]
+    errored = [r for r in results if r.status == "errored"]
+    n = len(results)
+    latencies = [r.latency_s for r in results if r.latency_s is not None]
+    out: dict[str, Any] = {"cases": n, "scored": len(scored), "errored": len(errored),
+                           "error_rate": round(len(errored) / n, 4) if n else 0.0}
+    if scored:
+        mean = sum(r.score or 0.0 for r in scored) / n
+        passes = sum(1 for r in scored if r.passed)
+        out.update({"score": round(100 * mean, 2), "score_ci95": _ci(mean, n),
+                    "pass_rate": round(passes / n, 4),
+                    "pass_rate_ci95": [x / 100 for x in _ci(passes / n, n)]})
+    if latencies:
+        out.update({"latency_avg_s": round(sum(latencies) / len(latencies), 4),
+                    "latency_p95_s": round(stats.percentile(latencies, 95), 4), "latency_calls": len(latencies)})
+    out["tokens"] = {"prompt": sum(r.prompt_tokens or 0 for r in results),
+                     "completion": sum(r.completion_tokens or 0 for r in results)}
+    costs = [r.cost_usd for r in results if r.cost_usd is not None]
+    out["cost_usd"] = round(sum(costs), 6) if costs else None
+    out["cost_sources"] = sorted({r.cost_source for r in results})
+    per_cat = {}
+    for cat in CATEGORIES:
+        rs = [r for r in results if r.category == cat]
+        if rs:
+            mean = sum((r.score or 0.0) if r.status == "scored" else 0.0 for r in rs) / len(rs)
+            per_cat[cat] = {"n": len(rs), "score": round(100 * mean, 2), "ci95": _ci(mean, len(rs)),
+                            "errored": sum(1 for r in rs if r.status == "errored")}
+    out["categories"] = per_cat
+    out["errors"] = sorted({(r.error or "")[:160] for r in errored})[:5]
+    return out
+
+
+def target_key(suite_key: str, model: str, llm_base_url: str, simulated: bool) -> str:
+    """Baselines compare like with like: same suite version, model, endpoint and label."""
+    return f"{suite_key}|{model}|{llm_base_url.rstrip('/')}|{'simulated' if simulated else 'real'}"
+
+
+def baseline_runs(key: str, limit: int, exclude: str) -> list[dict[str, Any]]:
+    """The last `limit` complete runs with this target key (newest first).
+    Equality query only (no composite index); ordered in memory."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    docs = [s.to_dict() for s in fs.client().collection(TARGET_RESULTS)
+            .where(filter=FieldFilter("target_key", "==", key)).stream()]
+    docs = [d for d in docs if d.get("complete") and d.get("bench_id") != exclude]
+    return sorted(docs, key=lambda d: d["finished_at"], reverse=True)[:limit]
+
+
+def outcomes(results: list[CaseResult], model: str) -> dict[str, bool]:
+    """case id → passed; an errored case is a failure."""
+    return {r.case_id: r.status == "scored" and bool(r.passed) for r in results if r.model == model}
+
+
+def regression(settings: Settings, plan: Plan, model: str, results: list[CaseResult], key: str,
+               baseline_results: dict[str, list[CaseResult]]) -> policy.ModelVerdict:
+    """Gather the evidence (this run's outcomes, the comparable baseline runs' outcomes) and let
+    the policy decide."""
+    base = baseline_runs(key, settings.bench_baseline_runs, plan.bench_id)
+    runs = []
+    for doc in base:
+        if doc["bench_id"] not in baseline_results:  # one read per baseline run, not per model
+            baseline_results[doc["bench_id"]] = load_results(settings, Plan.model_validate(doc["plan"]))
+        runs.append((doc["bench_id"], outcomes(baseline_results[doc["bench_id"]], model)))
+    return policy.judge_model(outcomes(results, model), [r.case_id for r in results if r.status == "errored"],
+                              len(results), runs, policy.Thresholds.from_settings(settings))
+
+
+def aggregate(settings: Settings, plan: Plan) -> dict[str, Any]:
+    results = load_results(settings, plan)
+    now = datetime.now(timezone.utc)
+    thresholds = policy.Thresholds.from_settings(settings)
+    because = list(plan.simulated_because)
+    if any(r.simulated for r in results) and not any("header" in b for b in because):
+        because.append("the server answered X-Simulated: true")
+    simulated = bool(because)
+    models: dict[str, Any] = {}
+    states: list[str] = []
+    baseline_results: dict[str, list[CaseResult]] = {}
+    for model in plan.models:
+        rs = [r for r in results if r.model == model]
+        key = target_key(plan.suite_key, model, plan.llm_base_url, simulated)
+        verdict = regression(settings, plan, model, rs, key, baseline_results)
+        states.append(verdict.state)
+        models[model] = {**model_metrics(rs), "routing_categories": plan.targets.get(model, []),
+                         "complete": verdict.state != "incomplete", "regression": verdict.model_dump(),
+                         "state": verdict.state}
+        fs.client().collection(TARGET_RESULTS).document(f"{plan.bench_id}__{fs.doc_id(model)}").set({
+            "bench_id": plan.bench_id, "model": model, "suite_key": plan.suite_key, "target_key": key,
+            "phase": plan.phase, "complete": verdict.state != "incomplete", "simulated": simulated,
+            "llm_base_url": plan.llm_base_url, "score": models[model].get("score"),
+            "pass_rate": models[model].get("pass_rate"), "finished_at": now,
+            "plan": plan.model_dump(mode="python")})
+    coding = [r for r in results if r.scorer == "python_tests"]
+    sandbox = {"cases": len(coding), "isolation": sorted({r.isolation for r in coding if r.isolation}),
+               "weak_layers": sorted({layer for r in coding for layer in r.weak_isolation}),
+               "unavailable": sum(1 for r in coding if r.status == "errored"
+                                  and (r.error or "").startswith("sandbox unavailable"))}
+    verdict = policy.run_verdict(states)
+    exhausted = [r for r in results if (r.error or "").startswith(BUDGET_EXHAUSTED)]
+    status = "budget_exhausted" if exhausted else "incomplete" if verdict == "incomplete" else "complete"
+    return {"bench_id": plan.bench_id, "phase": plan.phase, "suite": plan.suite_key,
+            "status": status, "verdict": verdict, "simulated": simulated, "simulated_because": because,
+            "sandbox": sandbox, "llm_base_url": plan.llm_base_url, "units": plan.units,
+            "not_called": len(exhausted), "shards": plan.shard_count, "models": models, "estimate": plan.estimate,
+            "results_prefix": f"gs://{settings.require_raw_bucket()}/bench/results/{plan.bench_id}/",
+            "thresholds": thresholds.model_dump()}
