@@ -21,11 +21,11 @@ from shared.bench.suite import SuiteError
 from shared.config import Settings
 from shared.log import get_logger
 from shared.platform import firestore as fs
+from shared.platform.events import RetryLater
 from shared.redaction import redact
 
 log = get_logger(__name__)
 BENCH_RUNS = "bench_runs"
-SHARD_LEASE_S = 600
 
 
 # --- one shard, exactly once; the last one aggregates -------------------------------------
@@ -39,12 +39,13 @@ def run_shard(settings: Settings, bench_id: str, shard: int,
         log.error("shard for an unknown benchmark run dropped", bench_id=bench_id, shard=shard)
         return "missing"
     plan = Plan.model_validate(doc["plan"])
-    claim = fs.claim(ref, SHARD_LEASE_S, prefix=f"shards.s{shard}")
+    claim = fs.claim(ref, fs.LEASE_S, prefix=f"shards.s{shard}")
     if claim == "claimed":
         started = time.monotonic()
         try:
-            results = run_units(settings, plan, units_of(plan, shard), plan.pricing)
-            store_results(settings, plan, shard, results)
+            with fs.keep_alive(ref, f"shards.s{shard}", fs.HEARTBEAT_S):
+                results = run_units(settings, plan, units_of(plan, shard), plan.pricing)
+                store_results(settings, plan, shard, results)
         except Exception as exc:
             # release the claim: the redelivered message runs the shard again at once instead of
             # answering "busy" until the lease runs out (and nothing ever aggregating)
@@ -55,8 +56,8 @@ def run_shard(settings: Settings, bench_id: str, shard: int,
             raise
         _finish_shard(ref, shard, len(results), time.monotonic() - started)
         log.info("benchmark shard finished", bench_id=bench_id, shard=shard, cases=len(results))
-    elif claim == "busy":
-        return "busy"
+    elif claim == "busy":   # retried later: if its holder died, the retry takes the shard over
+        raise RetryLater(f"shard {shard} of {bench_id} is running in another attempt with a live lease")
     return maybe_aggregate(settings, bench_id, on_complete)
 
 
@@ -81,10 +82,14 @@ def maybe_aggregate(settings: Settings, bench_id: str,
     doc = ref.get().to_dict() or {}
     if doc.get("shards_done", 0) < doc["plan"]["shard_count"]:
         return "shard done"
-    if fs.claim(ref, SHARD_LEASE_S, prefix="aggregation") != "claimed":
+    claim = fs.claim(ref, fs.LEASE_S, prefix="aggregation")
+    if claim == "busy":
+        raise RetryLater(f"the aggregation of {bench_id} is running in another attempt with a live lease")
+    if claim != "claimed":
         return "aggregation handled elsewhere"
     try:
-        summary = aggregate(settings, Plan.model_validate(doc["plan"]))
+        with fs.keep_alive(ref, "aggregation", fs.HEARTBEAT_S):
+            summary = aggregate(settings, Plan.model_validate(doc["plan"]))
     except Exception as exc:
         # release the claim so the redelivered shard message aggregates again at once
         ref.update({"aggregation.status": "errored", "aggregation.error": f"{exc.__class__.__name__}: {exc}"})
