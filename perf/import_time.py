@@ -1,6 +1,6 @@
-"""Import time of each function module, as a cold start pays it (benchmark script).
+"""Import time of each function module, as a cold start pays it (perf script).
 
-    .venv/bin/python benchmarks/import_time.py [--repeats 7]
+    .venv/bin/python perf/import_time.py [--repeats 7]
 
 For each active function in the manifest, a fresh interpreter loads functions/<f>/main.py the
 way functions-framework does (by file path) and reports the wall time of that load; the median
