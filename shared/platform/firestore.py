@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 from typing import TYPE_CHECKING, Any, Iterable
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from shared.config import get_settings
 
@@ -24,10 +24,6 @@ def doc_id(key: str) -> str:
     """Model ids ('openai/gpt-4o') and category slugs ('marketing/seo') hold '/', which a
     document id may not; percent-encoding keeps them readable and reversible."""
     return quote(key, safe="")
-
-
-def key_from_doc_id(value: str) -> str:
-    return unquote(value)
 
 
 def commit_in_batches(writes: Iterable[tuple[Any, dict[str, Any], str]]) -> int:
