@@ -1,16 +1,17 @@
 # Weekly improvement pipeline: local cloud, demo, tests.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+# the stamp names a hash of both files: editing either reinstalls
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: install up down status demo run test test-unit bench clean
+.PHONY: install up down status demo run test test-unit perf bench clean
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 up: install          ## start emulators + functions; env in .local/stack.env
@@ -34,14 +35,16 @@ test: install        ## unit + integration + end-to-end (starts and stops its ow
 test-unit: install
 	$(PY) -m pytest -m "not emulators"
 
-bench: install       ## performance and quality figures (see "Benchmarks" in README.md)
-	$(PY) -m benchmarks.catalog_sync
-	$(PY) benchmarks/import_time.py
-	$(PY) -m benchmarks.research_scan
-	$(PY) -m benchmarks.relevance_precision
-	$(PY) -m benchmarks.relevance_precision --labels tests/fixtures/research/relevance_heldout.jsonl
-	$(PY) -m benchmarks.bench_throughput
-	$(PY) -m benchmarks.scorer_adversary
+perf: install        ## performance and quality figures (see "Performance and quality figures" in README.md)
+	$(PY) -m perf.catalog_sync
+	$(PY) perf/import_time.py
+	$(PY) -m perf.research_scan
+	$(PY) -m perf.relevance_precision
+	$(PY) -m perf.relevance_precision --labels tests/fixtures/research/relevance_heldout.jsonl
+	$(PY) -m perf.bench_throughput
+	$(PY) -m perf.scorer_adversary
+
+bench: perf          ## old name of `make perf`
 
 clean: down
 	rm -rf .local $(VENV)

@@ -72,7 +72,7 @@ def check_prerequisites() -> dict[str, Path]:
         missing.append("Java is missing (the emulators need Java 11+): apt-get install openjdk-17-jre-headless")
     storage_bin = Path(sys.executable).parent / "gcp-storage-emulator"
     if not storage_bin.exists():
-        missing.append("gcp-storage-emulator missing: run `make install` (it is in requirements.txt)")
+        missing.append("gcp-storage-emulator missing: run `make install` (it is in requirements-dev.txt)")
     if missing:
         raise StackError("cannot start the local stack:\n  - " + "\n  - ".join(missing)
                          + f"\n(gcloud SDK looked for under {root}; set CLOUDSDK_ROOT_DIR to override)")

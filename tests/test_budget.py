@@ -290,18 +290,6 @@ def test_a_run_exhausted_midway_stops_calling_and_keeps_its_partial_results(clou
     assert float(D(run["spent_usd"])) == pytest.approx(sum(r["cost_usd"] for r in called))
 
 
-_RESERVE_IN_A_PROCESS = """
-import sys
-from decimal import Decimal
-from shared.bench.spend import SpendLedger
-from shared.config import settings_from_env
-s = settings_from_env()
-for i in range(2):
-    granted, why = SpendLedger(s, f"b-proc-{sys.argv[1]}-{i}").reserve(Decimal("0.3"), Decimal("0.3"))
-    print("granted" if why is None else "refused", granted, flush=True)
-"""
-
-
 @pytest.mark.emulators
 def test_reservations_from_separate_processes_never_exceed_the_cap(cloud):
     """Separate processes (function instances) share no lock: only the transaction keeps them apart."""
@@ -315,7 +303,8 @@ def test_reservations_from_separate_processes_never_exceed_the_cap(cloud):
 
     env = {**os.environ, "BENCH_DAILY_BUDGET_USD": "1.00", "BENCH_BUDGET_USD": "100",
            "BENCH_WEEKLY_BUDGET_USD": "100", "PYTHONPATH": str(REPO_ROOT)}
-    procs = [subprocess.Popen([sys.executable, "-c", _RESERVE_IN_A_PROCESS, str(n)], env=env, cwd=REPO_ROOT,
+    program = str(REPO_ROOT / "tests" / "programs" / "reserve_spend.py")
+    procs = [subprocess.Popen([sys.executable, program, str(n)], env=env, cwd=REPO_ROOT,
                               stdout=subprocess.PIPE, text=True) for n in range(3)]
     lines = [line for p in procs for line in p.communicate(timeout=300)[0].splitlines()]
     assert all(p.returncode == 0 for p in procs)

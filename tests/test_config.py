@@ -153,3 +153,53 @@ def test_bench_budget_settings():
     assert s.bench_allow_unpriced == ("sim/*", "openrouter/auto")
     with pytest.raises(ConfigError, match="BENCH_DAILY_BUDGET_USD"):
         settings_from_env({"BENCH_DAILY_BUDGET_USD": "-1"})
+
+
+def test_only_the_given_mapping_is_read(monkeypatch):
+    """settings_from_env(dict) ignores os.environ; settings_from_env() reads it."""
+    monkeypatch.setenv("RANKINGS_TOP_N", "3")
+    assert settings_from_env({}).rankings_top_n == 10
+    assert settings_from_env().rankings_top_n == 3
+
+
+def test_no_dotenv_file_is_read(monkeypatch, tmp_path):
+    """A .env file in the working directory is never read, by settings_from_env or Settings()."""
+    (tmp_path / ".env").write_text(f"RANKINGS_TOP_N=3\nOPENROUTER_API_KEY={KEY}\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    for var in ("RANKINGS_TOP_N", "OPENROUTER_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    for s in (settings_from_env(), Settings(), Settings(_env_file=".env")):
+        assert s.rankings_top_n == 10 and s.openrouter_api_key is None
+
+
+def test_names_are_exact():
+    """Only the documented upper-case names count: a field's own name or another case does not."""
+    s = settings_from_env({"rankings_top_n": "3", "Rankings_Top_N": "4", "PROJECT_ID": "p", "project_id": "q"})
+    assert s.rankings_top_n == 10 and s.project_id is None
+
+
+def test_empty_google_cloud_project_falls_back_to_gcp_project():
+    """An empty GOOGLE_CLOUD_PROJECT is unset, so GCP_PROJECT is used."""
+    assert settings_from_env({"GOOGLE_CLOUD_PROJECT": "", "GCP_PROJECT": "legacy"}).project_id == "legacy"
+
+
+def test_url_settings_and_comma_lists():
+    """Every URL setting loses its trailing slash; every list setting is a comma list, never JSON."""
+    s = settings_from_env({"LLM_BASE_URL": "http://llm/v1/", "CODE_RUNNER_URL": "http://cr//",
+                           "SIMULATOR_BASE_URLS": "http://a/v1, http://b/v1,",
+                           "SANDBOX_REQUIRED_LAYERS": "uid, seccomp",
+                           "OPENROUTER_CATEGORIES": '["programming"]'})
+    assert (s.llm_base_url, s.code_runner_url) == ("http://llm/v1", "http://cr")
+    assert s.simulator_base_urls == ("http://a/v1", "http://b/v1")
+    assert s.sandbox_required_layers == ("uid", "seccomp")
+    assert s.openrouter_categories == ('["programming"]',)
+
+
+def test_validator_errors_name_the_variable():
+    """Field validators name their variable; the cross-field check names both."""
+    with pytest.raises(ConfigError, match=r"SANDBOX_REQUIRED_LAYERS: .*unknown layer\(s\) \['bogus'\]"):
+        settings_from_env({"SANDBOX_REQUIRED_LAYERS": "uid,bogus"})
+    with pytest.raises(ConfigError, match=r"BENCH_ALERT_POINTS \(20\) must not exceed BENCH_CRITICAL_POINTS \(15\)"):
+        settings_from_env({"BENCH_ALERT_POINTS": "20"})
+    with pytest.raises(ConfigError, match="SANDBOX_ALLOW_WEAK: "):
+        settings_from_env({"SANDBOX_ALLOW_WEAK": "maybe"})

@@ -227,3 +227,291 @@ def test_every_problem_reported_at_once(tmp_path):
         load_manifest(_write(tmp_path, "many", raw))
     msg = str(exc.value)
     assert "unknown topic 't1'" in msg and "unknown topic 't2'" in msg
+
+
+# --- every topic a function can publish to is in its outputs (Terraform grants from them) ---
+#
+# A static check (AST only: nothing is imported or run):
+#  1. Every publish in shared/ is a call of shared.platform.pubsub.publish whose topic resolves
+#     against the manifest: a string literal, load_manifest().output_topic(NAME),
+#     load_manifest().function(NAME).trigger_topic, or the weekly hand-over
+#     load_manifest().route_after(...)[0] (also through a local variable); NAME a literal or a
+#     module-level string constant. Any other form fails the test: write it in one of these.
+#     Publishing around that function (a PublisherClient of one's own) fails too.
+#  2. From each function's source, the shared modules it can import are followed (imports at
+#     module level and inside functions, packages included); every publish in them is one the
+#     function can make and its topic must be in the function's outputs. The hand-over sends the
+#     StageDone of the function's own stage, so it counts as route_after(<function>) for weekly
+#     chain functions and not at all for others.
+# Limits: reachability is per module, not per call path (a module imported for one helper brings
+# all its publishes: an over-approximation); importlib/__import__ and code outside shared/ are not
+# followed; declared outputs that nothing publishes (a planned next stage's trigger) are allowed.
+
+import ast  # noqa: E402
+
+HANDOVER = "<hand-over>"
+
+
+def _module_file(root: Path, name: str) -> Path | None:
+    rel = Path(*name.split("."))
+    for path in (root / rel.with_suffix(".py"), root / rel / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imported_modules(root: Path, tree: ast.AST, name: str, is_package: bool) -> set[str]:
+    """shared.* modules an AST imports, with their parent packages."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                pkg = name.split(".") if is_package else name.split(".")[:-1]
+                pkg = pkg[:len(pkg) - (node.level - 1)]
+                base = ".".join(pkg + ([base] if base else []))
+            names.add(base)
+            names.update(f"{base}.{a.name}" for a in node.names)   # kept when it is a submodule
+    out = set()
+    for full in names:
+        parts = full.split(".")
+        out.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return {n for n in out if n.split(".")[0] == "shared" and _module_file(root, n)}
+
+
+def _reachable(root: Path, source: Path) -> set[str]:
+    seen: set[str] = set()
+    todo = [("functions_entry", source, False)]
+    while todo:
+        name, path, is_pkg = todo.pop()
+        for mod in _imported_modules(root, ast.parse(path.read_text(encoding="utf-8")), name, is_pkg) - seen:
+            seen.add(mod)
+            mod_path = _module_file(root, mod)
+            todo.append((mod, mod_path, mod_path.name == "__init__.py"))
+    return seen
+
+
+class _PublishSites(ast.NodeVisitor):
+    """Publish calls of one module with their resolved topics (None: not resolvable)."""
+
+    def __init__(self, tree: ast.Module, manifest: Manifest):
+        self.manifest = manifest
+        self.sites: list[tuple[int, set[str] | None]] = []
+        self.bypass: list[int] = []
+        self.pubsub_names: set[str] = set()     # names bound to shared.platform.pubsub
+        self.publish_names: set[str] = set()    # names bound to its publish function
+        self.constants = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
+                          for t in n.targets if isinstance(t, ast.Name)
+                          and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)}
+        self.scopes: list[ast.AST] = [tree]
+        self.visit(tree)
+
+    def visit_Import(self, node):
+        for a in node.names:
+            if a.name == "shared.platform.pubsub":
+                self.pubsub_names.add(a.asname or a.name)
+
+    def visit_ImportFrom(self, node):
+        for a in node.names:
+            if node.module == "shared.platform" and a.name == "pubsub":
+                self.pubsub_names.add(a.asname or a.name)
+            elif node.module == "shared.platform.pubsub" and a.name == "publish":
+                self.publish_names.add(a.asname or a.name)
+            elif a.name in ("publisher", "PublisherClient"):
+                self.bypass.append(node.lineno)
+
+    def visit_FunctionDef(self, node):
+        self.scopes.append(node)
+        self.generic_visit(node)
+        self.scopes.pop()
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Attribute(self, node):
+        if node.attr == "PublisherClient" or (
+                isinstance(node.value, ast.Name) and node.value.id in self.pubsub_names and node.attr == "publisher"):
+            self.bypass.append(node.lineno)
+        self.generic_visit(node)
+
+    def visit_Call(self, node):
+        f = node.func
+        if ((isinstance(f, ast.Attribute) and f.attr == "publish" and isinstance(f.value, ast.Name)
+             and f.value.id in self.pubsub_names) or (isinstance(f, ast.Name) and f.id in self.publish_names)):
+            arg = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "topic"), None)
+            self.sites.append((node.lineno, self._topics(arg) if arg is not None else None))
+        self.generic_visit(node)
+
+    # --- resolution ---------------------------------------------------------------------
+    def _assignments(self, name: str) -> list[tuple[ast.AST, int | None]]:
+        """(value, index in a tuple target or None) of the assignments to `name`, innermost scope first."""
+        for scope in reversed(self.scopes):
+            found = []
+            for n in ast.walk(scope):
+                if isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
+                    for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
+                        if isinstance(t, ast.Name) and t.id == name:
+                            found.append((n.value, None))
+                        elif isinstance(t, ast.Tuple):
+                            found += [(n.value, i) for i, e in enumerate(t.elts)
+                                      if isinstance(e, ast.Name) and e.id == name]
+            if found:
+                return found
+        return []
+
+    def _string(self, node: ast.AST) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.Name):
+            values = {self._string(v) for v, i in self._assignments(node.id) if i is None}
+            if len(values) == 1:
+                return values.pop()
+            return self.constants.get(node.id)
+        return None
+
+    @staticmethod
+    def _manifest_call(node: ast.AST, method: str) -> ast.Call | None:
+        """`load_manifest().<method>(...)`, or None."""
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == method
+                and isinstance(node.func.value, ast.Call)):
+            inner = node.func.value.func
+            if (isinstance(inner, ast.Name) and inner.id == "load_manifest") or (
+                    isinstance(inner, ast.Attribute) and inner.attr == "load_manifest"):
+                return node
+        return None
+
+    def _topics(self, node: ast.AST, index: int | None = None) -> set[str] | None:
+        if index is None and isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+            return self._topics(node.value, node.slice.value)
+        if self._manifest_call(node, "route_after") is not None:
+            return {HANDOVER} if index == 0 else None
+        if index is not None:
+            return None
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return {node.value}
+        if isinstance(node, ast.Name):
+            assigned = self._assignments(node.id)
+            if not assigned:
+                return None
+            out: set[str] = set()
+            for value, i in assigned:
+                topics = self._topics(value, i)
+                if topics is None:
+                    return None
+                out |= topics
+            return out
+        if (call := self._manifest_call(node, "output_topic")) is not None and len(call.args) == 1:
+            fn = self._string(call.args[0])
+            return {self.manifest.output_topic(fn)} if fn in self.manifest.functions else None
+        if isinstance(node, ast.Attribute) and node.attr == "trigger_topic":
+            call = self._manifest_call(node.value, "function")
+            if call is not None and len(call.args) == 1:
+                fn = self._string(call.args[0])
+                if fn in self.manifest.functions and self.manifest.function(fn).trigger_topic:
+                    return {self.manifest.function(fn).trigger_topic}
+        return None
+
+
+def _publish_sites(root: Path, manifest: Manifest) -> dict[str, _PublishSites]:
+    """Every module under root/shared except the publisher itself, by dotted name."""
+    out = {}
+    for path in sorted((root / "shared").rglob("*.py")):
+        rel = path.relative_to(root).with_suffix("")
+        name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        if name != "shared.platform.pubsub":
+            out[name] = _PublishSites(ast.parse(path.read_text(encoding="utf-8")), manifest)
+    return out
+
+
+def _undeclared_publishes(root: Path, manifest: Manifest) -> tuple[list[str], dict[str, set[str]]]:
+    """(problems, topics each function with a source can publish to)."""
+    sites = _publish_sites(root, manifest)
+    problems = [f"{mod}:{line}: publish with a topic not resolvable through the manifest"
+                for mod, s in sites.items() for line, topics in s.sites if topics is None]
+    problems += [f"{mod}:{line}: publishes around shared.platform.pubsub.publish"
+                 for mod, s in sites.items() for line in s.bypass]
+    published: dict[str, set[str]] = {}
+    for fn in manifest.functions.values():
+        source = root / fn.source
+        if not source.is_file():
+            continue   # a planned function not written yet
+        handover = manifest.route_after(fn.name)[0] if fn.name in manifest.weekly_chain else None
+        topics = published.setdefault(fn.name, set())
+        for mod in sorted(_reachable(root, source)):
+            for line, found in sites[mod].sites if mod in sites else []:
+                for topic in found or ():
+                    topic = handover if topic == HANDOVER else topic
+                    if topic is None:
+                        continue
+                    topics.add(topic)
+                    if topic not in fn.outputs:
+                        problems.append(f"function {fn.name} publishes to {topic!r} ({mod}:{line}) "
+                                        f"but its outputs are {fn.outputs}")
+    return problems, published
+
+
+def test_every_publish_is_a_declared_output(manifest):
+    """Every topic a function's code can publish to is declared in its outputs."""
+    problems, published = _undeclared_publishes(REPO_ROOT, manifest)
+    assert problems == []
+    # the api triggers the four kinds of run; the benchmark hands over past the planned stages
+    assert published["api"] == {"weekly-cycle-requests", "catalog-sync-requests", "research-scan-requests",
+                                "benchmark-requests"}
+    assert published["benchmark"] == {"benchmark-requests", "upgrade-completed"}
+    assert published["weekly_cycle"] == {"catalog-sync-requests"}
+    assert published["catalog_sync"] == {"catalog-synced"}
+    assert published["research_digest"] == {"benchmark-requests"}
+    assert published["reporter"] == {"report-published"}
+    assert published["research_scan"] == set() and published["code_runner"] == set()
+
+
+def _tree(tmp_path: Path, modules: dict[str, str]) -> Path:
+    """A miniature repository: functions/f/main.py plus the given shared modules."""
+    for rel, text in {"functions/f/main.py": "from shared.work import run\n", "shared/__init__.py": "",
+                      "shared/platform/__init__.py": "", **modules}.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def _manifest_with_f(tmp_path: Path, outputs: list[str]) -> Manifest:
+    raw = _raw()
+    raw["functions"]["f"] = {"status": "active", "source": "functions/f/main.py", "entry_point": "f",
+                             "signature": "http", "outputs": outputs}
+    return load_manifest(_write(tmp_path, "f-" + "-".join(outputs), raw))
+
+
+WORK = '''
+from shared.pipeline import load_manifest
+from shared.platform import pubsub
+STAGE = "catalog_sync"
+
+def run(msg):
+    def later():
+        from shared import more
+    topic = load_manifest().function(STAGE).trigger_topic
+    pubsub.publish(topic, msg)
+'''
+
+
+def test_publish_check_finds_an_undeclared_topic(tmp_path):
+    """The checker follows imports (also one inside a function) and names what is undeclared."""
+    root = _tree(tmp_path, {"shared/work.py": WORK, "shared/more.py":
+                            "from shared.platform.pubsub import publish\npublish('report-published', 1)\n"})
+    problems, published = _undeclared_publishes(root, _manifest_with_f(tmp_path, ["catalog-sync-requests"]))
+    assert published["f"] == {"catalog-sync-requests", "report-published"}
+    assert problems == ["function f publishes to 'report-published' (shared.more:2) "
+                        "but its outputs are ['catalog-sync-requests']"]
+    problems, _ = _undeclared_publishes(root, _manifest_with_f(tmp_path, ["catalog-sync-requests", "report-published"]))
+    assert problems == []
+
+
+def test_publish_check_refuses_unresolvable_topics_and_bypasses(tmp_path):
+    """A topic from a parameter, or a publisher of one's own, fails instead of passing unseen."""
+    root = _tree(tmp_path, {"shared/work.py": "from shared.platform import pubsub\n"
+                                              "def run(topic, msg):\n    pubsub.publish(topic, msg)\n",
+                            "shared/own.py": "from google.cloud import pubsub_v1\nc = pubsub_v1.PublisherClient()\n"})
+    problems, _ = _undeclared_publishes(root, _manifest_with_f(tmp_path, []))
+    assert problems == ["shared.work:3: publish with a topic not resolvable through the manifest",
+                        "shared.own:2: publishes around shared.platform.pubsub.publish"]

@@ -9,7 +9,6 @@ from shared.catalog.endpoints import parse_endpoints, status_document
 from shared.catalog.rankings import (
     RankEntry,
     attach_tokens,
-    has_movement,
     movements,
     parse_ranking,
     parse_token_volumes,
@@ -58,7 +57,6 @@ def test_movements_first_snapshot():
     """Without a previous ranking: first_snapshot and no movement lists."""
     mv = movements(None, ranked("a/x", "a/y"))
     assert mv == {"first_snapshot": True, "entered": [], "left": [], "moved_up": [], "moved_down": []}
-    assert has_movement(mv) is False
 
 
 def test_movements_exact_contents():
@@ -74,13 +72,12 @@ def test_movements_exact_contents():
         "moved_down": [{"model_id": "a/a", "from": 1, "to": 2}, {"model_id": "a/b", "from": 2, "to": 4},
                        {"model_id": "a/d", "from": 4, "to": 5}],
     }
-    assert has_movement(mv) is True
 
 
 def test_movements_identical_rankings():
     """The same ranking twice has no movement."""
     mv = movements(ranked("a/x", "a/y"), ranked("a/x", "a/y"))
-    assert mv["first_snapshot"] is False and has_movement(mv) is False
+    assert mv == {"first_snapshot": False, "entered": [], "left": [], "moved_up": [], "moved_down": []}
 
 
 # --- tokens -----------------------------------------------------------------------------------

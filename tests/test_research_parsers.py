@@ -559,7 +559,7 @@ def test_ten_megabyte_feed_parses_every_item():
     body = (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Big</title>'
             f"<link>https://example.com/</link>{items}</channel></rss>").encode()
     assert len(body) >= 10_000_000
-    result = parse("rss", body)     # speed is measured in benchmarks/, not asserted here
+    result = parse("rss", body)     # speed is measured in perf/, not asserted here
     assert result.total_items == 20_000 and len(result.findings) == 20_000
     assert result.findings[-1].title == "Post 19999 & more"
     assert result.findings[0].summary.startswith("Lorem ipsum") and "<p>" not in result.findings[0].summary

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.relevance_precision import (evaluate,
+from perf.relevance_precision import (evaluate,
                                             load_labelled, to_finding)
 from shared.research.config import TopicSpec, load_research_config
 from shared.research.findings import Finding, Signals

@@ -712,7 +712,7 @@ _BULLET = re.compile(r"^\s*[-*]\s+\S")
 _DIVIDER = re.compile(r"^\s*(?:[-*]\s*){3,}$")
 
 
-def _check(c: Constraint, text: str) -> tuple[bool, str]:
+def check_constraint(c: Constraint, text: str) -> tuple[bool, str]:
     t = c.type
     stripped = text.strip()
     if t == "word_count":
@@ -791,10 +791,6 @@ CONSTRAINT_CHECKS = ("word_count", "sentence_count", "paragraph_count", "include
                      "no_commas", "line_count", "quotation")
 
 
-def check_constraint(c: Constraint, text: str) -> tuple[bool, str]:
-    return _check(c, text)
-
-
 def _words(text: str) -> set[str]:
     return {w.casefold() for w in re.findall(r"\w+", text)}
 
@@ -832,7 +828,7 @@ def score_constraints(case: Case, response: str) -> ScoreResult:
     failed = []
     met_demanding = n_demanding = 0
     for c in case.constraints:
-        ok, why = _check(c, response)
+        ok, why = check_constraint(c, response)
         if demanding(c):
             n_demanding += 1
             met_demanding += ok

@@ -2,9 +2,9 @@
 significance test and the minimum detectable effect. The verdicts built on them live in
 shared/policy.py.
 
-Standard library only: every distribution function used here is implemented in this module and
-checked in tests/test_bench_stats.py against values computed with NumPy/SciPy (hard-coded there;
-neither is a dependency of the project). Every function is pure and deterministic.
+Standard library only (normal quantiles from statistics.NormalDist); checked in
+tests/test_bench_stats.py against values computed with NumPy/SciPy (hard-coded there; neither is
+a dependency of the project). Every function is pure and deterministic.
 
 Conventions
 - Pass rates and per-case scores are proportions in [0, 1]; verdicts speak in *points* of a
@@ -20,15 +20,16 @@ Formulas and references are given in each docstring. Summary:
 - `mcnemar`: exact (conditional binomial) McNemar test (McNemar 1947; Fagerland et al. 2013).
 - `minimum_detectable_effect`: Connor (1987) sample-size formula for McNemar's test, solved for
   the effect in closed form.
-- `norm_ppf`: Acklam's rational approximation refined by one Halley step (≈ machine precision).
+- `norm_ppf`: statistics.NormalDist().inv_cdf (Wichura 1988, AS 241; ≈ machine precision).
 """
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Sequence
 
 __all__ = [
-    "percentile", "norm_cdf", "norm_ppf", "wilson_interval", "proportion_interval",
+    "percentile", "norm_ppf", "wilson_interval", "proportion_interval",
     "paired_difference_interval", "mcnemar", "mcnemar_from_pairs", "minimum_detectable_effect",
 ]
 
@@ -91,55 +92,18 @@ def percentile(values: Sequence[float], q: float) -> float:
 # normal distribution
 # ---------------------------------------------------------------------------------------------
 
-def norm_cdf(x: float) -> float:
-    """Standard normal CDF Φ(x) = erfc(−x/√2) / 2 (math.erfc, accurate to ~1 ulp)."""
-    return 0.5 * math.erfc(-x / math.sqrt(2.0))
-
-
-# Acklam (2003), "An algorithm for computing the inverse normal cumulative distribution function".
-_A = (-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
-      1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00)
-_B = (-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-      6.680131188771972e+01, -1.328068155288572e+01)
-_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-      -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00)
-_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00)
-_P_LOW = 0.02425
+_STANDARD_NORMAL = NormalDist()
 
 
 def norm_ppf(p: float) -> float:
-    """Inverse standard normal CDF z = Φ⁻¹(p) for p in (0, 1).
+    """Inverse standard normal CDF z = Φ⁻¹(p) for p in (0, 1); Φ⁻¹(0.975) = 1.959963984540054.
 
-    Peter J. Acklam's rational approximation (relative error < 1.15e-9): a rational function in
-    q = p − 0.5 on the central region [0.02425, 0.97575] and in q = √(−2 ln p) (or 1 − p) on the
-    tails; then one Halley refinement step using the exact CDF (math.erfc):
-        e = Φ(z) − p,   u = e · √(2π) · exp(z²/2),   z ← z − u / (1 + z·u/2)
-    which brings the error to about machine precision (|error| < 1e-12 on [1e-10, 1 − 1e-10]).
-    Φ⁻¹(0.975) = 1.959963984540054.
+    statistics.NormalDist().inv_cdf: Wichura's AS 241 (1988), relative error about 1e-16.
     """
     p = float(p)
-    if not (0.0 < p < 1.0):
+    if not (0.0 < p < 1.0):          # also rejects NaN, which inv_cdf would let through
         raise ValueError(f"p must be in (0, 1), got {p!r}")
-    if p < _P_LOW:
-        q = math.sqrt(-2.0 * math.log(p))
-        z = ((((((_C[0] * q + _C[1]) * q + _C[2]) * q + _C[3]) * q + _C[4]) * q + _C[5])
-             / ((((_D[0] * q + _D[1]) * q + _D[2]) * q + _D[3]) * q + 1.0))
-    elif p <= 1.0 - _P_LOW:
-        q = p - 0.5
-        r = q * q
-        z = ((((((_A[0] * r + _A[1]) * r + _A[2]) * r + _A[3]) * r + _A[4]) * r + _A[5]) * q
-             / (((((_B[0] * r + _B[1]) * r + _B[2]) * r + _B[3]) * r + _B[4]) * r + 1.0))
-    else:
-        q = math.sqrt(-2.0 * math.log1p(-p))
-        z = -((((((_C[0] * q + _C[1]) * q + _C[2]) * q + _C[3]) * q + _C[4]) * q + _C[5])
-              / ((((_D[0] * q + _D[1]) * q + _D[2]) * q + _D[3]) * q + 1.0))
-    # one Halley step on f(z) = Φ(z) − p (for the upper tail, work with 1 − Φ to keep precision)
-    if p > 0.5:
-        e = -(0.5 * math.erfc(z / math.sqrt(2.0)) - (1.0 - p))
-    else:
-        e = norm_cdf(z) - p
-    u = e * math.sqrt(2.0 * math.pi) * math.exp(z * z / 2.0)
-    return z - u / (1.0 + z * u / 2.0)
+    return _STANDARD_NORMAL.inv_cdf(p)
 
 
 # ---------------------------------------------------------------------------------------------

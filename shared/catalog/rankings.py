@@ -78,7 +78,3 @@ def movements(previous: list[RankEntry] | None, current: list[RankEntry]) -> dic
         "moved_up": sorted(moved_up, key=lambda x: x["to"]),
         "moved_down": sorted(moved_down, key=lambda x: x["to"]),
     }
-
-
-def has_movement(mv: dict[str, Any]) -> bool:
-    return bool(mv["entered"] or mv["left"] or mv["moved_up"] or mv["moved_down"])

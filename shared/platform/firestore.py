@@ -5,7 +5,7 @@ import functools
 import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from shared.config import get_settings
 from shared.log import get_logger
@@ -14,14 +14,14 @@ if TYPE_CHECKING:  # the client import costs ~0.3 s: only paths that touch Fires
     from google.cloud import firestore
 
 log = get_logger(__name__)
-MAX_BATCH = 500
+MAX_BATCH = 500  # Firestore's limit of writes per batch / commit
 # A claim without a sign of life for LEASE_S belongs to a dead attempt. Short, so the retries of
 # a dead instance's message (Pub/Sub: ~+10 s, +30 s, +70 s, +150 s; the emulator ~every 20 s,
 # dead-lettering after ~85 s) find the lease expired well before they run out; three heartbeats
 # may be missed before a live attempt loses it.
 LEASE_S = 30
 HEARTBEAT_S = 10
-TERMINAL = ("succeeded", "partial", "failed", "skipped")   # a claim in these states is done  # Firestore's limit of writes per batch / commit
+TERMINAL = ("succeeded", "partial", "failed", "skipped")   # a claim in these states is done
 
 
 @functools.lru_cache(maxsize=1)
@@ -35,10 +35,6 @@ def doc_id(key: str) -> str:
     """Model ids ('openai/gpt-4o') and category slugs ('marketing/seo') hold '/', which a
     document id may not; percent-encoding keeps them readable and reversible."""
     return quote(key, safe="")
-
-
-def key_from_doc_id(value: str) -> str:
-    return unquote(value)
 
 
 def commit_in_batches(writes: Iterable[tuple[Any, dict[str, Any], str]]) -> int:

@@ -1,6 +1,6 @@
-"""Catalog sync performance on the local cloud (a benchmark script, not a test).
+"""Catalog sync performance on the local cloud (a perf script, not a test).
 
-    .venv/bin/python -m benchmarks.catalog_sync [--repeats 5] [--snapshot PATH]
+    .venv/bin/python -m perf.catalog_sync [--repeats 5] [--snapshot PATH]
 
 Data: the largest recorded real OpenRouter snapshot (../shared/fixtures/openrouter/
 models-2026-05-01.json, 371 models), served by the replay server over loopback HTTP, synced into

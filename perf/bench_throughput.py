@@ -1,6 +1,6 @@
-"""Benchmark-agent throughput and code_runner overhead (a benchmark script, not a test).
+"""Benchmark-agent throughput and code_runner overhead (a perf script, not a test).
 
-    .venv/bin/python -m benchmarks.bench_throughput [--calls 600] [--latency-ms 200] [--concurrency 32]
+    .venv/bin/python -m perf.bench_throughput [--calls 600] [--latency-ms 200] [--concurrency 32]
 
 Data: the built-in suite (builtin-v1) against the local model simulator (SIMULATED answers) with
 a fixed latency and no jitter, in-process; coding cases are judged by a real code_runner

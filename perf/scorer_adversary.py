@@ -1,6 +1,6 @@
-"""How many points a model gets without knowing any answer (a benchmark script).
+"""How many points a model gets without knowing any answer (a perf script).
 
-    .venv/bin/python -m benchmarks.scorer_adversary [--suite builtin-v1]
+    .venv/bin/python -m perf.scorer_adversary [--suite builtin-v1]
 
 Scores, per category of the suite, the mean (points, 0–100) of:
 - "hedger": the simulator's adversary (sim/hedger), one hedging/enumerating trick per case,

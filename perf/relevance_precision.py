@@ -1,6 +1,6 @@
-"""Precision/recall of the keyword relevance scorer on a labelled set (a benchmark script).
+"""Precision/recall of the keyword relevance scorer on a labelled set (a perf script).
 
-    .venv/bin/python -m benchmarks.relevance_precision [--config PATH] [--threshold X] [--labels PATH]
+    .venv/bin/python -m perf.relevance_precision [--config PATH] [--threshold X] [--labels PATH]
 
 Data: tests/fixtures/research/relevance_labelled.jsonl - 40 SYNTHETIC findings written and
 labelled by hand (each line has "synthetic": true), about half relevant to the default topics and

@@ -1,6 +1,6 @@
-"""Research scan performance over the default sources, served offline (a benchmark script).
+"""Research scan performance over the default sources, served offline (a perf script).
 
-    .venv/bin/python -m benchmarks.research_scan [--window-days 3650]
+    .venv/bin/python -m perf.research_scan [--window-days 3650]
 
 Data: the recorded real payloads in ../shared/fixtures/research (arXiv legacy Atom and RSS,
 HF models and daily papers, OpenAI / DeepMind / Google AI feeds) plus this repo's synthetic

@@ -1,6 +1,6 @@
-"""Import time of each function module, as a cold start pays it (benchmark script).
+"""Import time of each function module, as a cold start pays it (perf script).
 
-    .venv/bin/python benchmarks/import_time.py [--repeats 7]
+    .venv/bin/python perf/import_time.py [--repeats 7]
 
 For each active function in the manifest, a fresh interpreter loads functions/<f>/main.py the
 way functions-framework does (by file path) and reports the wall time of that load; the median
@@ -21,15 +21,11 @@ sys.path.insert(0, str(REPO))
 
 from shared.pipeline import load_manifest  # noqa: E402
 
-LOAD = ("import time,sys,importlib.util; sys.path.insert(0,{repo!r}); t=time.perf_counter(); "
-        "import functions_framework; t1=time.perf_counter(); "
-        "spec=importlib.util.spec_from_file_location('main',{src!r}); m=importlib.util.module_from_spec(spec); "
-        "spec.loader.exec_module(m); t2=time.perf_counter(); print(t1-t, t2-t1)")
+LOAD = str(REPO / "perf" / "load_function.py")
 
 
 def heaviest(src: str) -> list[tuple[int, str]]:
-    code = LOAD.format(repo=str(REPO), src=src)
-    err = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
+    err = subprocess.run([sys.executable, "-X", "importtime", LOAD, src], capture_output=True, text=True,
                          cwd=REPO).stderr
     rows = []
     for line in err.splitlines():
@@ -48,7 +44,7 @@ def main() -> int:
         src = str(REPO / fn.source)
         ff, mod = [], []
         for _ in range(args.repeats):
-            out = subprocess.run([sys.executable, "-c", LOAD.format(repo=str(REPO), src=src)],
+            out = subprocess.run([sys.executable, LOAD, src],
                                  capture_output=True, text=True, cwd=REPO, check=True).stdout.split()
             ff.append(float(out[0]))
             mod.append(float(out[1]))
