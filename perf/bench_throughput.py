@@ -3,8 +3,10 @@
     .venv/bin/python -m perf.bench_throughput [--calls 600] [--latency-ms 200] [--concurrency 32]
 
 Data: the built-in suite (builtin-v1) against the local model simulator (SIMULATED answers) with
-a fixed latency and no jitter, in-process; coding cases are judged by a real code_runner
-function (functions-framework process on loopback, every isolation layer this machine has).
+a fixed latency and no jitter, in-process; the run's planned cases and spend ledger live in the
+local cloud's emulators (as in production: Storage and Firestore), and coding cases are judged by
+the local cloud's code_runner function (functions-framework process on loopback, every isolation
+layer this machine has).
 Measures (1) the wall time of N chat-completion calls at the given concurrency against the ideal
 N × latency / concurrency, calls only and calls plus scoring; (2) code_runner's cost per coding
 case: the 32 coding references in one batch (wall / cases) and one case per request (median).
@@ -16,43 +18,21 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from infra.local_stack import HOST, free_port, isolated_env
+from infra import local_stack
 from infra.model_simulator import SimulatorServer
 from shared.bench.client import ChatClient
 from shared.bench.code_client import CodeRunnerClient
 from shared.bench.execution import run_units
-from shared.bench.planning import Plan
+from shared.bench.planning import Plan, PlannedCases, store_planned
 from shared.bench.scorers import code_case
 from shared.bench.suite import load_suite
 from shared.config import settings_from_env
-from shared.pipeline import REPO_ROOT, load_manifest
-
-
-def start_code_runner() -> tuple[subprocess.Popen, str]:
-    fn = load_manifest().function("code_runner")
-    port = free_port()
-    env = {**isolated_env(dict(os.environ)), "PYTHONPATH": str(REPO_ROOT), "K_SERVICE": fn.name}
-    proc = subprocess.Popen([sys.executable, "-m", "functions_framework", "--source", fn.source, "--target",
-                             fn.entry_point, "--signature-type", fn.signature, "--host", HOST, "--port", str(port)],
-                            env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    url = f"http://{HOST}:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url + "/", timeout=30)
-            return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("code_runner did not start")
+from shared.pipeline import REPO_ROOT
 
 
 def main() -> int:
@@ -65,9 +45,13 @@ def main() -> int:
     models = [f"sim/fixed-{i}" for i in range(4)]
     sim = SimulatorServer({"seed": 1, "models": {m: {"quality": {"default": 0.7}, "latency_ms": args.latency_ms,
                                                       "jitter_ms": 0} for m in models}}).start()
-    runner, runner_url = start_code_runner()
-    settings = settings_from_env({"LLM_BASE_URL": sim.base_url, "BENCH_CONCURRENCY": str(args.concurrency),
-                                  "GOOGLE_CLOUD_PROJECT": "bench", "CODE_RUNNER_URL": runner_url})
+    state = REPO_ROOT / ".local" / "perf-bench-stack"
+    if local_stack.Stack.load(state):
+        local_stack.down(state, log=lambda m: None)
+    stack = local_stack.up(state, {"LLM_BASE_URL": sim.base_url}, log=lambda m: None)
+    runner_url = stack.env["CODE_RUNNER_URL"]
+    settings = settings_from_env({**os.environ, **stack.env, "BENCH_CONCURRENCY": str(args.concurrency),
+                                  "BENCH_ALLOW_UNPRICED": "sim/*"})
     suite = load_suite("builtin-v1")
     units = [(m, c.id) for m in models for c in suite.cases][:args.calls]
     by_id = {c.id: c for c in suite.cases}
@@ -83,10 +67,12 @@ def main() -> int:
             calls_only.append(time.perf_counter() - t)
             client.close()
             assert all(d.ok for d in done), [d.error for d in done if not d.ok][:3]
-            plan = Plan(bench_id="throughput", phase="adhoc", weekly_run_id=None, suite=suite.name,
-                        suite_key=suite.key, models=models, targets={m: [] for m in models},
+            cases_uri = store_planned(settings, PlannedCases(suite=suite.name, suite_key=suite.key,
+                                                             cases=suite.cases))
+            plan = Plan(bench_id=f"throughput-{len(calls_only)}", phase="adhoc", weekly_run_id=None,
+                        suite=suite.name, suite_key=suite.key, models=models, targets={m: [] for m in models},
                         case_ids=[c.id for c in suite.cases], units=len(units), shard_size=len(units),
-                        shard_count=1, estimate={}, llm_base_url=sim.base_url)
+                        shard_count=1, estimate={}, llm_base_url=sim.base_url, cases_uri=cases_uri)
             t = time.perf_counter()
             results = run_units(settings, plan, units, {m: {} for m in models})
             with_scoring.append(time.perf_counter() - t)
@@ -107,10 +93,11 @@ def main() -> int:
         code_client.close()
     finally:
         sim.stop()
-        runner.kill()
+        local_stack.down(state, log=lambda m: None)
     n_coding = sum(1 for _, cid in units if by_id[cid].category == "coding")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"simulator in-process over loopback HTTP; code_runner a functions-framework process; medians of {args.repeats}")
+          f"simulator in-process over loopback HTTP; emulators and code_runner from the local cloud; "
+          f"medians of {args.repeats}")
     print(f"code_runner isolation: uid {isolation['uid']}, seccomp {isolation['seccomp']}, landlock ABI "
           f"{isolation['landlock']}, namespaces {','.join(isolation['namespaces'])}, workdir {isolation['workdir']}, "
           f"hook {isolation['hook']}")

@@ -3,9 +3,9 @@ hand-published message fails loudly instead of being ignored."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 SyncMode = Literal["full", "quick", "rankings"]
 StageStatus = Literal["pending", "running", "succeeded", "failed", "skipped", "not_implemented"]
@@ -98,3 +98,7 @@ class BenchShard(_Message):
     """One slice of a benchmark run too large for one invocation (fan-out / fan-in)."""
     bench_id: str
     shard: int = Field(ge=0)
+
+
+class BenchmarkMessage(RootModel[Union[StageDone, BenchShard, BenchRequest]]):
+    """benchmark-requests carries the weekly hand-over, on-demand requests and shards."""

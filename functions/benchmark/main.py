@@ -6,7 +6,8 @@ Messages on benchmark-requests: the weekly chain's hand-over (phase pre), an on-
 import functions_framework
 from cloudevents.http.event import CloudEvent
 
-from shared.bench.stage import BenchmarkMessage, handle_benchmark_message
+from shared.bench.stage import handle_benchmark_message
+from shared.messages import BenchmarkMessage
 from shared.platform.events import handle_pubsub
 
 

@@ -2,25 +2,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Union
-
-from pydantic import RootModel
+from typing import Any
 
 from shared.bench import fanout
 from shared.config import get_settings
 from shared.cycle.protocol import StageResult, complete_deferred, run_stage, skip_stage
 from shared.log import get_logger, log_context
-from shared.messages import BenchRequest, BenchShard, RunContext, StageDone
+from shared.messages import BenchmarkMessage, BenchRequest, BenchShard, RunContext, StageDone
 from shared.pipeline import load_manifest
 from shared.platform import pubsub
 from shared.platform.events import EventMeta
 
 log = get_logger(__name__)
 STAGE = "benchmark"
-
-
-class BenchmarkMessage(RootModel[Union[StageDone, BenchShard, BenchRequest]]):
-    """benchmark-requests carries the weekly hand-over, on-demand requests and shards."""
 
 
 def publish_shard(bench_id: str, shard: int) -> None:

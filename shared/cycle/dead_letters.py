@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.cycle import runs
 from shared.log import get_logger
-from shared.messages import (CatalogSyncRequest, ResearchScanRequest, RunContext, StageDone,
-                             WeeklyCycleRequest)
+from shared.messages import (BenchmarkMessage, CatalogSyncRequest, ResearchScanRequest, RunContext,
+                             StageDone, WeeklyCycleRequest)
 from shared.platform import firestore as fs
 from shared.platform.events import EventMeta
 from shared.redaction import redact
@@ -51,8 +51,6 @@ def weekly_stage_of(function: str | None, body: dict[str, Any]) -> tuple[RunCont
             return StageDone.model_validate(body).run, function
         if function == "benchmark":
             from shared.bench import fanout
-            from shared.bench.stage import BenchmarkMessage
-
             msg = BenchmarkMessage.model_validate(body).root
             if isinstance(msg, StageDone):
                 return msg.run, "benchmark"
