@@ -103,3 +103,30 @@ def test_concurrent_triggers_make_one_cycle(cloud):
     assert all(r["running_run_id"] == started[0]["run_id"] for r in records if r["status"] == "rejected")
     assert all(r.json()["run_id"] == started[0]["run_id"] for r in responses if r.status_code == 409)
     assert finished(started[0]["run_id"], 120)["status"] == "completed"
+
+
+def test_a_benchmark_instance_killed_mid_shard_is_taken_over_and_the_run_completes(cloud):
+    """The benchmark's shards run on the instance that dies; their retries take them over."""
+    run_id = "fault-kill-benchmark"
+    pubsub.publish("weekly-cycle-requests", WeeklyCycleRequest(run_id=run_id, requested_by="test"))
+    bench_id = f"{run_id}.benchmark-pre"
+    wait_until(lambda: any((s or {}).get("status") == "running"
+                           for s in ((runs_bench(bench_id) or {}).get("shards") or {}).values()),
+               120, "a benchmark shard to start", interval_s=0.1)
+    killed_at = time.monotonic()
+    local_stack.kill_and_restart(cloud.state_dir, "benchmark")
+    run = finished(run_id, 600)
+    recovered_s = time.monotonic() - killed_at
+    doc = runs_bench(bench_id)
+    takeovers = sum((s or {}).get("takeovers", 0) for s in doc["shards"].values())
+    print(f"\nbenchmark killed mid-shard: run {run['status']} {recovered_s:.0f} s after the kill; "
+          f"{takeovers} shard takeover(s), {doc['shards_done']} of {doc['plan']['shard_count']} shards done")
+    assert run["status"] == "completed" and run["stages"]["benchmark"]["status"] == "succeeded"
+    assert doc["status"] == "complete" and doc["shards_done"] == doc["plan"]["shard_count"]
+    assert takeovers >= 1
+
+
+def runs_bench(bench_id: str) -> dict | None:
+    from shared.bench.fanout import load_bench
+
+    return load_bench(bench_id)
