@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from shared.cli import download_report, follow_run, safe_line
         from shared.cycle.trigger import request_research_scan, request_sync, request_weekly_run
+        from shared.messages import RunOptions
 
         if replay is not None:
             say("week 1: full catalog sync published on catalog-sync-requests (seeds the catalog)")
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         demo = replay is not None      # offline: simulated models, so the run is marked demo
         say("weekly cycle published on weekly-cycle-requests "
             f'({{"full": true, "dry_run": false, "benchmarks": true, "demo": {str(demo).lower()}}})')
-        out = request_weekly_run(requested_by="demo", demo=demo)
+        out = request_weekly_run(RunOptions(demo=demo), requested_by="demo")
         run = follow_run(out["run_id"], 600, out=lambda line: say(f"run {out['run_id']} {line}"))
         if run is None:
             say(f"the weekly run did not finish; logs in {args.state_dir / 'logs'}")

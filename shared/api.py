@@ -13,13 +13,6 @@ from shared.log import configure, get_logger, log_context
 log = get_logger(__name__)
 
 
-class WeeklyRunBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    full: bool = True
-    dry_run: bool = False
-    benchmarks: bool = True
-
-
 class ApiError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -44,16 +37,16 @@ def _flag(value: Any) -> bool:
 
 
 def weekly_run(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    from shared.cycle.trigger import request_weekly_run
-
     from shared.cycle.runs import running_cycle
+    from shared.cycle.trigger import request_weekly_run
+    from shared.messages import RunOptions
 
-    opts = WeeklyRunBody.model_validate(body)
+    opts = RunOptions.model_validate(body)
     running = running_cycle()
     if running is not None:     # one cycle at a time: answer with the one that runs
         return 409, {"error": f"a weekly cycle is already running: {running['run_id']}",
                      "run_id": running["run_id"], "status_url": f"/weekly/status?run_id={running['run_id']}"}
-    out = request_weekly_run(opts.full, opts.dry_run, opts.benchmarks, requested_by="api")
+    out = request_weekly_run(opts, requested_by="api")
     return 202, {**out, "status_url": f"/weekly/status?run_id={out['run_id']}"}
 
 

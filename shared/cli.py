@@ -51,14 +51,15 @@ def _print_json(data: Any) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from shared.catalog.sync import new_sync_run_id, run_sync
+    from shared.catalog.sync import run_sync
+    from shared.text import new_id
     from shared.config import get_settings
     from shared.log import configure
 
     settings = get_settings()
     settings.require_project()
     configure("WARNING" if args.json else settings.log_level)
-    rec = run_sync(settings, args.mode, new_sync_run_id(f"cli-{args.mode}"), dry_run=args.dry_run)
+    rec = run_sync(settings, args.mode, new_id(f"cli-{args.mode}"), dry_run=args.dry_run)
     if args.json:
         _print_json(rec.model_dump(mode="json"))
     else:
@@ -207,10 +208,11 @@ def safe_line(run: dict[str, Any]) -> str:
 def cmd_weekly_run(args: argparse.Namespace) -> int:
     from shared.config import get_settings
     from shared.cycle.trigger import request_weekly_run
+    from shared.messages import RunOptions
 
     get_settings().require_project()
-    out = request_weekly_run(full=not args.quick, dry_run=args.dry_run, benchmarks=not args.no_benchmarks,
-                             requested_by="cli")
+    out = request_weekly_run(RunOptions(full=not args.quick, dry_run=args.dry_run,
+                                        benchmarks=not args.no_benchmarks), requested_by="cli")
     print(f"published weekly cycle request to {out['topic']} (message {out['message_id']}); "
           f"run id {out['run_id']}")
     run = follow_run(out["run_id"], args.timeout)

@@ -16,10 +16,13 @@ class _Message(BaseModel):
 
 
 class RunOptions(_Message):
+    """The options of a weekly run: declared once (the request, the api body and the run
+    context all use this)."""
     full: bool = True
     dry_run: bool = False
     benchmarks: bool = True
-    demo: bool = False        # `make demo`: simulated models may satisfy checks, labelled DEMO
+    demo: bool = Field(False, description="A demo run (simulated models): SAFE reads "
+                                          "'SAFE=true (DEMO: simulated models)' at best")
 
 
 class RunContext(_Message):
@@ -29,20 +32,16 @@ class RunContext(_Message):
     started_at: datetime
 
 
-class WeeklyCycleRequest(_Message):
-    """Body of a message on weekly-cycle-requests (scheduler payload, CLI, api)."""
-    full: bool = True
-    dry_run: bool = False
-    benchmarks: bool = True
-    demo: bool = Field(False, description="A demo run (simulated models): SAFE reads "
-                                          "'SAFE=true (DEMO: simulated models)' at best")
+class WeeklyCycleRequest(RunOptions):
+    """Body of a message on weekly-cycle-requests (scheduler payload, CLI, api): the run's
+    options plus who asked and, optionally, the run id to follow."""
     run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,100}$",
                                description="Chosen by the caller to follow the run; else derived "
                                            "from the Pub/Sub message id")
     requested_by: str = "scheduler"
 
     def options(self) -> RunOptions:
-        return RunOptions(full=self.full, dry_run=self.dry_run, benchmarks=self.benchmarks, demo=self.demo)
+        return RunOptions(**{name: getattr(self, name) for name in RunOptions.model_fields})
 
 
 class CatalogSyncRequest(_Message):

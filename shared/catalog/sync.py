@@ -24,6 +24,7 @@ from shared.catalog.endpoints import parse_endpoints, status_document
 from shared.catalog.models import Rejected, parse_models
 from shared.catalog.openrouter import OpenRouterClient
 from shared.config import Settings
+from shared.messages import SyncMode
 from shared.log import get_logger
 from shared.platform import firestore as fs
 from shared.platform.events import RetryLater
@@ -42,7 +43,7 @@ SYNC_RUNS = "sync_runs"
 CATALOG_META = "catalog_meta"
 META_DOC = "openrouter"
 
-Mode = Literal["full", "quick", "rankings"]
+Mode = SyncMode      # one declaration: the message contract's
 
 
 class SyncFailed(RuntimeError):
@@ -76,12 +77,6 @@ class SyncRecord(BaseModel):
     warnings: list[str] = []
     errors: list[str] = Field(default_factory=list, description="isolated failures (one category, one model)")
     error: str | None = None
-
-
-def new_sync_run_id(prefix: str = "sync") -> str:
-    import secrets
-
-    return f"{prefix}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 class CatalogSync:

@@ -2,32 +2,26 @@
 scheduler publishes, with an id the caller can follow."""
 from __future__ import annotations
 
-import secrets
-from datetime import datetime, timezone
 from typing import Any
 
-from shared.messages import (BenchRequest, CatalogSyncRequest, ResearchScanRequest, SyncMode,
+from shared.messages import (BenchRequest, CatalogSyncRequest, ResearchScanRequest, RunOptions, SyncMode,
                              WeeklyCycleRequest)
 from shared.pipeline import load_manifest
 from shared.platform import pubsub
+from shared.text import new_id
 
 
-def _new_id(prefix: str) -> str:
-    return f"{prefix}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-def request_weekly_run(full: bool = True, dry_run: bool = False, benchmarks: bool = True,
-                       requested_by: str = "manual", run_id: str | None = None, demo: bool = False
-                       ) -> dict[str, Any]:
-    request = WeeklyCycleRequest(full=full, dry_run=dry_run, benchmarks=benchmarks, demo=demo,
-                                 run_id=run_id or _new_id("weekly"), requested_by=requested_by)
+def request_weekly_run(options: RunOptions | None = None, requested_by: str = "manual",
+                       run_id: str | None = None) -> dict[str, Any]:
+    request = WeeklyCycleRequest(**(options or RunOptions()).model_dump(),
+                                 run_id=run_id or new_id("weekly"), requested_by=requested_by)
     topic = load_manifest().function("weekly_cycle").trigger_topic
     message_id = pubsub.publish(topic, request)
     return {"run_id": request.run_id, "topic": topic, "message_id": message_id}
 
 
 def request_sync(mode: SyncMode, dry_run: bool = False, requested_by: str = "manual") -> dict[str, Any]:
-    request = CatalogSyncRequest(mode=mode, dry_run=dry_run, request_id=_new_id(f"sync-{mode}"),
+    request = CatalogSyncRequest(mode=mode, dry_run=dry_run, request_id=new_id(f"sync-{mode}"),
                                  requested_by=requested_by)
     topic = load_manifest().function("catalog_sync").trigger_topic
     message_id = pubsub.publish(topic, request)
@@ -35,7 +29,7 @@ def request_sync(mode: SyncMode, dry_run: bool = False, requested_by: str = "man
 
 
 def request_research_scan(as_of: str | None = None, requested_by: str = "manual") -> dict[str, Any]:
-    request = ResearchScanRequest(scan_id=_new_id("scan"), as_of=as_of, requested_by=requested_by)
+    request = ResearchScanRequest(scan_id=new_id("scan"), as_of=as_of, requested_by=requested_by)
     topic = load_manifest().function("research_scan").trigger_topic
     message_id = pubsub.publish(topic, request)
     return {"scan_id": request.scan_id, "topic": topic, "message_id": message_id}
@@ -43,7 +37,7 @@ def request_research_scan(as_of: str | None = None, requested_by: str = "manual"
 
 def request_bench(models: list[str] | None = None, suite: str | None = None,
                   max_cases_per_category: int | None = None, requested_by: str = "manual") -> dict[str, Any]:
-    request = BenchRequest(bench_id=_new_id("bench"), models=models or [], suite=suite,
+    request = BenchRequest(bench_id=new_id("bench"), models=models or [], suite=suite,
                            max_cases_per_category=max_cases_per_category, requested_by=requested_by)
     if suite:
         from shared.bench.suite import SuiteError, builtin_suites

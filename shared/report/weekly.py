@@ -10,12 +10,12 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-import jinja2
 from pydantic import BaseModel
 
 from shared import policy
 from shared.catalog.sync import MODELS, SyncRecord, load_record
 from shared.platform import firestore as fs
+from shared.text import markdown_templates
 
 REPORT_VERSION = 2      # 2: SAFE label, demo/simulated flags, check outcomes (shared/policy.py)
 MARKDOWN_LIST_LIMIT = 60  # longer lists are cut in Markdown; the JSON report keeps all
@@ -123,11 +123,7 @@ def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime) ->
                         research=research, benchmark=benchmark)
 
 
-_env = jinja2.Environment(
-    loader=jinja2.PackageLoader("shared.report", "templates"),
-    undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-    autoescape=False,  # Markdown, not HTML
-)
+_env = markdown_templates("shared.report")
 
 
 def _price(value: str | None) -> str:

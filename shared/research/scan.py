@@ -7,7 +7,6 @@ from datetime import date, datetime, time as dtime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-import jinja2
 from pydantic import BaseModel
 
 from shared.config import Settings
@@ -21,6 +20,7 @@ from shared.research.fetch import Page, SourceFetch, Validators, fetch_all
 from shared.research.findings import Finding
 from shared.research.parsers import FeedError, ParsedFeed, merge_findings, parse_feed
 from shared.research.relevance import Assessment, TopicMatcher
+from shared.text import markdown_templates
 
 log = get_logger(__name__)
 SCANS = bb.SCANS
@@ -222,9 +222,7 @@ class ResearchScan:
             self.rec.proposals.append(p.id)
 
 
-_env = jinja2.Environment(loader=jinja2.PackageLoader("shared.research", "templates"),
-                          undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                          keep_trailing_newline=True, autoescape=False)
+_env = markdown_templates("shared.research")
 
 
 def findings_markdown(config: ResearchConfig, day: date, findings: list[dict[str, Any]],
