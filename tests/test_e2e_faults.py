@@ -78,7 +78,7 @@ def test_a_stage_that_never_gets_its_lease_dead_letters_through_pubsub(cloud):
     run_id = "fault-never-lease"
     ctx = runs.create_run(WeeklyCycleRequest(run_id=run_id, requested_by="test"), run_id, "m-2")
     forever = datetime.now(timezone.utc) + timedelta(days=1)
-    runs.run_ref(run_id).update({"stages.catalog_sync.status": "running", "stages.catalog_sync.claimed_at": forever})
+    runs.repository().update_stages(run_id, {"catalog_sync": {"status": "running", "claimed_at": forever}})
     started = time.monotonic()
     pubsub.publish("catalog-sync-requests", CatalogSyncRequest(mode="full", run=ctx))
     run = finished(run_id, 900)

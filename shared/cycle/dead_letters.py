@@ -89,19 +89,19 @@ def end_run_in_failure(ctx: RunContext, stage: str, reason: str) -> None:
     """Mark `stage` failed, write the report with the failure in it, end the run `failed`."""
     from shared.report.stage import write_report
 
-    run = runs.get_run(ctx.run_id)
+    repo = runs.repository()
+    run = repo.get(ctx.run_id)
     if run is None or run.get("status") != "running":
         log.warning("dead letter for a run that is not running; nothing to end", run_id=ctx.run_id,
                     status=(run or {}).get("status"))
         return
-    state = runs.stage_state(ctx.run_id, stage)
-    if state.get("status") not in fs.TERMINAL:
-        runs.fail_stage(ctx.run_id, stage, reason)
     now = datetime.now(timezone.utc)
+    if ((run.get("stages") or {}).get(stage) or {}).get("status") not in fs.TERMINAL:
+        repo.update_stages(ctx.run_id, {stage: {"status": "failed", "error": reason, "finished_at": now}})
     try:
         fields = write_report(ctx, now)
     except Exception as exc:     # the run still ends: a failed run without a report says why
         log.error("report for the failed run could not be written", exc_info=True)
         fields = {"report_error": redact(f"{exc.__class__.__name__}: {exc}")[:500]}
-    runs.finish_run(ctx.run_id, "failed", {**fields, "failure": f"{stage}: {reason}"})
+    repo.finish_run(ctx.run_id, "failed", {**fields, "failure": f"{stage}: {reason}"})
     log.error("weekly run ended in failure", run_id=ctx.run_id, stage=stage, reason=reason)

@@ -8,7 +8,7 @@
   and the retry that comes after the lease expired takes the stage over (counted in
   `takeovers`). Acknowledging it as "busy" would lose the stage for good if its holder died.
   The manifest's retry settings leave room for this: attempts at about +10, +30, +70, +150 s
-  against a 30 s lease (shared/platform/firestore.py).
+  against a 30 s lease (shared/platform/leases.py).
 - **Fenced.** An attempt that lost its lease (its heartbeats stalled and another attempt took
   over) does not record its result: only the attempt that holds the claim writes.
 - **Exactly once.** A finished stage's redelivery is acknowledged (re-publishing the hand-over
@@ -16,7 +16,9 @@
   dropped and counted; an exception releases the claim and fails the delivery.
 - **Recording and hand-over** happen here, never in the stage: the result is written to the run
   record (attempts, takeovers and the real duration since the first claim) and `StageDone` goes
-  to the next active stage.
+  to the next active stage; after the last stage the run is completed.
+- **Testable without a cloud**: the run record is a repository (shared/cycle/runs.py) and
+  publishing a function, both injectable (tests/test_protocol.py uses the in-memory fake).
 - **Deferred stages** (the benchmark fans out into shards) return `deferred`; whoever finishes
   the work later calls `complete_deferred` with the final result.
 """
@@ -28,16 +30,15 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel
 
 from shared.cycle import runs
+from shared.cycle.runs import WeeklyRuns
 from shared.log import get_logger
-from shared.messages import RunContext
+from shared.messages import RunContext, StageDone
 from shared.pipeline import load_manifest
-from shared.platform import firestore as fs
 from shared.platform.events import RetryLater
+from shared.platform.leases import HEARTBEAT_S, LEASE_S, TERMINAL
 
 log = get_logger(__name__)
-
-STAGE_LEASE_S = fs.LEASE_S
-HEARTBEAT_S = fs.HEARTBEAT_S
+Publish = Callable[..., Any]          # shared.platform.pubsub.publish(topic, message, **attributes)
 
 
 class StageResult(BaseModel):
@@ -46,67 +47,113 @@ class StageResult(BaseModel):
     error: str | None = None
 
 
-def run_stage(ctx: RunContext, stage: str, work: Callable[[datetime], StageResult]) -> StageResult | None:
+def _publisher(publish: Publish | None) -> Publish:
+    if publish is not None:
+        return publish
+    from shared.platform import pubsub
+
+    return pubsub.publish
+
+
+def run_stage(ctx: RunContext, stage: str, work: Callable[[datetime], StageResult],
+              repo: WeeklyRuns | None = None, publish: Publish | None = None) -> StageResult | None:
     """Claim `stage` of the run, run `work` once, record its result and hand over. Returns the
     result, or None when this delivery had nothing to do."""
-    from shared.platform.events import POISON_DOC, count_dropped
-
-    claim = runs.claim_stage(ctx.run_id, stage, STAGE_LEASE_S)
+    repo = repo or runs.repository()
+    claim = repo.claim_stage(ctx.run_id, stage, LEASE_S)
     if claim == "missing":
+        from shared.platform.events import POISON_DOC, count_dropped
+
+        log.error("message for an unknown weekly run dropped", run_id=ctx.run_id, stage=stage)
         count_dropped(POISON_DOC, stage)
         return None
     if claim == "done":
         log.info("stage already finished; redelivery acknowledged")
-        runs.resume_hand_over(ctx, stage)
-        if load_manifest().route_after(stage)[0] is None:   # the last stage died before finishing the run
-            run = runs.get_run(ctx.run_id) or {}
-            if run.get("status") == "running":
-                runs.finish_run(ctx.run_id, "completed", runs.stage_state(ctx.run_id, stage).get("summary") or {})
+        _resume_hand_over(ctx, stage, repo, publish)
         return None
     if claim == "busy":
         raise RetryLater(f"stage {stage} of run {ctx.run_id} is held by another attempt with a live "
                          f"lease; this delivery fails so Pub/Sub retries after the lease")
-    state = runs.stage_state(ctx.run_id, stage)
-    first = state.get("first_claimed_at") or datetime.now(timezone.utc)
+    state = runs.stage_state(ctx.run_id, stage, repo)
     if state.get("takeovers"):
         log.warning("stage taken over from an attempt that stopped renewing its lease",
                     attempts=state.get("attempts"), takeovers=state.get("takeovers"))
     attempt = state.get("attempts")
     started = datetime.now(timezone.utc)
     try:
-        with fs.keep_alive(runs.run_ref(ctx.run_id), f"stages.{stage}", HEARTBEAT_S):
+        with repo.keep_alive(ctx.run_id, stage, HEARTBEAT_S):
             result = work(started)
     except Exception as exc:
-        runs.release_stage(ctx.run_id, stage, f"{exc.__class__.__name__}: {exc}")
+        # claimable again at once: Pub/Sub's redelivery retries without waiting for the lease
+        repo.update_stages(ctx.run_id, {stage: {"status": "errored", "error": f"{exc.__class__.__name__}: {exc}"}})
         raise
-    if runs.stage_state(ctx.run_id, stage).get("attempts") != attempt:
+    if runs.stage_state(ctx.run_id, stage, repo).get("attempts") != attempt:
         log.warning("stage was taken over while this attempt ran; its result is not recorded",
                     attempt=attempt, status=result.status)
         return None
-    if result.status == "deferred":
-        runs.note_deferred(ctx.run_id, stage, result.summary)
+    if result.status == "deferred":     # still running; what it waits for is on the record
+        repo.update_stages(ctx.run_id, {stage: {"waiting_for": result.summary}})
         return result
-    _record(ctx, stage, first, result)
+    _record(ctx, stage, state.get("first_claimed_at") or started, result, repo, publish)
     return result
 
 
-def _record(ctx: RunContext, stage: str, first_claimed: datetime, result: StageResult) -> None:
-    """Write the result and hand over to the next active stage; the last stage's summary
-    completes the run (it ran to its report)."""
-    topic = runs.complete_stage(ctx, stage, result.status, first_claimed, result.summary, result.error)
-    if topic is None:
-        runs.finish_run(ctx.run_id, "completed", result.summary)
+def _record(ctx: RunContext, stage: str, first_claimed: datetime, result: StageResult, repo: WeeklyRuns,
+            publish: Publish | None) -> None:
+    """Write the result (the duration runs from the first claim: retries and takeovers count),
+    hand over to the next active stage; the last stage's summary completes the run."""
+    now = datetime.now(timezone.utc)
+    repo.update_stages(ctx.run_id, {stage: {
+        "status": result.status, "started_at": first_claimed, "finished_at": now,
+        "duration_s": round((now - first_claimed).total_seconds(), 3), "summary": result.summary,
+        "error": result.error}})
+    done = StageDone(run=ctx, stage=stage, status=result.status, summary=result.summary, error=result.error)
+    if _hand_over(done, repo, publish) is None:
+        repo.finish_run(ctx.run_id, "completed", result.summary)
 
 
-def complete_deferred(ctx: RunContext, stage: str, result: StageResult) -> None:
-    """Finish a stage that returned `deferred` (called by whoever finished its work)."""
-    state = runs.stage_state(ctx.run_id, stage)
-    if state.get("status") in fs.TERMINAL:
-        log.warning("deferred stage already finished; completion ignored", stage=stage)
+def _hand_over(done: StageDone, repo: WeeklyRuns, publish: Publish | None) -> str | None:
+    """Publish StageDone to the next active stage, recording planned stages in between as
+    not_implemented. Returns the topic, or None after the last stage."""
+    topic, skipped = load_manifest().route_after(done.stage)
+    if skipped:
+        repo.update_stages(done.run.run_id, {s: {"status": "not_implemented"} for s in skipped})
+    if topic is not None:
+        _publisher(publish)(topic, done.model_copy(update={"skipped_stages": skipped}),
+                            run_id=done.run.run_id, stage=done.stage)
+    repo.update_stages(done.run.run_id, {done.stage: {"handed_over": True}})
+    return topic
+
+
+def _resume_hand_over(ctx: RunContext, stage: str, repo: WeeklyRuns, publish: Publish | None) -> None:
+    """A redelivery of a finished stage: if the instance that finished it died before handing
+    over (or, for the last stage, before completing the run), do that now from the record."""
+    run = repo.get(ctx.run_id) or {}
+    state = (run.get("stages") or {}).get(stage) or {}
+    if not state.get("handed_over") and state.get("status") in ("succeeded", "failed", "skipped"):
+        log.warning("stage finished but was not handed over; handing over now", stage=stage)
+        done = StageDone(run=ctx, stage=stage, status=state["status"], summary=state.get("summary") or {},
+                         error=state.get("error"))
+        if _hand_over(done, repo, publish) is None and run.get("status") == "running":
+            repo.finish_run(ctx.run_id, "completed", state.get("summary") or {})
+    elif load_manifest().route_after(stage)[0] is None and run.get("status") == "running":
+        repo.finish_run(ctx.run_id, "completed", state.get("summary") or {})
+
+
+def complete_deferred(ctx: RunContext, stage: str, result: StageResult, repo: WeeklyRuns | None = None,
+                      publish: Publish | None = None) -> None:
+    """Finish a stage that returned `deferred` (called by whoever finished its work);
+    idempotent: a stage already finished is left alone."""
+    repo = repo or runs.repository()
+    state = runs.stage_state(ctx.run_id, stage, repo)
+    if state.get("status") in TERMINAL:
+        log.info("deferred stage already finished; completion ignored", stage=stage)
         return
-    _record(ctx, stage, state.get("first_claimed_at") or datetime.now(timezone.utc), result)
+    _record(ctx, stage, state.get("first_claimed_at") or datetime.now(timezone.utc), result, repo, publish)
 
 
-def skip_stage(ctx: RunContext, stage: str, reason: str) -> None:
+def skip_stage(ctx: RunContext, stage: str, reason: str, repo: WeeklyRuns | None = None,
+               publish: Publish | None = None) -> None:
     """Record a stage as skipped (e.g. benchmarks=false) through the same claim."""
-    run_stage(ctx, stage, lambda started: StageResult(status="skipped", summary={"reason": reason}, error=reason))
+    run_stage(ctx, stage, lambda started: StageResult(status="skipped", summary={"reason": reason}, error=reason),
+              repo, publish)

@@ -1,19 +1,21 @@
-"""The weekly run record (weekly_runs/{run_id}) and how the chain moves from stage to stage.
-
-Choreography: each stage function publishes StageDone to the topic the manifest names; this
-module only records state and chooses that topic (skipping stages that are still planned).
+"""The weekly run record (`weekly_runs/{run_id}`) and the one-cycle-at-a-time lock, behind a
+repository: `FirestoreWeeklyRuns` in production, `InMemoryWeeklyRuns` in unit tests, one
+contract (tests/test_weekly_runs_contract.py runs the same tests against both). Collection names
+live here only. How the chain moves from stage to stage is shared/cycle/protocol.py's.
 """
 from __future__ import annotations
 
 import re
+import threading
+from contextlib import contextmanager
+from copy import deepcopy
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable, Iterator, Protocol
 
 from shared.log import get_logger
-from shared.messages import RunContext, StageDone, WeeklyCycleRequest
+from shared.messages import RunContext, WeeklyCycleRequest
 from shared.pipeline import load_manifest
-from shared.platform import firestore as fs
-from shared.platform import pubsub
+from shared.platform.leases import decide_claim
 
 log = get_logger(__name__)
 
@@ -25,6 +27,7 @@ CYCLE_LOCK = "weekly_cycle"
 CYCLE_LOCK_MAX_AGE_S = 12 * 3600
 
 
+# --- pure rules ---------------------------------------------------------------------------------
 def run_id_for(request: WeeklyCycleRequest, message_id: str, now: datetime) -> str:
     """The caller's run id; for the scheduler (which sends none) the scheduled ISO week, so a
     duplicate publish of the same week's trigger maps to the same run and starts nothing; for
@@ -38,172 +41,209 @@ def run_id_for(request: WeeklyCycleRequest, message_id: str, now: datetime) -> s
     return f"weekly-{now:%Y%m%d}-{safe}"
 
 
-def running_cycle(now: datetime | None = None) -> dict[str, Any] | None:
-    """The weekly run holding the cycle lock, if it is still running (and not too old)."""
-    lock = fs.client().collection(LOCKS).document(CYCLE_LOCK).get().to_dict() or {}
-    run = get_run(lock["run_id"]) if lock.get("run_id") else None
-    return run if _holds_lock(run, now or datetime.now(timezone.utc)) else None
-
-
-def _holds_lock(run: dict[str, Any] | None, now: datetime) -> bool:
+def holds_lock(run: dict[str, Any] | None, now: datetime) -> bool:
     return bool(run) and run.get("status") == "running" and \
         (now - run["started_at"]).total_seconds() < CYCLE_LOCK_MAX_AGE_S
 
 
-def create_run(request: WeeklyCycleRequest, run_id: str, message_id: str) -> RunContext | None:
-    """Create the run record and take the cycle lock, in one transaction. None when the run
-    exists already (a redelivery or a duplicate scheduler publish: start nothing) or when another
-    cycle holds the lock (then the record says `rejected` and names the running cycle, so a
-    caller following this run id learns which one to follow)."""
-    from google.cloud import firestore
+def new_records(request: WeeklyCycleRequest, run_id: str, message_id: str, now: datetime,
+                holder: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """("created" | "rejected", the run document) given the current lock holder's run."""
+    chain = load_manifest().weekly_chain
+    base = {"run_id": run_id, "options": request.options().model_dump(), "started_at": now,
+            "requested_by": request.requested_by, "trigger_message_id": message_id, "chain": chain,
+            "finished_at": None}
+    if holds_lock(holder, now):
+        return "rejected", {**base, "status": "rejected", "finished_at": now, "running_run_id": holder["run_id"],
+                            "reason": f"another weekly cycle is running: {holder['run_id']}"}
+    return "created", {**base, "status": "running", "stages": {name: {"status": "pending"} for name in chain}}
 
-    now = datetime.now(timezone.utc)
-    manifest = load_manifest()
-    ctx = RunContext(run_id=run_id, options=request.options(), started_at=now)
-    db = fs.client()
-    run_ref_ = db.collection(WEEKLY_RUNS).document(run_id)
-    lock_ref = db.collection(LOCKS).document(CYCLE_LOCK)
-    base = {"run_id": run_id, "options": ctx.options.model_dump(), "started_at": now,
-            "requested_by": request.requested_by, "trigger_message_id": message_id,
-            "chain": manifest.weekly_chain, "finished_at": None}
 
-    @firestore.transactional
-    def txn(transaction: Any) -> str:
-        if run_ref_.get(transaction=transaction).exists:
-            return "exists"
-        lock = lock_ref.get(transaction=transaction).to_dict() or {}
-        holder = None
-        if lock.get("run_id"):
-            snap = db.collection(WEEKLY_RUNS).document(lock["run_id"]).get(transaction=transaction)
-            holder = snap.to_dict() if snap.exists else None
-        if _holds_lock(holder, now):
-            transaction.create(run_ref_, {**base, "status": "rejected", "finished_at": now,
-                                          "running_run_id": holder["run_id"],
-                                          "reason": f"another weekly cycle is running: {holder['run_id']}"})
-            return f"rejected:{holder['run_id']}"
-        transaction.set(lock_ref, {"run_id": run_id, "acquired_at": now})
-        transaction.create(run_ref_, {**base, "status": "running",
-                                      "stages": {name: {"status": "pending"} for name in manifest.weekly_chain}})
-        return "created"
+class WeeklyRuns(Protocol):
+    def create(self, request: WeeklyCycleRequest, run_id: str, message_id: str) -> tuple[str, dict[str, Any]]:
+        """("exists" | "created" | "rejected", the record) in one atomic step with the lock."""
+    def get(self, run_id: str) -> dict[str, Any] | None: ...
+    def latest(self) -> dict[str, Any] | None: ...
+    def running_cycle(self) -> dict[str, Any] | None: ...
+    def claim_stage(self, run_id: str, stage: str, lease_s: float) -> str:
+        """"claimed" | "done" | "busy" | "missing" (no such run)."""
+    def keep_alive(self, run_id: str, stage: str, every_s: float) -> Any: ...
+    def update_stages(self, run_id: str, stages: dict[str, dict[str, Any]]) -> None:
+        """Set fields of one or more stages (other fields of those stages are kept)."""
+    def finish_run(self, run_id: str, status: str, fields: dict[str, Any]) -> None: ...
 
-    outcome = txn(db.transaction())
+
+# --- Firestore ----------------------------------------------------------------------------------
+class FirestoreWeeklyRuns:
+    def _col(self) -> Any:
+        from shared.platform import firestore as fs
+
+        return fs.client().collection(WEEKLY_RUNS)
+
+    def create(self, request: WeeklyCycleRequest, run_id: str, message_id: str) -> tuple[str, dict[str, Any]]:
+        from google.cloud import firestore
+
+        from shared.platform import firestore as fs
+
+        db = fs.client()
+        ref = self._col().document(run_id)
+        lock_ref = db.collection(LOCKS).document(CYCLE_LOCK)
+
+        @firestore.transactional
+        def txn(transaction: Any) -> tuple[str, dict[str, Any]]:
+            snap = ref.get(transaction=transaction)
+            if snap.exists:
+                return "exists", snap.to_dict()
+            lock = lock_ref.get(transaction=transaction).to_dict() or {}
+            holder = None
+            if lock.get("run_id"):
+                held = self._col().document(lock["run_id"]).get(transaction=transaction)
+                holder = held.to_dict() if held.exists else None
+            outcome, doc = new_records(request, run_id, message_id, datetime.now(timezone.utc), holder)
+            if outcome == "created":
+                transaction.set(lock_ref, {"run_id": run_id, "acquired_at": doc["started_at"]})
+            transaction.create(ref, doc)
+            return outcome, doc
+
+        return txn(db.transaction())
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        snap = self._col().document(run_id).get()
+        return snap.to_dict() if snap.exists else None
+
+    def latest(self) -> dict[str, Any] | None:
+        from google.cloud import firestore
+
+        docs = list(self._col().order_by("started_at", direction=firestore.Query.DESCENDING).limit(1).stream())
+        return docs[0].to_dict() if docs else None
+
+    def running_cycle(self) -> dict[str, Any] | None:
+        from shared.platform import firestore as fs
+
+        lock = fs.client().collection(LOCKS).document(CYCLE_LOCK).get().to_dict() or {}
+        run = self.get(lock["run_id"]) if lock.get("run_id") else None
+        return run if holds_lock(run, datetime.now(timezone.utc)) else None
+
+    def claim_stage(self, run_id: str, stage: str, lease_s: float) -> str:
+        from shared.platform import firestore as fs
+
+        try:
+            return fs.claim(self._col().document(run_id), lease_s, prefix=f"stages.{stage}")
+        except LookupError:
+            return "missing"
+
+    def keep_alive(self, run_id: str, stage: str, every_s: float) -> Any:
+        from shared.platform import firestore as fs
+
+        return fs.keep_alive(self._col().document(run_id), f"stages.{stage}", every_s)
+
+    def update_stages(self, run_id: str, stages: dict[str, dict[str, Any]]) -> None:
+        self._col().document(run_id).update({f"stages.{stage}.{field}": value
+                                             for stage, fields in stages.items() for field, value in fields.items()})
+
+    def finish_run(self, run_id: str, status: str, fields: dict[str, Any]) -> None:
+        self._col().document(run_id).update({**fields, "status": status, "finished_at": datetime.now(timezone.utc)})
+
+
+# --- in memory (tests) --------------------------------------------------------------------------
+class InMemoryWeeklyRuns:
+    """The same contract in a dict, with an injectable clock (unit tests of the protocol)."""
+
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.lock_holder: str | None = None
+        self.clock = clock
+        self._mutex = threading.Lock()
+
+    def create(self, request: WeeklyCycleRequest, run_id: str, message_id: str) -> tuple[str, dict[str, Any]]:
+        with self._mutex:
+            if run_id in self.runs:
+                return "exists", deepcopy(self.runs[run_id])
+            holder = self.runs.get(self.lock_holder) if self.lock_holder else None
+            outcome, doc = new_records(request, run_id, message_id, self.clock(), holder)
+            if outcome == "created":
+                self.lock_holder = run_id
+            self.runs[run_id] = doc
+            return outcome, deepcopy(doc)
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        with self._mutex:
+            return deepcopy(self.runs.get(run_id))
+
+    def latest(self) -> dict[str, Any] | None:
+        with self._mutex:
+            return deepcopy(max(self.runs.values(), key=lambda r: r["started_at"], default=None))
+
+    def running_cycle(self) -> dict[str, Any] | None:
+        run = self.get(self.lock_holder) if self.lock_holder else None
+        return run if holds_lock(run, self.clock()) else None
+
+    def claim_stage(self, run_id: str, stage: str, lease_s: float) -> str:
+        with self._mutex:
+            run = self.runs.get(run_id)
+            if run is None:
+                return "missing"
+            state = run["stages"].setdefault(stage, {})
+            outcome, update = decide_claim(state, self.clock(), lease_s)
+            state.update(update)
+            return outcome
+
+    @contextmanager
+    def keep_alive(self, run_id: str, stage: str, every_s: float) -> Iterator[None]:
+        self.update_stages(run_id, {stage: {"heartbeat_at": self.clock()}})
+        yield
+
+    def update_stages(self, run_id: str, stages: dict[str, dict[str, Any]]) -> None:
+        with self._mutex:
+            run = self.runs[run_id]       # like Firestore's update: the record must exist
+            for stage, fields in stages.items():
+                run["stages"].setdefault(stage, {}).update(deepcopy(fields))
+
+    def finish_run(self, run_id: str, status: str, fields: dict[str, Any]) -> None:
+        with self._mutex:
+            self.runs[run_id].update({**deepcopy(fields), "status": status, "finished_at": self.clock()})
+
+
+# --- the default repository and the reads everyone needs -----------------------------------------
+_repository: WeeklyRuns | None = None
+
+
+def repository() -> WeeklyRuns:
+    global _repository
+    if _repository is None:
+        _repository = FirestoreWeeklyRuns()
+    return _repository
+
+
+def create_run(request: WeeklyCycleRequest, run_id: str, message_id: str,
+               repo: WeeklyRuns | None = None) -> RunContext | None:
+    """Create the run record and take the cycle lock. None when the run exists already (a
+    redelivery or a duplicate scheduler publish: start nothing) or when another cycle holds the
+    lock (then the record says `rejected` and names the running cycle, so a caller following
+    this run id learns which one to follow)."""
+    outcome, doc = (repo or repository()).create(request, run_id, message_id)
     if outcome == "exists":
         log.warning("weekly run already exists; redelivered or duplicate trigger ignored", run_id=run_id)
         return None
-    if outcome.startswith("rejected:"):
+    if outcome == "rejected":
         log.warning("another weekly cycle is running; this trigger starts nothing",
-                    running_run_id=outcome.split(":", 1)[1])
+                    running_run_id=doc["running_run_id"])
         return None
-    log.info("weekly run created", run_id=run_id, options=ctx.options.model_dump())
-    return ctx
-
-
-def run_ref(run_id: str) -> Any:
-    return fs.client().collection(WEEKLY_RUNS).document(run_id)
-
-
-def stage_state(run_id: str, stage: str) -> dict[str, Any]:
-    return ((get_run(run_id) or {}).get("stages") or {}).get(stage) or {}
-
-
-def note_deferred(run_id: str, stage: str, summary: dict[str, Any]) -> None:
-    """A stage whose work goes on elsewhere (benchmark shards): still running, with what it waits for."""
-    run_ref(run_id).update({f"stages.{stage}.waiting_for": summary})
-
-
-def claim_stage(run_id: str, stage: str, lease_s: float) -> str:
-    """"claimed", "done", "busy", or "missing" when no such run exists (a message for an
-    unknown run can never succeed: it is dropped and counted, not retried)."""
-    ref = fs.client().collection(WEEKLY_RUNS).document(run_id)
-    try:
-        return fs.claim(ref, lease_s, prefix=f"stages.{stage}")
-    except LookupError:
-        log.error("message for an unknown weekly run dropped", run_id=run_id, stage=stage)
-        return "missing"
-
-
-def release_stage(run_id: str, stage: str, error: str) -> None:
-    """After an unexpected exception: mark the stage claimable again so Pub/Sub's redelivery
-    retries it at once instead of waiting for the lease to expire."""
-    fs.client().collection(WEEKLY_RUNS).document(run_id).update(
-        {f"stages.{stage}.status": "errored", f"stages.{stage}.error": error})
-
-
-def fail_stage(run_id: str, stage: str, error: str) -> None:
-    """A stage that can no longer finish (its message died): failed, with the reason."""
-    run_ref(run_id).update({f"stages.{stage}.status": "failed", f"stages.{stage}.error": error,
-                            f"stages.{stage}.finished_at": datetime.now(timezone.utc)})
-
-
-def finish_stage(ctx: RunContext, stage: str, status: str, started_at: datetime,
-                 summary: dict[str, Any], error: str | None = None) -> None:
-    """`started_at` is the first claim's time: the duration is the stage's real one, retries
-    and takeovers included."""
-    now = datetime.now(timezone.utc)
-    fs.client().collection(WEEKLY_RUNS).document(ctx.run_id).update({
-        f"stages.{stage}.status": status,
-        f"stages.{stage}.started_at": started_at,
-        f"stages.{stage}.finished_at": now,
-        f"stages.{stage}.duration_s": round((now - started_at).total_seconds(), 3),
-        f"stages.{stage}.summary": summary,
-        f"stages.{stage}.error": error,
-    })
-
-
-def hand_over(done: StageDone) -> str | None:
-    """Publish a finished stage's StageDone to the next active stage; record planned stages
-    in between as not_implemented. Returns the topic, or None after the last stage."""
-    topic, skipped = load_manifest().route_after(done.stage)
-    if skipped:
-        fs.client().collection(WEEKLY_RUNS).document(done.run.run_id).update(
-            {f"stages.{s}.status": "not_implemented" for s in skipped})
-    if topic is None:
-        return None
-    pubsub.publish(topic, done.model_copy(update={"skipped_stages": skipped}), run_id=done.run.run_id,
-                   stage=done.stage)
-    return topic
-
-
-def finish_run(run_id: str, status: str, extra: dict[str, Any]) -> None:
-    fs.client().collection(WEEKLY_RUNS).document(run_id).update(
-        {"status": status, "finished_at": datetime.now(timezone.utc), **extra})
+    log.info("weekly run created", run_id=run_id, options=doc["options"])
+    return RunContext(run_id=run_id, options=request.options(), started_at=doc["started_at"])
 
 
 def get_run(run_id: str) -> dict[str, Any] | None:
-    snap = fs.client().collection(WEEKLY_RUNS).document(run_id).get()
-    return snap.to_dict() if snap.exists else None
+    return repository().get(run_id)
 
 
 def latest_run() -> dict[str, Any] | None:
-    from google.cloud import firestore
-
-    docs = list(fs.client().collection(WEEKLY_RUNS)
-                .order_by("started_at", direction=firestore.Query.DESCENDING).limit(1).stream())
-    return docs[0].to_dict() if docs else None
+    return repository().latest()
 
 
-def mark_handed_over(run_id: str, stage: str) -> None:
-    fs.client().collection(WEEKLY_RUNS).document(run_id).update({f"stages.{stage}.handed_over": True})
+def running_cycle() -> dict[str, Any] | None:
+    return repository().running_cycle()
 
 
-def resume_hand_over(ctx: RunContext, stage: str) -> bool:
-    """For a redelivered message whose stage already finished: if the instance that finished it
-    died before publishing, publish now (from the record). Returns True when it published."""
-    run = get_run(ctx.run_id) or {}
-    state = (run.get("stages") or {}).get(stage) or {}
-    if state.get("handed_over") or state.get("status") not in ("succeeded", "failed"):
-        return False
-    log.warning("stage finished but was not handed over; publishing now", stage=stage)
-    hand_over(StageDone(run=ctx, stage=stage, status=state["status"], summary=state.get("summary") or {},
-                        error=state.get("error")))
-    mark_handed_over(ctx.run_id, stage)
-    return True
-
-
-def complete_stage(ctx: RunContext, stage: str, status: str, started_at: datetime,
-                   summary: dict[str, Any], error: str | None = None) -> str | None:
-    """Record the stage's outcome, then hand over to the next stage."""
-    finish_stage(ctx, stage, status, started_at, summary, error)
-    topic = hand_over(StageDone(run=ctx, stage=stage, status=status, summary=summary, error=error))
-    mark_handed_over(ctx.run_id, stage)
-    return topic
+def stage_state(run_id: str, stage: str, repo: WeeklyRuns | None = None) -> dict[str, Any]:
+    return (((repo or repository()).get(run_id) or {}).get("stages") or {}).get(stage) or {}

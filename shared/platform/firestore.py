@@ -9,19 +9,13 @@ from urllib.parse import quote
 
 from shared.config import get_settings
 from shared.log import get_logger
+from shared.platform.leases import HEARTBEAT_S, LEASE_S, TERMINAL, decide_claim  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:  # the client import costs ~0.3 s: only paths that touch Firestore pay it
     from google.cloud import firestore
 
 log = get_logger(__name__)
 MAX_BATCH = 500  # Firestore's limit of writes per batch / commit
-# A claim without a sign of life for LEASE_S belongs to a dead attempt. Short, so the retries of
-# a dead instance's message (Pub/Sub: ~+10 s, +30 s, +70 s, +150 s; the emulator ~every 20 s,
-# dead-lettering after ~85 s) find the lease expired well before they run out; three heartbeats
-# may be missed before a live attempt loses it.
-LEASE_S = 30
-HEARTBEAT_S = 10
-TERMINAL = ("succeeded", "partial", "failed", "skipped")   # a claim in these states is done
 
 
 @functools.lru_cache(maxsize=1)
@@ -78,15 +72,9 @@ def _nested(data: dict[str, Any], prefix: str | None) -> dict[str, Any]:
 
 def claim(ref: Any, lease_s: float, prefix: str | None = None,
           create_fields: dict[str, Any] | None = None) -> str:
-    """Claim a unit of work recorded at `ref` (or at the nested map `prefix` inside it).
-
-    Returns "claimed" (caller does the work), "done" (already finished: a redelivery) or
-    "busy" (another attempt holds a live lease). A lease is live while its last sign of life
-    (`claimed_at`, or `heartbeat_at` from `keep_alive`) is younger than `lease_s`; an older one
-    is taken over (the instance that held it died) and counted in `takeovers`. `first_claimed_at`
-    keeps the first attempt's start, so the stage's real duration survives takeovers. With
-    `create_fields`, a missing document is created.
-    """
+    """Claim a unit of work recorded at `ref` (or at the nested map `prefix` inside it), in a
+    transaction: "claimed", "done" or "busy" as `leases.decide_claim` decides (heartbeats come
+    from `keep_alive`). With `create_fields`, a missing document is created."""
     from datetime import datetime, timezone
 
     from google.cloud import firestore
@@ -104,21 +92,10 @@ def claim(ref: Any, lease_s: float, prefix: str | None = None,
             transaction.create(ref, {**create_fields, "status": "running", "claimed_at": now,
                                      "first_claimed_at": now, "attempts": 1, "takeovers": 0})
             return "claimed"
-        state = _nested(snap.to_dict() or {}, prefix)
-        status = state.get("status")
-        if status in TERMINAL:
-            return "done"
-        alive = max((t for t in (state.get("claimed_at"), state.get("heartbeat_at")) if t), default=None)
-        if status == "running" and alive and (now - alive).total_seconds() < lease_s:
-            return "busy"
-        update = {key("status"): "running", key("claimed_at"): now, key("heartbeat_at"): None,
-                  key("attempts"): int(state.get("attempts") or 0) + 1}
-        if status == "running":      # a lease nobody renewed: its holder died
-            update[key("takeovers")] = int(state.get("takeovers") or 0) + 1
-        if not state.get("first_claimed_at"):
-            update[key("first_claimed_at")] = now
-        transaction.update(ref, update)
-        return "claimed"
+        outcome, update = decide_claim(_nested(snap.to_dict() or {}, prefix), now, lease_s)
+        if update:
+            transaction.update(ref, {key(field): value for field, value in update.items()})
+        return outcome
 
     return _txn(db.transaction())
 
