@@ -58,9 +58,7 @@ def run_units(settings: Settings, plan: Plan, units: list[tuple[str, str]],
     rates = {m: budget.rates_or_none(m, pricing.get(m)) for m in {m for m, _ in units}}
     bounds = [budget.call_bound(rates[m], budget.prompt_token_bound(by_id[c].prompt, by_id[c].system),
                                 by_id[c].max_tokens, attempts) if rates[m] else budget.ZERO for m, c in units]
-    # reserve the whole shard at once when it fits (one transaction, not one per block of calls);
-    # near a cap the grant is partial and later calls reserve again
-    spend = RunBudget(SpendLedger(settings, plan.bench_id), bounds, len(units))
+    spend = RunBudget(SpendLedger(settings, plan.bench_id), bounds, settings.bench_concurrency)
 
     def one(index: int, unit: tuple[str, str]) -> CaseResult:
         model, case_id = unit

@@ -34,6 +34,7 @@ from shared.cycle.runs import WeeklyRuns
 from shared.log import get_logger
 from shared.messages import RunContext, StageDone
 from shared.pipeline import load_manifest
+from shared.platform import pubsub
 from shared.platform.events import RetryLater
 from shared.platform.leases import HEARTBEAT_S, LEASE_S, TERMINAL
 
@@ -47,16 +48,8 @@ class StageResult(BaseModel):
     error: str | None = None
 
 
-def _publisher(publish: Publish | None) -> Publish:
-    if publish is not None:
-        return publish
-    from shared.platform import pubsub
-
-    return pubsub.publish
-
-
 def run_stage(ctx: RunContext, stage: str, work: Callable[[datetime], StageResult],
-              repo: WeeklyRuns | None = None, publish: Publish | None = None) -> StageResult | None:
+              repo: WeeklyRuns | None = None, publisher: Publish | None = None) -> StageResult | None:
     """Claim `stage` of the run, run `work` once, record its result and hand over. Returns the
     result, or None when this delivery had nothing to do."""
     repo = repo or runs.repository()
@@ -69,7 +62,7 @@ def run_stage(ctx: RunContext, stage: str, work: Callable[[datetime], StageResul
         return None
     if claim == "done":
         log.info("stage already finished; redelivery acknowledged")
-        _resume_hand_over(ctx, stage, repo, publish)
+        _resume_hand_over(ctx, stage, repo, publisher)
         return None
     if claim == "busy":
         raise RetryLater(f"stage {stage} of run {ctx.run_id} is held by another attempt with a live "
@@ -94,12 +87,12 @@ def run_stage(ctx: RunContext, stage: str, work: Callable[[datetime], StageResul
     if result.status == "deferred":     # still running; what it waits for is on the record
         repo.update_stages(ctx.run_id, {stage: {"waiting_for": result.summary}})
         return result
-    _record(ctx, stage, state.get("first_claimed_at") or started, result, repo, publish)
+    _record(ctx, stage, state.get("first_claimed_at") or started, result, repo, publisher)
     return result
 
 
 def _record(ctx: RunContext, stage: str, first_claimed: datetime, result: StageResult, repo: WeeklyRuns,
-            publish: Publish | None) -> None:
+            publisher: Publish | None) -> None:
     """Write the result (the duration runs from the first claim: retries and takeovers count),
     hand over to the next active stage; the last stage's summary completes the run."""
     now = datetime.now(timezone.utc)
@@ -108,24 +101,27 @@ def _record(ctx: RunContext, stage: str, first_claimed: datetime, result: StageR
         "duration_s": round((now - first_claimed).total_seconds(), 3), "summary": result.summary,
         "error": result.error}})
     done = StageDone(run=ctx, stage=stage, status=result.status, summary=result.summary, error=result.error)
-    if _hand_over(done, repo, publish) is None:
+    if _hand_over(done, repo, publisher) is None:
         repo.finish_run(ctx.run_id, "completed", result.summary)
 
 
-def _hand_over(done: StageDone, repo: WeeklyRuns, publish: Publish | None) -> str | None:
+def _hand_over(done: StageDone, repo: WeeklyRuns, publisher: Publish | None) -> str | None:
     """Publish StageDone to the next active stage, recording planned stages in between as
     not_implemented. Returns the topic, or None after the last stage."""
     topic, skipped = load_manifest().route_after(done.stage)
     if skipped:
         repo.update_stages(done.run.run_id, {s: {"status": "not_implemented"} for s in skipped})
     if topic is not None:
-        _publisher(publish)(topic, done.model_copy(update={"skipped_stages": skipped}),
-                            run_id=done.run.run_id, stage=done.stage)
+        message = done.model_copy(update={"skipped_stages": skipped})
+        if publisher is None:     # written out so the manifest check sees the hand-over
+            pubsub.publish(topic, message, run_id=done.run.run_id, stage=done.stage)
+        else:                     # tests: an in-memory publisher
+            publisher(topic, message, run_id=done.run.run_id, stage=done.stage)
     repo.update_stages(done.run.run_id, {done.stage: {"handed_over": True}})
     return topic
 
 
-def _resume_hand_over(ctx: RunContext, stage: str, repo: WeeklyRuns, publish: Publish | None) -> None:
+def _resume_hand_over(ctx: RunContext, stage: str, repo: WeeklyRuns, publisher: Publish | None) -> None:
     """A redelivery of a finished stage: if the instance that finished it died before handing
     over (or, for the last stage, before completing the run), do that now from the record."""
     run = repo.get(ctx.run_id) or {}
@@ -134,14 +130,14 @@ def _resume_hand_over(ctx: RunContext, stage: str, repo: WeeklyRuns, publish: Pu
         log.warning("stage finished but was not handed over; handing over now", stage=stage)
         done = StageDone(run=ctx, stage=stage, status=state["status"], summary=state.get("summary") or {},
                          error=state.get("error"))
-        if _hand_over(done, repo, publish) is None and run.get("status") == "running":
+        if _hand_over(done, repo, publisher) is None and run.get("status") == "running":
             repo.finish_run(ctx.run_id, "completed", state.get("summary") or {})
     elif load_manifest().route_after(stage)[0] is None and run.get("status") == "running":
         repo.finish_run(ctx.run_id, "completed", state.get("summary") or {})
 
 
 def complete_deferred(ctx: RunContext, stage: str, result: StageResult, repo: WeeklyRuns | None = None,
-                      publish: Publish | None = None) -> None:
+                      publisher: Publish | None = None) -> None:
     """Finish a stage that returned `deferred` (called by whoever finished its work);
     idempotent: a stage already finished is left alone."""
     repo = repo or runs.repository()
@@ -149,11 +145,11 @@ def complete_deferred(ctx: RunContext, stage: str, result: StageResult, repo: We
     if state.get("status") in TERMINAL:
         log.info("deferred stage already finished; completion ignored", stage=stage)
         return
-    _record(ctx, stage, state.get("first_claimed_at") or datetime.now(timezone.utc), result, repo, publish)
+    _record(ctx, stage, state.get("first_claimed_at") or datetime.now(timezone.utc), result, repo, publisher)
 
 
 def skip_stage(ctx: RunContext, stage: str, reason: str, repo: WeeklyRuns | None = None,
-               publish: Publish | None = None) -> None:
+               publisher: Publish | None = None) -> None:
     """Record a stage as skipped (e.g. benchmarks=false) through the same claim."""
     run_stage(ctx, stage, lambda started: StageResult(status="skipped", summary={"reason": reason}, error=reason),
-              repo, publish)
+              repo, publisher)

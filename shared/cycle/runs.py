@@ -114,7 +114,10 @@ class FirestoreWeeklyRuns:
     def latest(self) -> dict[str, Any] | None:
         from google.cloud import firestore
 
-        docs = list(self._col().order_by("started_at", direction=firestore.Query.DESCENDING).limit(1).stream())
+        from shared.platform import firestore as fs
+
+        docs = list(fs.client().collection(WEEKLY_RUNS)
+                    .order_by("started_at", direction=firestore.Query.DESCENDING).limit(1).stream())
         return docs[0].to_dict() if docs else None
 
     def running_cycle(self) -> dict[str, Any] | None:
