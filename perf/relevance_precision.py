@@ -11,7 +11,7 @@ A finding is predicted relevant when relevance >= threshold (default: the config
 relevance_threshold). Prints n, precision / recall / F1 of the "relevant" class, the confusion
 counts, per-topic precision of the predicted (best) topic among predicted-relevant items (correct
 when it is one of the item's expected topics), and every false positive / false negative with the
-phrases that matched. `evaluate` is shared with tests/test_research_relevance.py.
+phrases that matched. `evaluate` is shared with tests/research/test_research_relevance.py.
 
 """
 from __future__ import annotations

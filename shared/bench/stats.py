@@ -3,7 +3,7 @@ significance test and the minimum detectable effect. The verdicts built on them 
 shared/policy.py.
 
 Standard library only (normal quantiles from statistics.NormalDist); checked in
-tests/test_bench_stats.py against values computed with NumPy/SciPy (hard-coded there; neither is
+tests/bench/test_bench_stats.py against values computed with NumPy/SciPy (hard-coded there; neither is
 a dependency of the project). Every function is pure and deterministic.
 
 Conventions

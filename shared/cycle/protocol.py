@@ -18,7 +18,7 @@
   record (attempts, takeovers and the real duration since the first claim) and `StageDone` goes
   to the next active stage; after the last stage the run is completed.
 - **Testable without a cloud**: the run record is a repository (shared/cycle/runs.py) and
-  publishing a function, both injectable (tests/test_protocol.py uses the in-memory fake).
+  publishing a function, both injectable (tests/cycle/test_protocol.py uses the in-memory fake).
 - **Deferred stages** (the benchmark fans out into shards) return `deferred`; whoever finishes
   the work later calls `complete_deferred` with the final result.
 """

@@ -1,6 +1,6 @@
 """The weekly run record (`weekly_runs/{run_id}`) and the one-cycle-at-a-time lock, behind a
 repository: `FirestoreWeeklyRuns` in production, `InMemoryWeeklyRuns` in unit tests, one
-contract (tests/test_weekly_runs_contract.py runs the same tests against both). Collection names
+contract (tests/cycle/test_weekly_runs_contract.py runs the same tests against both). Collection names
 live here only. How the chain moves from stage to stage is shared/cycle/protocol.py's.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Run by tests/test_budget.py as a separate process (a function instance): two reservations
+"""Run by tests/bench/test_budget.py as a separate process (a function instance): two reservations
 of $0.30 against the shared ledger, printing "granted <usd>" or "refused <usd>" for each.
 
     python tests/programs/reserve_spend.py <n>      (PYTHONPATH = repository root)

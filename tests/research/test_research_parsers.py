@@ -23,7 +23,7 @@ from shared.research.parsers import FeedError, ParsedFeed, parse_feed
 from tests.conftest import FIXTURES, fixture_path, load_fixture_json
 
 UTC = timezone.utc
-SYNTHETIC = Path(__file__).parent / "fixtures" / "research"
+SYNTHETIC = Path(__file__).parent.parent / "fixtures" / "research"
 KINDS = ("arxiv_api", "arxiv_rss", "hf_models", "hf_daily_papers", "rss")
 XML_KINDS = ("arxiv_api", "arxiv_rss", "rss")
 JSON_KINDS = ("hf_models", "hf_daily_papers")

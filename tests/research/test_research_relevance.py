@@ -269,7 +269,7 @@ def test_heldout_precision_floor():
     """The held-out set (tests/fixtures/research/relevance_heldout.jsonl) was written by someone who
     never saw the keyword lists. Measured: precision 0.857, recall 0.30 (the keyword scorer misses
     papers that avoid the usual vocabulary). Guard the precision and the recall we have."""
-    heldout = Path(__file__).parent / "fixtures" / "research" / "relevance_heldout.jsonl"
+    heldout = Path(__file__).parent.parent / "fixtures" / "research" / "relevance_heldout.jsonl"
     r = evaluate(load_labelled(heldout), TopicMatcher(CONFIG.topics), CONFIG.relevance_threshold)
     assert r["tp"] + r["fp"] + r["fn"] + r["tn"] == 40
     assert r["precision"] >= 0.8 and r["recall"] >= 0.25, r
