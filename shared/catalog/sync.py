@@ -327,6 +327,16 @@ def save_record(rec: SyncRecord) -> None:
     fs.client().collection(SYNC_RUNS).document(rec.sync_run_id).set(rec.model_dump(mode="python"))
 
 
+def model_details(ids: list[str]) -> dict[str, dict[str, Any]]:
+    """id, name, pricing and context length of catalog models, by id (absent ones left out)."""
+    if not ids:
+        return {}
+    db = fs.client()
+    refs = [db.collection(MODELS).document(fs.doc_id(i)) for i in ids]
+    return {s.to_dict()["id"]: s.to_dict()
+            for s in db.get_all(refs, field_paths=["id", "name", "pricing", "context_length"]) if s.exists}
+
+
 def load_record(sync_run_id: str) -> SyncRecord | None:
     snap = fs.client().collection(SYNC_RUNS).document(sync_run_id).get()
     return SyncRecord.model_validate(snap.to_dict()) if snap.exists else None

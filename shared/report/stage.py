@@ -12,8 +12,7 @@ from shared.messages import ReportPublished, RunContext, StageDone
 from shared.pipeline import load_manifest
 from shared.platform import pubsub, storage
 from shared.platform.events import EventMeta
-from shared.report.weekly import (build_report, render_markdown, report_json, report_paths,
-                                  sync_record_for)
+from shared.report.weekly import build_report, render_markdown, report_json, report_paths
 
 log = get_logger(__name__)
 STAGE = "reporter"
@@ -32,7 +31,11 @@ def write_report(ctx: RunContext, started: datetime) -> dict[str, Any]:
     run = runs.get_run(ctx.run_id)
     if run is None:
         raise LookupError(f"weekly run {ctx.run_id} not found")
-    report = build_report(run, sync_record_for(run), started)
+    from shared.catalog.sync import load_record, model_details
+
+    sync_run_id = (((run.get("stages") or {}).get("catalog_sync") or {}).get("summary") or {}).get("sync_run_id")
+    sync = load_record(sync_run_id) if sync_run_id else None
+    report = build_report(run, sync, started, model_details(sync.added) if sync else {})
     bucket = get_settings().require_reports_bucket()
     md_path, json_path = report_paths(report)
     md_uri = f"gs://{bucket}/{md_path}"

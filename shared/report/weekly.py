@@ -2,7 +2,8 @@
 
 The report states only what the run record and the sync record hold. Which checks pass and
 whether the run is SAFE is decided by shared/policy.py; a stage that did not run is never an
-assumed pass.
+assumed pass. Building it is pure: the reporter (shared/report/stage.py) reads the records and
+passes them in, so the report is tested without emulators.
 """
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared import policy
-from shared.catalog.sync import MODELS, SyncRecord, load_record
-from shared.platform import firestore as fs
+from shared.catalog.sync import SyncRecord
 from shared.text import markdown_templates
 
 REPORT_VERSION = 2      # 2: SAFE label, demo/simulated flags, check outcomes (shared/policy.py)
@@ -43,20 +43,9 @@ class WeeklyReport(BaseModel):
     paths: dict[str, str] = {}
 
 
-def _model_details(ids: list[str]) -> dict[str, dict[str, Any]]:
-    if not ids:
-        return {}
-    db = fs.client()
-    refs = [db.collection(MODELS).document(fs.doc_id(i)) for i in ids]
-    out = {}
-    for snap in db.get_all(refs, field_paths=["id", "name", "pricing", "context_length"]):
-        if snap.exists:
-            d = snap.to_dict()
-            out[d["id"]] = d
-    return out
-
-
-def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime) -> WeeklyReport:
+def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime,
+                 added_details: dict[str, dict[str, Any]] | None = None) -> WeeklyReport:
+    """`added_details`: catalog documents (name, pricing) of the models the sync added."""
     options = run.get("options") or {}
     stages_state = run.get("stages") or {}
     checks = policy.required_checks(stages_state, options, policy.SyncFacts(
@@ -75,7 +64,7 @@ def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime) ->
     catalog: dict[str, Any] = {"available": sync is not None}
     summary: dict[str, Any] = {}
     if sync is not None:
-        details = _model_details(sync.added)
+        details = added_details or {}
         rank_moves = {slug: info["movements"] for slug, info in sync.rankings.items()}
         moved = {s: m for s, m in rank_moves.items()
                  if m.get("entered") or m.get("left") or m.get("moved_up") or m.get("moved_down")}
@@ -152,9 +141,3 @@ def report_paths(report: WeeklyReport) -> tuple[str, str]:
 
 def report_json(report: WeeklyReport) -> bytes:
     return json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=False).encode()
-
-
-def sync_record_for(run: dict[str, Any]) -> SyncRecord | None:
-    summary = ((run.get("stages") or {}).get("catalog_sync") or {}).get("summary") or {}
-    sync_run_id = summary.get("sync_run_id")
-    return load_record(sync_run_id) if sync_run_id else None

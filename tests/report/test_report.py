@@ -1,6 +1,6 @@
 """The weekly report's pure parts (shared/report/weekly.py): how the policy's SAFE decision and
 checks are reported, Markdown, paths and JSON (the rules themselves: tests/test_policy.py).
-Sync records here have added=[] so no Firestore lookup happens."""
+Building a report is pure: the records are passed in, nothing is read from Firestore."""
 from __future__ import annotations
 
 import json
@@ -313,3 +313,14 @@ def test_benchmark_results_section_and_regression_check():
     report = build_report(bad, sync_record(), NOW)
     assert report.safe is False
     assert report.reasons == ["benchmark: 1 of 1 models failed: sim/steady: −20.0 points vs baseline 90.0 …"]
+
+
+def test_added_models_come_from_the_details_passed_in():
+    """The reporter passes the catalog documents of added models; the builder reads nothing."""
+    details = {"a/new": {"id": "a/new", "name": "New Model", "pricing": {"prompt": "0.000001",
+                                                                        "completion": "0.000002"}}}
+    report = build_report(run_dict(ALL_OK), sync_record(added=["a/new", "a/gone"]), NOW, details)
+    assert report.catalog["added"] == [
+        {"id": "a/new", "name": "New Model", "pricing": {"prompt": "0.000001", "completion": "0.000002"}},
+        {"id": "a/gone", "name": None, "pricing": None}]
+    assert "- `a/new` — New Model (prompt $1/M, completion $2/M)" in render_markdown(report)
