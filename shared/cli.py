@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shared.messages import RUN_FINISHED
 from shared.pipeline import REPO_ROOT
 
 STACK_ENV = REPO_ROOT / ".local" / "stack.env"
-TERMINAL = ("completed", "failed", "rejected")
 
 
 def _err(message: str) -> None:
@@ -179,7 +179,7 @@ def follow_run(run_id: str, timeout_s: float, out=print) -> dict[str, Any] | Non
             if line != last:
                 out(line)
                 last = line
-            if run.get("status") in TERMINAL:
+            if run.get("status") in RUN_FINISHED:
                 return run
         time.sleep(0.5)
     return None

@@ -8,7 +8,15 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 SyncMode = Literal["full", "quick", "rankings"]
-StageStatus = Literal["pending", "running", "succeeded", "failed", "skipped", "not_implemented"]
+# The status vocabularies, declared once. A stage's status in the run record ("errored": an
+# attempt raised and released its claim; the retry claims it again):
+StageStatus = Literal["pending", "running", "errored", "succeeded", "failed", "skipped", "not_implemented"]
+# A weekly run: "completed" means it ran to its report (SAFE says how it went); "rejected": a
+# trigger that came while another cycle ran (the record names it).
+RunStatus = Literal["running", "completed", "failed", "rejected"]
+RUN_FINISHED: tuple[str, ...] = ("completed", "failed", "rejected")
+# A benchmark run's summary status (its verdict is the policy's: pass, warn, regression, ...).
+BenchStatus = Literal["running", "complete", "incomplete", "budget_exhausted", "refused", "failed"]
 
 
 class _Message(BaseModel):

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Protocol
 
 from shared.log import get_logger
-from shared.messages import RunContext, WeeklyCycleRequest
+from shared.messages import RunContext, RunStatus, WeeklyCycleRequest
 from shared.pipeline import load_manifest
 from shared.platform.leases import decide_claim
 
@@ -70,7 +70,7 @@ class WeeklyRuns(Protocol):
     def keep_alive(self, run_id: str, stage: str, every_s: float) -> Any: ...
     def update_stages(self, run_id: str, stages: dict[str, dict[str, Any]]) -> None:
         """Set fields of one or more stages (other fields of those stages are kept)."""
-    def finish_run(self, run_id: str, status: str, fields: dict[str, Any]) -> None: ...
+    def finish_run(self, run_id: str, status: RunStatus, fields: dict[str, Any]) -> None: ...
 
 
 # --- Firestore ----------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ class FirestoreWeeklyRuns:
         self._col().document(run_id).update({f"stages.{stage}.{field}": value
                                              for stage, fields in stages.items() for field, value in fields.items()})
 
-    def finish_run(self, run_id: str, status: str, fields: dict[str, Any]) -> None:
+    def finish_run(self, run_id: str, status: RunStatus, fields: dict[str, Any]) -> None:
         self._col().document(run_id).update({**fields, "status": status, "finished_at": datetime.now(timezone.utc)})
 
 
@@ -202,7 +202,7 @@ class InMemoryWeeklyRuns:
             for stage, fields in stages.items():
                 run["stages"].setdefault(stage, {}).update(deepcopy(fields))
 
-    def finish_run(self, run_id: str, status: str, fields: dict[str, Any]) -> None:
+    def finish_run(self, run_id: str, status: RunStatus, fields: dict[str, Any]) -> None:
         with self._mutex:
             self.runs[run_id].update({**deepcopy(fields), "status": status, "finished_at": self.clock()})
 
