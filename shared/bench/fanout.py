@@ -2,7 +2,7 @@
 (one shard) or fan out into shards, run each shard exactly once under a lease, and aggregate
 exactly once when the last shard is done. A redelivered request resumes a run still going.
 
-Firestore: bench_runs/{bench_id} (plan, shard states, summary). A weekly run's id is
+The record (plan, shard states, summary) is shared/bench/records.py's. A weekly run's id is
 {run_id}.benchmark-{phase}. The work itself is elsewhere: planning.py (targets, budget, the
 planned cases), execution.py (calls and scoring), results.py (the shard files, metrics, the
 rolling baseline and the summary).
@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from shared.bench import records
 from shared.bench.budget import BudgetRefused
 from shared.bench.execution import run_units
 from shared.bench.planning import Plan, create_plan, units_of
@@ -20,82 +21,67 @@ from shared.bench.results import aggregate, store_results
 from shared.bench.suite import SuiteError
 from shared.config import Settings
 from shared.log import get_logger
-from shared.platform import firestore as fs
 from shared.platform.events import RetryLater
+from shared.platform.leases import HEARTBEAT_S, LEASE_S
 from shared.redaction import redact
 
 log = get_logger(__name__)
-BENCH_RUNS = "bench_runs"
 
 
 # --- one shard, exactly once; the last one aggregates -------------------------------------
 def run_shard(settings: Settings, bench_id: str, shard: int,
               on_complete: Callable[[dict[str, Any]], None] | None = None) -> str:
     """Run one shard exactly once; the shard that completes the run aggregates it."""
-    db = fs.client()
-    ref = db.collection(BENCH_RUNS).document(bench_id)
-    doc = ref.get().to_dict()
+    repo = records.repository()
+    doc = repo.get(bench_id)
     if doc is None:
         log.error("shard for an unknown benchmark run dropped", bench_id=bench_id, shard=shard)
         return "missing"
     plan = Plan.model_validate(doc["plan"])
-    claim = fs.claim(ref, fs.LEASE_S, prefix=f"shards.s{shard}")
+    unit = f"shards.s{shard}"
+    claim = repo.claim(bench_id, unit, LEASE_S)
     if claim == "claimed":
         started = time.monotonic()
         try:
-            with fs.keep_alive(ref, f"shards.s{shard}", fs.HEARTBEAT_S):
+            with repo.keep_alive(bench_id, unit, HEARTBEAT_S):
                 results = run_units(settings, plan, units_of(plan, shard), plan.pricing)
                 store_results(settings, plan, shard, results)
         except Exception as exc:
             # release the claim: the redelivered message runs the shard again at once instead of
             # answering "busy" until the lease runs out (and nothing ever aggregating)
-            ref.update({f"shards.s{shard}.status": "errored",
-                        f"shards.s{shard}.error": redact(f"{exc.__class__.__name__}: {exc}")[:500]})
+            repo.update(bench_id, {f"{unit}.status": "errored",
+                                   f"{unit}.error": redact(f"{exc.__class__.__name__}: {exc}")[:500]})
             log.error("benchmark shard failed; claim released for the retry", bench_id=bench_id, shard=shard,
                       error=redact(str(exc))[:300])
             raise
-        _finish_shard(ref, shard, len(results), time.monotonic() - started)
+        repo.finish_shard(bench_id, shard, len(results), time.monotonic() - started)
         log.info("benchmark shard finished", bench_id=bench_id, shard=shard, cases=len(results))
     elif claim == "busy":   # retried later: if its holder died, the retry takes the shard over
         raise RetryLater(f"shard {shard} of {bench_id} is running in another attempt with a live lease")
     return maybe_aggregate(settings, bench_id, on_complete)
 
 
-def _finish_shard(ref: Any, shard: int, n: int, seconds: float) -> None:
-    from google.cloud import firestore
-
-    @firestore.transactional
-    def txn(transaction: Any) -> None:
-        snap = ref.get(transaction=transaction).to_dict()
-        state = (snap.get("shards") or {}).get(f"s{shard}") or {}
-        if state.get("status") == "succeeded":
-            return  # counted already
-        transaction.update(ref, {f"shards.s{shard}.status": "succeeded", f"shards.s{shard}.cases": n,
-                                 f"shards.s{shard}.duration_s": round(seconds, 3),
-                                 "shards_done": firestore.Increment(1)})
-    txn(fs.client().transaction())
-
-
 def maybe_aggregate(settings: Settings, bench_id: str,
                     on_complete: Callable[[dict[str, Any]], None] | None) -> str:
-    ref = fs.client().collection(BENCH_RUNS).document(bench_id)
-    doc = ref.get().to_dict() or {}
+    repo = records.repository()
+    doc = repo.get(bench_id) or {}
     if doc.get("shards_done", 0) < doc["plan"]["shard_count"]:
         return "shard done"
-    claim = fs.claim(ref, fs.LEASE_S, prefix="aggregation")
+    claim = repo.claim(bench_id, "aggregation", LEASE_S)
     if claim == "busy":
         raise RetryLater(f"the aggregation of {bench_id} is running in another attempt with a live lease")
     if claim != "claimed":
         return "aggregation handled elsewhere"
     try:
-        with fs.keep_alive(ref, "aggregation", fs.HEARTBEAT_S):
+        with repo.keep_alive(bench_id, "aggregation", HEARTBEAT_S):
             summary = aggregate(settings, Plan.model_validate(doc["plan"]))
     except Exception as exc:
         # release the claim so the redelivered shard message aggregates again at once
-        ref.update({"aggregation.status": "errored", "aggregation.error": f"{exc.__class__.__name__}: {exc}"})
+        repo.update(bench_id, {"aggregation.status": "errored",
+                               "aggregation.error": f"{exc.__class__.__name__}: {exc}"})
         raise
-    ref.update({"aggregation.status": "succeeded", "status": summary["status"], "summary": summary,
-                "finished_at": datetime.now(timezone.utc)})
+    repo.update(bench_id, {"aggregation.status": "succeeded", "status": summary["status"], "summary": summary,
+                           "finished_at": datetime.now(timezone.utc)})
     log.info("benchmark aggregated", bench_id=bench_id, status=summary["status"], verdict=summary["verdict"])
     if on_complete:
         on_complete(summary)
@@ -110,34 +96,27 @@ def start_bench(settings: Settings, bench_id: str, phase: str, models: list[str]
                 weekly_ctx: dict[str, Any] | None = None) -> dict[str, Any]:
     """Plan a run (idempotent per bench id), then run it inline (one shard) or fan out. A
     redelivered request for a run that is still going resumes it instead of being dropped."""
-    from google.api_core.exceptions import AlreadyExists
-
-    ref = fs.client().collection(BENCH_RUNS).document(bench_id)
-    existing = ref.get()
-    if existing.exists:
-        return _resume(settings, existing.to_dict() or {}, publish_shard, on_complete)
+    repo = records.repository()
+    existing = repo.get(bench_id)
+    if existing is not None:
+        return _resume(settings, existing, publish_shard, on_complete)
     now = datetime.now(timezone.utc)
     try:
         plan = create_plan(settings, bench_id, phase, models, suite, max_per_category, weekly_run_id)
     except (BudgetRefused, SuiteError) as exc:
         # nothing was called; a bad suite cannot succeed on retry either, so it is a result too
         status = "refused" if isinstance(exc, BudgetRefused) else "failed"
-        try:
-            ref.create({"bench_id": bench_id, "phase": phase, "status": status, "error": str(exc),
-                        "created_at": now, "weekly_run_id": weekly_run_id})
-        except AlreadyExists:
-            pass
+        repo.create(bench_id, {"bench_id": bench_id, "phase": phase, "status": status, "error": str(exc),
+                               "created_at": now, "weekly_run_id": weekly_run_id})
         log.error(f"benchmark {status}", bench_id=bench_id, reason=str(exc))
         summary = {"bench_id": bench_id, "status": status, "verdict": status, "error": str(exc)}
         if on_complete:
             on_complete(summary)
         return summary
-    try:
-        ref.create({"bench_id": bench_id, "phase": phase, "status": "running", "created_at": now,
-                    "weekly_run_id": weekly_run_id, "weekly_ctx": weekly_ctx,
-                    "plan": plan.model_dump(mode="python"), "shards_done": 0, "shards": {}})
-    except AlreadyExists:   # a concurrent delivery planned it first
-        return _resume(settings, ref.get().to_dict() or {}, publish_shard, on_complete)
+    if not repo.create(bench_id, {"bench_id": bench_id, "phase": phase, "status": "running", "created_at": now,
+                                  "weekly_run_id": weekly_run_id, "weekly_ctx": weekly_ctx,
+                                  "plan": plan.model_dump(mode="python"), "shards_done": 0, "shards": {}}):
+        return _resume(settings, repo.get(bench_id) or {}, publish_shard, on_complete)   # planned concurrently
     log.info("benchmark planned", bench_id=bench_id, models=plan.models, units=plan.units,
              shards=plan.shard_count, estimate_usd=plan.estimate["usd_upper_bound"])
     if plan.shard_count == 1:
@@ -171,5 +150,4 @@ def _resume(settings: Settings, doc: dict[str, Any], publish_shard: Callable[[st
 
 
 def load_bench(bench_id: str) -> dict[str, Any] | None:
-    snap = fs.client().collection(BENCH_RUNS).document(bench_id).get()
-    return snap.to_dict() if snap.exists else None
+    return records.repository().get(bench_id)
