@@ -7,8 +7,8 @@
 - **A delivery that finds a live lease fails** (`RetryLater`): Pub/Sub retries it with backoff,
   and the retry that comes after the lease expired takes the stage over (counted in
   `takeovers`). Acknowledging it as "busy" would lose the stage for good if its holder died.
-  The manifest's retry settings leave room for this: attempts at about +10, +30, +70, +150 s
-  against a 30 s lease (shared/platform/leases.py).
+  The manifest's retry settings leave room for this: attempts at about +10, +30, +70, +130 s
+  (backoff capped at 60 s) against a 30 s lease (shared/platform/leases.py).
 - **Fenced.** An attempt that lost its lease (its heartbeats stalled and another attempt took
   over) does not record its result: only the attempt that holds the claim writes.
 - **Exactly once.** A finished stage's redelivery is acknowledged (re-publishing the hand-over

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 # A claim without a sign of life for LEASE_S belongs to a dead attempt. Short, so the retries of
-# a dead instance's message (Pub/Sub: ~+10 s, +30 s, +70 s, +150 s; the emulator ~every 20 s,
-# dead-lettering after ~85 s) find the lease expired well before they run out; three heartbeats
-# may be missed before a live attempt loses it.
+# a dead instance's message (the manifest's retry policy: backoff 10 s doubling to at most 60 s,
+# 5 attempts, about +10, +30, +70, +130 s) find the lease expired well before they run out;
+# three heartbeats may be missed before a live attempt loses it.
 LEASE_S = 30
 HEARTBEAT_S = 10
 TERMINAL = ("succeeded", "partial", "failed", "skipped")   # a claim in these states is done
