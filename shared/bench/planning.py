@@ -67,12 +67,11 @@ def routing_targets() -> dict[str, list[str]]:
 
 
 def catalog_pricing(models: list[str]) -> dict[str, dict[str, str] | None]:
-    from shared.catalog.sync import MODELS
+    """model → its catalog pricing ({} for a free model), None when the catalog lacks it."""
+    from shared.catalog.sync import model_details
 
-    db = fs.client()
-    refs = [db.collection(MODELS).document(fs.doc_id(m)) for m in models]
-    found = {s.to_dict()["id"]: s.to_dict().get("pricing") or {} for s in db.get_all(refs) if s.exists}
-    return {m: found.get(m) for m in models}
+    found = model_details(models)
+    return {m: (found[m].get("pricing") or {}) if m in found else None for m in models}
 
 
 def units_of(plan: Plan, shard: int) -> list[tuple[str, str]]:

@@ -7,6 +7,7 @@ Fields may be given as dotted paths (`shards.s3.status`), as Firestore's update 
 """
 from __future__ import annotations
 
+import functools
 import threading
 from contextlib import contextmanager
 from copy import deepcopy
@@ -149,11 +150,6 @@ class InMemoryBenchRuns:
             doc["shards_done"] = int(doc.get("shards_done") or 0) + 1
 
 
-_repository: BenchRuns | None = None
-
-
+@functools.cache
 def repository() -> BenchRuns:
-    global _repository
-    if _repository is None:
-        _repository = FirestoreBenchRuns()
-    return _repository
+    return FirestoreBenchRuns()

@@ -46,9 +46,10 @@ def handle_benchmark_message(message: BenchmarkMessage, meta: EventMeta) -> None
         with log_context(stage="benchmark-shard", bench_id=msg.bench_id):
             completion = _completion_for(msg.bench_id)
             outcome = fanout.run_shard(settings, msg.bench_id, msg.shard, completion)
-            summary = (fanout.load_bench(msg.bench_id) or {}).get("summary")
-            if completion and outcome == "aggregation handled elsewhere" and summary:
-                completion(summary)   # idempotent: redoes a completion lost with its instance
+            if completion and outcome == "aggregation handled elsewhere":
+                summary = (fanout.load_bench(msg.bench_id) or {}).get("summary")
+                if summary:
+                    completion(summary)   # idempotent: redoes a completion lost with its instance
         return
     if isinstance(msg, BenchRequest):
         bench_id = msg.bench_id or f"bench-{meta.message_id}"

@@ -120,20 +120,9 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     (low is exactly 0 when successes = 0 and high exactly 1 when successes = n.)
     wilson_interval(8, 10) ≈ (0.4902, 0.9433); n = 0 → (0.0, 1.0).
     """
-    _check_confidence(confidence)
     if n < 0 or successes < 0 or successes > n:
         raise ValueError(f"need 0 <= successes <= n, got successes={successes}, n={n}")
-    if n == 0:
-        return (0.0, 1.0)
-    z = norm_ppf(1.0 - (1.0 - confidence) / 2.0)
-    p = successes / n
-    z2 = z * z
-    denom = 1.0 + z2 / n
-    centre = (p + z2 / (2.0 * n)) / denom
-    half = z / denom * math.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n))
-    low = 0.0 if successes == 0 else _clamp01(centre - half)
-    high = 1.0 if successes == n else _clamp01(centre + half)
-    return (low, high)
+    return proportion_interval(successes / n if n else 0.0, n, confidence)
 
 
 def proportion_interval(mean: float, n: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -347,7 +347,7 @@ def run_sync(settings: Settings, mode: Mode, sync_run_id: str, *, dry_run: bool 
     """Run one sync, exactly once per sync_run_id (a redelivery returns status 'duplicate')."""
     now = datetime.now(timezone.utc)
     ref = fs.client().collection(SYNC_RUNS).document(sync_run_id)
-    claim = fs.claim(ref, fs.LEASE_S, create_fields={
+    claim = fs.claim(ref, create_fields={
         "sync_run_id": sync_run_id, "mode": mode, "started_at": now, "source": settings.openrouter_base_url})
     if claim == "busy":
         raise RetryLater(f"sync {sync_run_id} is running in another attempt with a live lease")
@@ -363,7 +363,7 @@ def run_sync(settings: Settings, mode: Mode, sync_run_id: str, *, dry_run: bool 
                      started_at=now, source=settings.openrouter_base_url)
     started = time.monotonic()
     try:
-        with fs.keep_alive(ref, None, fs.HEARTBEAT_S):
+        with fs.keep_alive(ref):
             CatalogSync(settings, rec).run()
         rec.status = "partial" if rec.errors else "succeeded"
     except SyncFailed as exc:

@@ -21,6 +21,7 @@ from shared.messages import (BenchmarkMessage, CatalogSyncRequest, ResearchScanR
                              StageDone, WeeklyCycleRequest)
 from shared.platform import firestore as fs
 from shared.platform.events import EventMeta
+from shared.platform.leases import TERMINAL
 from shared.redaction import redact
 
 log = get_logger(__name__)
@@ -96,7 +97,7 @@ def end_run_in_failure(ctx: RunContext, stage: str, reason: str) -> None:
                     status=(run or {}).get("status"))
         return
     now = datetime.now(timezone.utc)
-    if ((run.get("stages") or {}).get(stage) or {}).get("status") not in fs.TERMINAL:
+    if ((run.get("stages") or {}).get(stage) or {}).get("status") not in TERMINAL:
         repo.update_stages(ctx.run_id, {stage: {"status": "failed", "error": reason, "finished_at": now}})
     try:
         fields = write_report(ctx, now)

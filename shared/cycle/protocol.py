@@ -128,11 +128,9 @@ def _resume_hand_over(ctx: RunContext, stage: str, repo: WeeklyRuns, publisher: 
     state = (run.get("stages") or {}).get(stage) or {}
     if not state.get("handed_over") and state.get("status") in ("succeeded", "failed", "skipped"):
         log.warning("stage finished but was not handed over; handing over now", stage=stage)
-        done = StageDone(run=ctx, stage=stage, status=state["status"], summary=state.get("summary") or {},
-                         error=state.get("error"))
-        if _hand_over(done, repo, publisher) is None and run.get("status") == "running":
-            repo.finish_run(ctx.run_id, "completed", state.get("summary") or {})
-    elif load_manifest().route_after(stage)[0] is None and run.get("status") == "running":
+        _hand_over(StageDone(run=ctx, stage=stage, status=state["status"], summary=state.get("summary") or {},
+                             error=state.get("error")), repo, publisher)
+    if load_manifest().route_after(stage)[0] is None and run.get("status") == "running":
         repo.finish_run(ctx.run_id, "completed", state.get("summary") or {})
 
 

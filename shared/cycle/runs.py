@@ -5,6 +5,7 @@ live here only. How the chain moves from stage to stage is shared/cycle/protocol
 """
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from contextlib import contextmanager
@@ -208,14 +209,9 @@ class InMemoryWeeklyRuns:
 
 
 # --- the default repository and the reads everyone needs -----------------------------------------
-_repository: WeeklyRuns | None = None
-
-
+@functools.cache
 def repository() -> WeeklyRuns:
-    global _repository
-    if _repository is None:
-        _repository = FirestoreWeeklyRuns()
-    return _repository
+    return FirestoreWeeklyRuns()
 
 
 def create_run(request: WeeklyCycleRequest, run_id: str, message_id: str,

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from shared.config import get_settings
 from shared.log import get_logger
-from shared.platform.leases import HEARTBEAT_S, LEASE_S, TERMINAL, decide_claim  # noqa: F401 (re-exported)
+from shared.platform.leases import HEARTBEAT_S, LEASE_S, decide_claim
 
 if TYPE_CHECKING:  # the client import costs ~0.3 s: only paths that touch Firestore pay it
     from google.cloud import firestore
@@ -70,7 +70,7 @@ def _nested(data: dict[str, Any], prefix: str | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def claim(ref: Any, lease_s: float, prefix: str | None = None,
+def claim(ref: Any, lease_s: float = LEASE_S, prefix: str | None = None,
           create_fields: dict[str, Any] | None = None) -> str:
     """Claim a unit of work recorded at `ref` (or at the nested map `prefix` inside it), in a
     transaction: "claimed", "done" or "busy" as `leases.decide_claim` decides (heartbeats come
@@ -101,7 +101,7 @@ def claim(ref: Any, lease_s: float, prefix: str | None = None,
 
 
 @contextmanager
-def keep_alive(ref: Any, prefix: str | None, every_s: float) -> Iterator[None]:
+def keep_alive(ref: Any, prefix: str | None = None, every_s: float = HEARTBEAT_S) -> Iterator[None]:
     """While the body runs, write `heartbeat_at` every `every_s` seconds so the claim's lease
     stays live; when the process dies the heartbeats stop and the lease expires soon after."""
     from datetime import datetime, timezone

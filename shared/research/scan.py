@@ -261,7 +261,7 @@ def run_scan(settings: Settings, scan_id: str, as_of: date | None = None,
     ref = fs.client().collection(SCANS).document(scan_id)
     # The claim creates the whole initial record (status "running"), so a reader polling the
     # scan while it runs always finds a valid document, never just the claim's fields.
-    claim = fs.claim(ref, fs.LEASE_S, create_fields=_record_doc(rec))
+    claim = fs.claim(ref, create_fields=_record_doc(rec))
     if claim == "busy":
         raise RetryLater(f"scan {scan_id} is running in another attempt with a live lease")
     if claim != "claimed":
@@ -269,7 +269,7 @@ def run_scan(settings: Settings, scan_id: str, as_of: date | None = None,
         return rec.model_copy(update={"status": "duplicate"})
     started = time.monotonic()
     try:
-        with fs.keep_alive(ref, None, fs.HEARTBEAT_S):
+        with fs.keep_alive(ref):
             ResearchScan(settings, config, rec).run()
         errors = [s for s in rec.sources if s.status in ("error", "partial")]
         failed = [s for s in rec.sources if s.status == "error"]
