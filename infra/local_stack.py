@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import httpx
 
@@ -150,13 +151,24 @@ def _spawn_function(stack: Stack, fn: FunctionSpec, port: int, base_env: dict[st
         "--signature-type", fn.signature, "--host", HOST, "--port", str(port)], port, {**env, "K_SERVICE": fn.name})
 
 
-def kill_and_restart(state_dir: Path, name: str) -> Proc:
-    """SIGKILL a function's process (an instance dying mid-request) and start a new one on the
-    same port, as Cloud Run would start a new instance behind the same URL. For fault tests."""
+def _recorded_proc(state_dir: Path, name: str) -> tuple[Stack, Proc]:
     stack = Stack.load(state_dir)
     if stack is None:
         raise StackError(f"no local stack recorded in {state_dir}")
-    old = next(p for p in stack.procs if p.name == name)
+    return stack, next(p for p in stack.procs if p.name == name)
+
+
+def freeze(state_dir: Path, name: str, frozen: bool = True) -> None:
+    """SIGSTOP (or SIGCONT) a process of the stack: an emulator that stops answering without
+    closing its connections, as a dependency that hangs would. For fault tests."""
+    _, proc = _recorded_proc(state_dir, name)
+    os.killpg(proc.pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
+
+def kill_and_restart(state_dir: Path, name: str, before_restart: Callable[[], None] = lambda: None) -> Proc:
+    """SIGKILL a function's process (an instance dying mid-request) and start a new one on the
+    same port, as Cloud Run would start a new instance behind the same URL. For fault tests."""
+    stack, old = _recorded_proc(state_dir, name)
     try:
         os.killpg(old.pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -165,6 +177,7 @@ def kill_and_restart(state_dir: Path, name: str) -> Proc:
     while time.monotonic() < deadline and not _group_gone(old.pid):
         time.sleep(0.05)
     stack.procs.remove(old)
+    before_restart()
     base_env = {k: v for k, v in os.environ.items()
                 if not k.endswith("_EMULATOR_HOST") and k not in ("GOOGLE_CLOUD_PROJECT",)}
     proc = _spawn_function(stack, load_manifest().function(name), old.port, base_env)

@@ -99,7 +99,9 @@ class LocalCloud:
 
     def reset_firestore(self) -> None:
         host = self.env["FIRESTORE_EMULATOR_HOST"]
-        r = httpx.delete(f"http://{host}/emulator/v1/projects/{self.project}/databases/(default)/documents")
+        # a busy 2-core machine can take longer than httpx's 5 s default to empty the emulator
+        r = httpx.delete(f"http://{host}/emulator/v1/projects/{self.project}/databases/(default)/documents",
+                         timeout=60)
         r.raise_for_status()
 
     def replay_control(self, method: str, path: str, body: Any = None) -> Any:
