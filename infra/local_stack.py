@@ -26,6 +26,7 @@ from typing import Callable
 
 import httpx
 
+from shared.config import secret_env_names
 from shared.pipeline import REPO_ROOT, FunctionSpec, Manifest, load_manifest
 
 DEFAULT_PROJECT = "local-project"
@@ -96,6 +97,9 @@ class Stack:
     bucket: str = DEFAULT_BUCKET
     procs: list[Proc] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    # handed to the functions through their environment, never saved: a restarted stack (or a
+    # `kill_and_restart` from another process) takes them from its own environment again
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def state_file(self) -> Path:
@@ -106,7 +110,7 @@ class Stack:
         return self.state_dir / "stack.env"
 
     def save(self) -> None:
-        self.state_file.write_text(json.dumps({
+        write_private(self.state_file, json.dumps({
             "project": self.project, "bucket": self.bucket, "env": self.env,
             "procs": [p.__dict__ for p in self.procs]}, indent=2))
 
@@ -120,6 +124,14 @@ class Stack:
 
     def url(self, name: str) -> str:
         return next(f"http://{HOST}:{p.port}" for p in self.procs if p.name == name)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Owner-only (0600) from the moment the file exists, not chmod-ed after writing."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)   # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 ISOLATED_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "PYTHONUNBUFFERED", "LOG_LEVEL")
@@ -144,7 +156,7 @@ def _spawn(stack: Stack, name: str, cmd: list[str], port: int, env: dict[str, st
 
 def _spawn_function(stack: Stack, fn: FunctionSpec, port: int, base_env: dict[str, str]) -> Proc:
     """One function as functions-framework serves it in Cloud Functions gen2."""
-    env = {**base_env, **stack.env, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+    env = {**base_env, **stack.env, **stack.secrets, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
     env = isolated_env(env) if fn.environment == "isolated" else env
     return _spawn(stack, fn.name, [
         sys.executable, "-m", "functions_framework", "--source", fn.source, "--target", fn.entry_point,
@@ -238,13 +250,26 @@ def _create_topology(stack: Stack, manifest: Manifest) -> None:
     storage.Client(project=stack.project).create_bucket(stack.bucket)
 
 
+def _start_log_folder(state_dir: Path) -> None:
+    """One log file per function per stack run: the previous run's logs move to logs.previous/
+    (a restarted instance within a run appends to its function's file)."""
+    logs, previous = state_dir / "logs", state_dir / "logs.previous"
+    if logs.exists() and any(logs.iterdir()):
+        shutil.rmtree(previous, ignore_errors=True)
+        logs.rename(previous)
+    logs.mkdir(parents=True, exist_ok=True)
+
+
 def up(state_dir: Path, extra_env: dict[str, str], project: str = DEFAULT_PROJECT,
        bucket: str = DEFAULT_BUCKET, log: callable = print) -> Stack:
     if Stack.load(state_dir):
         raise StackError(f"a stack is already recorded in {state_dir}; run `make down` first")
     tools = check_prerequisites()
-    (state_dir / "logs").mkdir(parents=True, exist_ok=True)
-    stack = Stack(state_dir, project, bucket)
+    _start_log_folder(state_dir)
+    secret_names = secret_env_names()
+    secrets = {k: v for k, v in extra_env.items() if k in secret_names}
+    extra_env = {k: v for k, v in extra_env.items() if k not in secret_names}
+    stack = Stack(state_dir, project, bucket, secrets=secrets)
     base_env = {k: v for k, v in os.environ.items()
                 if not k.endswith("_EMULATOR_HOST") and k not in ("GOOGLE_CLOUD_PROJECT",)}
     try:
@@ -286,7 +311,7 @@ def up(state_dir: Path, extra_env: dict[str, str], project: str = DEFAULT_PROJEC
             _wait_http(p)
         _create_topology(stack, manifest)
         stack.save()
-        stack.env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(stack.env.items())))
+        write_private(stack.env_file, "".join(f"{k}={v}\n" for k, v in sorted(stack.env.items())))
         log(f"local stack up in {time.monotonic() - started:.1f}s: {len(fn_procs)} functions "
             f"({', '.join(p.name for p in fn_procs)}); env in {stack.env_file}")
         return stack

@@ -179,6 +179,15 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"invalid configuration: {bad}") from None
 
 
+def secret_env_names() -> frozenset[str]:
+    """The environment variables that hold secrets (the SecretStr settings): the local stack
+    hands them to its processes and never writes them to a file."""
+    def is_secret(annotation: Any) -> bool:
+        return annotation is SecretStr or SecretStr in getattr(annotation, "__args__", ())
+
+    return frozenset(name.upper() for name, info in Settings.model_fields.items() if is_secret(info.annotation))
+
+
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return settings_from_env()

@@ -1,6 +1,8 @@
 """The local stack's prerequisites check names what is missing and how to install it."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from infra import local_stack
@@ -27,3 +29,46 @@ def test_missing_java_is_named(monkeypatch, tmp_path):
 def test_down_without_a_stack_is_harmless(tmp_path, capsys):
     assert local_stack.down(tmp_path) == 0
     assert "no local stack recorded" in capsys.readouterr().out
+
+
+def test_secret_env_names_are_the_secret_settings():
+    from shared.config import secret_env_names
+
+    assert {"OPENROUTER_API_KEY", "LLM_API_KEY"} <= secret_env_names()
+    assert "OPENROUTER_BASE_URL" not in secret_env_names()
+
+
+def test_private_files_are_owner_only_even_when_they_existed(tmp_path):
+    path = tmp_path / "stack.env"
+    path.write_text("old")
+    path.chmod(0o644)
+    local_stack.write_private(path, "A=1\n")
+    assert path.read_text() == "A=1\n" and path.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.emulators
+def test_no_secret_reaches_any_file_the_stack_writes(cloud):
+    """The session's stack was started with a planted LLM_API_KEY (tests/conftest.py): the
+    functions got it, no state file or log holds it, the state files are owner-only."""
+    from tests.conftest import PLANTED_SECRET
+
+    files = [p for p in cloud.state_dir.rglob("*") if p.is_file()]
+    assert {"stack.json", "stack.env"} <= {p.name for p in files}
+    holding = [str(p) for p in files if PLANTED_SECRET.encode() in p.read_bytes()]
+    assert holding == []
+    for name in ("stack.json", "stack.env"):
+        assert (cloud.state_dir / name).stat().st_mode & 0o777 == 0o600
+    assert "LLM_API_KEY" not in (cloud.state_dir / "stack.env").read_text()
+    # ...and the benchmark function did receive it through its environment
+    bench = next(p for p in local_stack.Stack.load(cloud.state_dir).procs if p.name == "benchmark")
+    environ = (Path(f"/proc/{bench.pid}/environ")).read_bytes().split(b"\0")
+    assert f"LLM_API_KEY={PLANTED_SECRET}".encode() in environ
+
+
+def test_each_stack_run_starts_its_own_log_files(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "api.log").write_text("first run\n")
+    local_stack._start_log_folder(tmp_path)
+    assert list(logs.iterdir()) == []
+    assert (tmp_path / "logs.previous" / "api.log").read_text() == "first run\n"
