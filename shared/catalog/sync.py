@@ -2,8 +2,8 @@
 
 Modes: full (models, categories, rankings, routing seeds, endpoints), quick (models for
 availability and pricing, endpoints), rankings (categories and rankings only).
-Every run leaves a sync-run record (sync_runs/{id}) and archives what it fetched to
-gs://RAW_BUCKET/raw/openrouter/YYYY-MM-DD/{id}/.
+Every run leaves a sync-run record and archives what it fetched to the raw bucket; where both
+live is the catalog store's (shared/catalog/store.py), which this module reads and writes through.
 """
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from google.api_core.exceptions import AlreadyExists
-from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import BaseModel, Field
 
 from shared.catalog import categories as cats
@@ -23,25 +21,17 @@ from shared.catalog.diff import MassDeactivationRefused, StoredModel, plan_model
 from shared.catalog.endpoints import parse_endpoints, status_document
 from shared.catalog.models import Rejected, parse_models
 from shared.catalog.openrouter import OpenRouterClient
+from shared.catalog.store import CatalogStore, repository
+# re-exported for shared/bench/planning.py until it reads store.routing_targets
 from shared.config import Settings
 from shared.messages import SyncMode
 from shared.log import get_logger
-from shared.platform import firestore as fs
 from shared.platform.events import RetryLater
-from shared.platform import storage
 from shared.platform.http import SourceError
 
 log = get_logger(__name__)
 
-MODELS = "models"
-MODEL_STATUS = "model_status"
-CATEGORIES = "categories"
-RANKINGS = "rankings"
-SNAPSHOTS = "snapshots"
-ROUTING = "routing"
-SYNC_RUNS = "sync_runs"
-CATALOG_META = "catalog_meta"
-META_DOC = "openrouter"
+MODEL_DETAIL_FIELDS = ["name", "pricing", "context_length"]
 
 Mode = SyncMode      # one declaration: the message contract's
 
@@ -51,7 +41,8 @@ class SyncFailed(RuntimeError):
 
 
 class SyncRecord(BaseModel):
-    """The sync-run document (sync_runs/{sync_run_id}) and what the CLI prints."""
+    """The sync-run record and what the CLI prints. Its claim creates it whole (status
+    "running"), so a reader of a run still in progress gets a valid record too."""
     sync_run_id: str
     mode: Mode
     dry_run: bool = False
@@ -80,22 +71,19 @@ class SyncRecord(BaseModel):
 
 
 class CatalogSync:
-    def __init__(self, settings: Settings, record: SyncRecord):
+    def __init__(self, settings: Settings, record: SyncRecord, store: CatalogStore | None = None):
         self.settings = settings
         self.rec = record
-        self.db = fs.client()
+        self.store = store or repository()
         self.now = record.started_at
         self.api = OpenRouterClient(settings)
-        self._archive_prefix = f"raw/openrouter/{self.now:%Y-%m-%d}/{record.sync_run_id}"
         self._active: dict[str, dict[str, Any]] | None = None
 
     def active_models(self) -> dict[str, dict[str, Any]]:
         """id → {canonical_slug, capabilities} of the active models. After sync_models that is
         the feed it just applied (or would apply, in a dry run); otherwise one read."""
         if self._active is None:
-            self._active = {d["id"]: d for d in (
-                s.to_dict() for s in self.db.collection(MODELS).where(filter=FieldFilter("active", "==", True))
-                .select(["id", "canonical_slug", "capabilities"]).stream()) if d and d.get("id")}
+            self._active = self.store.models(["canonical_slug", "capabilities"], active_only=True)
         return self._active
 
     # --- phases ----------------------------------------------------------------------------
@@ -117,13 +105,12 @@ class CatalogSync:
             self.rec.counts["http_requests"] = self.api.http.requests_made
             self.rec.counts["http_bytes"] = self.api.http.bytes_received
 
-    def _write(self, collection: str, count: int) -> None:
-        self.rec.writes[collection] = self.rec.writes.get(collection, 0) + count
+    def _write(self, kind: str, count: int) -> None:
+        self.rec.writes[kind] = self.rec.writes.get(kind, 0) + count
 
     def _archive(self, name: str, data: bytes) -> None:
-        uri = storage.write_bytes(self.settings.require_raw_bucket(), f"{self._archive_prefix}/{name}",
-                                  data, "application/json")
-        self.rec.raw_archive.append(uri)
+        self.rec.raw_archive.append(self.store.archive_raw(
+            self.settings.require_raw_bucket(), self.rec.sync_run_id, self.now, name, data))
 
     def sync_models(self) -> None:
         try:
@@ -139,9 +126,8 @@ class CatalogSync:
         if rejected:
             log.warning("model entries rejected", rejected=len(rejected),
                         first=[r.model_dump() for r in rejected[:3]])
-        stored = {d.get("id"): StoredModel.from_doc(d) for d in (
-            s.to_dict() for s in self.db.collection(MODELS)
-            .select(["id", "content_hash", "active", "pricing"]).stream()) if d.get("id")}
+        stored = {mid: StoredModel.from_doc(d)
+                  for mid, d in self.store.models(["content_hash", "active", "pricing"]).items()}
         try:
             plan = plan_model_changes(stored, models, self.settings.mass_deactivation_max_share)
         except MassDeactivationRefused as exc:
@@ -152,21 +138,17 @@ class CatalogSync:
         self.rec.deactivated = plan.deactivated
         self.rec.reactivated = sorted(m.id for m in plan.reactivated)
         self.rec.price_changes = [p.as_dict() for p in plan.price_changes]
-        meta_ref = self.db.collection(CATALOG_META).document(META_DOC)
-        meta = meta_ref.get().to_dict() or {}
-        docs = plan.documents(self.now, meta.get("last_models_sync_at"))
+        docs = plan.documents(self.now, self.store.catalog_meta().get("last_models_sync_at"))
         self._active = {m.id: {"id": m.id, "canonical_slug": m.canonical_slug, "capabilities": m.capabilities}
                         for m in models}
         if self.rec.dry_run:
             self.rec.counts["would_write_models"] = len(docs)
             return
-        col = self.db.collection(MODELS)
-        written = fs.commit_in_batches((col.document(fs.doc_id(mid)), data, op)
-                                       for mid, data, op in docs)
-        self._write(MODELS, written)
-        meta_ref.set({"last_models_sync_at": self.now, "last_sync_run_id": self.rec.sync_run_id,
-                      "active_models": plan.seen}, merge=True)
-        self._write(CATALOG_META, 1)
+        written = self.store.write_models(docs)
+        self._write("models", written)
+        self.store.update_catalog_meta({"last_models_sync_at": self.now, "last_sync_run_id": self.rec.sync_run_id,
+                                        "active_models": plan.seen})
+        self._write("catalog_meta", 1)
         log.info("models synced", **plan.counts(), rejected=len(rejected), writes=written)
 
     def _configured_categories(self) -> list[cats.Category]:
@@ -177,23 +159,19 @@ class CatalogSync:
 
     def sync_categories(self) -> None:
         configured = self._configured_categories()
-        stored = {d["slug"]: d for d in (s.to_dict() for s in self.db.collection(CATEGORIES).stream())
-                  if d and d.get("slug")}
-        plan = cats.plan_category_changes(stored, configured)
+        plan = cats.plan_category_changes(self.store.categories(), configured)
         self.rec.categories = {"added": [c.slug for c in plan.added],
                                "reactivated": [c.slug for c in plan.reactivated],
                                "deactivated": plan.deactivated}
         self.rec.counts["categories_active"] = len(configured)
         if self.rec.dry_run:
             return
-        col = self.db.collection(CATEGORIES)
-        writes = [(col.document(fs.doc_id(c.slug)), {**c.as_doc(), "active": True, "first_seen_at": self.now,
-                                                      "inactive_since": None}, "set") for c in plan.added]
-        writes += [(col.document(fs.doc_id(c.slug)), {**c.as_doc(), "active": True, "inactive_since": None},
-                    "update") for c in plan.reactivated]
-        writes += [(col.document(fs.doc_id(s)), {"active": False, "inactive_since": self.now}, "update")
-                   for s in plan.deactivated]
-        self._write(CATEGORIES, fs.commit_in_batches(writes))
+        writes = [(c.slug, {**c.as_doc(), "active": True, "first_seen_at": self.now, "inactive_since": None},
+                   "set") for c in plan.added]
+        writes += [(c.slug, {**c.as_doc(), "active": True, "inactive_since": None}, "update")
+                   for c in plan.reactivated]
+        writes += [(s, {"active": False, "inactive_since": self.now}, "update") for s in plan.deactivated]
+        self._write("categories", self.store.write_categories(writes))
 
     def sync_rankings(self) -> None:
         configured = self._configured_categories()
@@ -225,8 +203,7 @@ class CatalogSync:
                 except (SourceError, ValueError) as exc:
                     tokens_note = f"token volumes unavailable: {exc}"
                     self.rec.warnings.append(f"rankings {cat.slug}: {tokens_note}")
-            parent_ref = self.db.collection(RANKINGS).document(fs.doc_id(cat.slug))
-            parent = parent_ref.get().to_dict() or {}
+            parent = self.store.ranking(cat.slug) or {}
             previous = [rk.RankEntry(**e) for e in parent["latest_entries"]] \
                 if parent.get("latest_entries") else None
             moves = rk.movements(previous, entries)
@@ -239,16 +216,12 @@ class CatalogSync:
                         "source_url": fetched.url, "fetched_at": self.now,
                         "parser_version": rk.PARSER_VERSION, "sync_run_id": self.rec.sync_run_id,
                         "tokens_note": tokens_note}
-            snap_ref = parent_ref.collection(SNAPSHOTS).document(snapshot_id)
-            try:
-                snap_ref.create(snapshot)  # append-only: a snapshot is never rewritten
-            except AlreadyExists:
+            latest = {"category": cat.slug, "latest_snapshot_id": snapshot_id, "latest_fetched_at": self.now,
+                      "latest_entries": snapshot["entries"], "movements": moves}
+            if not self.store.add_ranking_snapshot(cat.slug, snapshot_id, snapshot, latest):
                 self.rec.warnings.append(f"rankings {cat.slug}: snapshot {snapshot_id} already exists")
                 continue
-            parent_ref.set({"category": cat.slug, "latest_snapshot_id": snapshot_id,
-                            "latest_fetched_at": self.now,
-                            "latest_entries": snapshot["entries"], "movements": moves}, merge=True)
-            self._write(RANKINGS, 2)
+            self._write("rankings", 2)
         if raw:
             self._archive("rankings.json", json.dumps(raw).encode())
         self.rec.counts["rankings_categories"] = len(self.rec.rankings)
@@ -264,15 +237,11 @@ class CatalogSync:
             ranked = [m for m in info["top"] if m in active]
             if not ranked:
                 continue
-            ref = self.db.collection(ROUTING).document(fs.doc_id(slug))
-            try:
-                ref.create({"category": slug, "primary_model": ranked[0], "fallbacks": ranked[1:3],
-                            "updated_at": self.now,
-                            "source": f"seed:rankings:{info['snapshot_id']}"})
-            except AlreadyExists:
-                continue
-            self.rec.routing_seeded.append(slug)
-            self._write(ROUTING, 1)
+            if self.store.seed_routing(slug, {"primary_model": ranked[0], "fallbacks": ranked[1:3],
+                                              "updated_at": self.now,
+                                              "source": f"seed:rankings:{info['snapshot_id']}"}):
+                self.rec.routing_seeded.append(slug)
+                self._write("routing", 1)
 
     def sync_endpoints(self) -> None:
         docs = list(self.active_models().values())
@@ -280,9 +249,7 @@ class CatalogSync:
         # own: they are not checked, and not reported unavailable.
         routers = sorted(d["id"] for d in docs if (d.get("capabilities") or {}).get("dynamic_pricing"))
         active = sorted({d["id"] for d in docs} - set(routers))
-        stored = {d["model_id"]: d.get("status_hash") for d in (
-            s.to_dict() for s in self.db.collection(MODEL_STATUS).select(["model_id", "status_hash"]).stream())
-            if d and d.get("model_id")}
+        stored = self.store.status_hashes()
         results: dict[str, Any] = {}
         errors: list[str] = []
 
@@ -300,7 +267,6 @@ class CatalogSync:
                 else:
                     results[model_id] = body
         writes, unavailable, raw = [], [], {}
-        col = self.db.collection(MODEL_STATUS)
         for model_id, body in results.items():
             raw[model_id] = body
             try:
@@ -311,60 +277,53 @@ class CatalogSync:
             if not doc["available"]:
                 unavailable.append(model_id)
             if stored.get(model_id) != doc["status_hash"]:
-                writes.append((col.document(fs.doc_id(model_id)), {**doc, "checked_at": self.now,
-                                                                   "changed_at": self.now}, "set"))
+                writes.append((model_id, {**doc, "checked_at": self.now, "changed_at": self.now}, "set"))
         self.rec.endpoints = {"checked": len(active), "fetched": len(results), "routers_not_checked": routers,
                               "unavailable": sorted(unavailable), "status_changed": len(writes)}
         self.rec.errors.extend(sorted(errors))
         if raw:
             self._archive("endpoints.json", json.dumps(raw).encode())
         if not self.rec.dry_run:
-            self._write(MODEL_STATUS, fs.commit_in_batches(writes))
+            self._write("model_status", self.store.write_model_status(writes))
         log.info("endpoints synced", checked=len(active), unavailable=len(unavailable), errors=len(errors))
 
 
-def save_record(rec: SyncRecord) -> None:
-    fs.client().collection(SYNC_RUNS).document(rec.sync_run_id).set(rec.model_dump(mode="python"))
+def save_record(rec: SyncRecord, store: CatalogStore | None = None) -> None:
+    (store or repository()).save_sync_run(rec.sync_run_id, rec.model_dump(mode="python"))
 
 
-def model_details(ids: list[str]) -> dict[str, dict[str, Any]]:
+def model_details(ids: list[str], store: CatalogStore | None = None) -> dict[str, dict[str, Any]]:
     """id, name, pricing and context length of catalog models, by id (absent ones left out)."""
-    if not ids:
-        return {}
-    db = fs.client()
-    refs = [db.collection(MODELS).document(fs.doc_id(i)) for i in ids]
-    return {s.to_dict()["id"]: s.to_dict()
-            for s in db.get_all(refs, field_paths=["id", "name", "pricing", "context_length"]) if s.exists}
+    return (store or repository()).models_by_id(ids, MODEL_DETAIL_FIELDS) if ids else {}
 
 
-def load_record(sync_run_id: str) -> SyncRecord | None:
-    snap = fs.client().collection(SYNC_RUNS).document(sync_run_id).get()
-    return SyncRecord.model_validate(snap.to_dict()) if snap.exists else None
+def load_record(sync_run_id: str, store: CatalogStore | None = None) -> SyncRecord | None:
+    """The sync-run record, also while the run is in progress (status "running")."""
+    doc = (store or repository()).sync_run(sync_run_id)
+    return SyncRecord.model_validate(doc) if doc is not None else None
 
 
 def run_sync(settings: Settings, mode: Mode, sync_run_id: str, *, dry_run: bool = False,
-             weekly_run_id: str | None = None) -> SyncRecord:
+             weekly_run_id: str | None = None, store: CatalogStore | None = None) -> SyncRecord:
     """Run one sync, exactly once per sync_run_id (a redelivery returns status 'duplicate')."""
-    now = datetime.now(timezone.utc)
-    ref = fs.client().collection(SYNC_RUNS).document(sync_run_id)
-    claim = fs.claim(ref, create_fields={
-        "sync_run_id": sync_run_id, "mode": mode, "started_at": now, "source": settings.openrouter_base_url})
+    store = store or repository()
+    rec = SyncRecord(sync_run_id=sync_run_id, mode=mode, dry_run=dry_run, weekly_run_id=weekly_run_id,
+                     started_at=datetime.now(timezone.utc), source=settings.openrouter_base_url)
+    claim = store.claim_sync_run(sync_run_id, rec.model_dump(mode="python"))
     if claim == "busy":
         raise RetryLater(f"sync {sync_run_id} is running in another attempt with a live lease")
     if claim != "claimed":
-        existing = ref.get().to_dict() or {}
+        existing = store.sync_run(sync_run_id) or {}
         log.warning("sync already handled", sync_run_id=sync_run_id, claim=claim,
                     status=existing.get("status"))
-        rec = SyncRecord(sync_run_id=sync_run_id, mode=mode, started_at=now,
-                         source=settings.openrouter_base_url, status="duplicate")
-        rec.warnings.append(f"sync {sync_run_id} was already {existing.get('status')}; not run again")
-        return rec
-    rec = SyncRecord(sync_run_id=sync_run_id, mode=mode, dry_run=dry_run, weekly_run_id=weekly_run_id,
-                     started_at=now, source=settings.openrouter_base_url)
+        duplicate = SyncRecord(sync_run_id=sync_run_id, mode=mode, started_at=rec.started_at,
+                               source=settings.openrouter_base_url, status="duplicate")
+        duplicate.warnings.append(f"sync {sync_run_id} was already {existing.get('status')}; not run again")
+        return duplicate
     started = time.monotonic()
     try:
-        with fs.keep_alive(ref):
-            CatalogSync(settings, rec).run()
+        with store.keep_sync_run_alive(sync_run_id):
+            CatalogSync(settings, rec, store).run()
         rec.status = "partial" if rec.errors else "succeeded"
     except SyncFailed as exc:
         rec.status, rec.error = "failed", str(exc)
@@ -376,7 +335,7 @@ def run_sync(settings: Settings, mode: Mode, sync_run_id: str, *, dry_run: bool 
             # An unexpected exception (Firestore, Storage): record it and let it propagate so
             # Pub/Sub redelivers; "errored" is claimable again, unlike "failed".
             rec.status, rec.error = "errored", "internal error (see logs); will be retried"
-        save_record(rec)
+        save_record(rec, store)
     log.info("sync finished", sync_run_id=sync_run_id, status=rec.status, counts=rec.counts,
              duration_s=rec.duration_s)
     return rec

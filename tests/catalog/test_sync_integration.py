@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from shared.catalog import sync as catalog_sync
+from shared.catalog import store as catalog_store
 from shared.catalog.sync import run_sync
 from shared.config import settings_from_env
 from shared.platform import firestore as fs
@@ -19,8 +19,21 @@ WEEK1 = json.loads((DEMO_DATA / "week1.json").read_text())
 WEEK2 = json.loads((DEMO_DATA / "week2.json").read_text())
 
 
+MODEL_FIELDS = ["active", "first_seen_at", "last_seen_at", "updated_at", "inactive_since", "reactivated_at",
+                "content_hash", "pricing", "capabilities"]
+
+
+def store() -> catalog_store.CatalogStore:
+    return catalog_store.repository()
+
+
 def models_collection() -> dict[str, dict]:
-    return {d["id"]: d for d in (s.to_dict() for s in fs.client().collection("models").stream())}
+    return store().models(MODEL_FIELDS)
+
+
+def model_status(model_id: str) -> dict:
+    """Endpoint status documents have no reader but the sync's hashes: read the layout itself."""
+    return fs.client().collection(catalog_store.MODEL_STATUS).document(catalog_store.doc_id(model_id)).get().to_dict()
 
 
 def with_env(**overrides: str):
@@ -40,32 +53,32 @@ def test_full_sync_populates_catalog_categories_rankings_routing_and_records(clo
     auto = stored["openrouter/auto"]
     assert auto["capabilities"]["dynamic_pricing"] is True and auto["pricing"]["prompt"] == "-1"
 
-    cats = {d["slug"]: d for d in (s.to_dict() for s in fs.client().collection("categories").stream())}
+    cats = store().categories()
     assert len(cats) == 12 and cats["marketing/seo"]["parent"] == "marketing"
     assert cats["marketing/seo"]["depth"] == 1 and cats["marketing"]["depth"] == 0
 
-    prog = fs.client().collection("rankings").document("programming").get().to_dict()
+    prog = store().ranking("programming")
     assert [e["model_id"] for e in prog["latest_entries"]] == WEEK1["rankings"]["programming"][:10]
-    snaps = list(fs.client().collection("rankings").document("programming").collection("snapshots").stream())
+    snaps = store().ranking_snapshots("programming")
     assert len(snaps) == 1
-    snap = snaps[0].to_dict()
+    snap = snaps[0]
     assert snap["parser_version"] == 1 and "category=programming" in snap["source_url"]
     assert [e["rank"] for e in snap["entries"]] == list(range(1, 11))
 
-    routing = fs.client().collection("routing").document(fs.doc_id("marketing/seo")).get().to_dict()
+    routing = store().routing()["marketing/seo"]
     seo = WEEK1["rankings"]["marketing/seo"]
     assert routing["primary_model"] == seo[0] and routing["fallbacks"] == seo[1:3]
     assert routing["source"].startswith("seed:rankings:")
 
-    status = fs.client().collection("model_status").document(fs.doc_id("openai/gpt-demo-5")).get().to_dict()
+    status = model_status("openai/gpt-demo-5")
     assert status["available"] is True and status["total_endpoints"] == len(WEEK1["endpoints"]["openai/gpt-demo-5"])
     assert "openrouter/auto" in rec.endpoints["routers_not_checked"]
 
-    saved = fs.client().collection("sync_runs").document("t-full-1").get().to_dict()
+    saved = store().sync_run("t-full-1")
     assert saved["status"] == "succeeded" and saved["counts"]["added"] == len(ids)
     assert saved["timings_s"].keys() >= {"sync_models", "sync_rankings", "sync_endpoints"}
     archived = [u for u in rec.raw_archive if u.endswith("/models.json")]
-    assert archived and "/raw/openrouter/" in archived[0]
+    assert archived and f"/{catalog_store.RAW_PREFIX}/" in archived[0]
     bucket, path = storage.split_uri(archived[0])
     assert len(json.loads(storage.read_bytes(bucket, path))["data"]) == len(ids)
 
@@ -82,7 +95,7 @@ def test_unchanged_resync_writes_no_model_document(cloud, settings):
 
 def test_week2_changes_are_counted_exactly_and_routing_is_not_edited(cloud, settings):
     run_sync(settings, "full", "t-w1")
-    routing_before = {s.id: s.to_dict() for s in fs.client().collection("routing").stream()}
+    routing_before = store().routing()
     cloud.replay_control("POST", "load", {"week": 2})
     rec = run_sync(settings, "full", "t-w2")
     w1 = {m["id"]: m for m in WEEK1["models"]}
@@ -100,14 +113,13 @@ def test_week2_changes_are_counted_exactly_and_routing_is_not_edited(cloud, sett
     removed = (set(w1) - set(w2)).pop()
     assert stored[removed]["active"] is False and stored[removed]["inactive_since"] is not None
     assert rec.endpoints["unavailable"] == ["cohere/command-demo-r"]
-    unavailable = fs.client().collection("model_status").document(fs.doc_id("cohere/command-demo-r")).get().to_dict()
+    unavailable = model_status("cohere/command-demo-r")
     assert unavailable["available"] is False and stored["cohere/command-demo-r"]["active"] is True
     moves = rec.rankings["programming"]["movements"]
     assert {e["model_id"] for e in moves["entered"]} == \
         set(WEEK2["rankings"]["programming"][:10]) - set(WEEK1["rankings"]["programming"][:10])
-    snaps = list(fs.client().collection("rankings").document("programming").collection("snapshots").stream())
-    assert len(snaps) == 2  # append-only
-    assert {s.id: s.to_dict() for s in fs.client().collection("routing").stream()} == routing_before
+    assert len(store().ranking_snapshots("programming")) == 2  # append-only
+    assert store().routing() == routing_before
 
 
 def test_returning_model_is_reactivated(cloud):
@@ -138,7 +150,7 @@ def test_bad_feed_fails_the_run_and_changes_nothing(cloud, settings, fault, reas
     rec = run_sync(settings, "quick", "t-bad")
     assert rec.status == "failed" and reason in rec.error
     assert models_collection() == before
-    saved = fs.client().collection("sync_runs").document("t-bad").get().to_dict()
+    saved = store().sync_run("t-bad")
     assert saved["status"] == "failed" and reason in saved["error"]
 
 
@@ -167,7 +179,7 @@ def test_malformed_entry_is_rejected_alone(cloud, settings):
     reasons = {r.index: r.reason for r in rec.rejected}
     n = len(WEEK1["models"])
     assert "author/slug" in reasons[n] and "pricing.prompt" in reasons[n + 1] and "not an object" in reasons[n + 2]
-    saved = fs.client().collection("sync_runs").document("t-rej").get().to_dict()
+    saved = store().sync_run("t-rej")
     assert len(saved["rejected"]) == 3
 
 
@@ -189,18 +201,18 @@ def test_paged_feed_is_followed(cloud, settings):
 def test_token_volumes_with_key_and_key_never_recorded(cloud):
     secret = "sk-or-test-DO-NOT-LEAK-42"
     rec = run_sync(with_env(OPENROUTER_API_KEY=secret), "rankings", "t-tokens")
-    entries = fs.client().collection("rankings").document("programming").get().to_dict()["latest_entries"]
+    entries = store().ranking("programming")["latest_entries"]
     slug_of = {m["id"]: m["canonical_slug"] for m in WEEK1["models"]}
     vol = WEEK1["token_volumes"]["programming"]
     assert [e["tokens"] for e in entries] == [vol.get(slug_of[e["model_id"]]) for e in entries]
     assert all(r["has_auth"] for r in cloud.replay_requests() if "rankings-daily" in r["path"])
-    saved = json.dumps(fs.client().collection("sync_runs").document("t-tokens").get().to_dict(), default=str)
+    saved = json.dumps(store().sync_run("t-tokens"), default=str)
     assert secret not in saved and secret not in rec.model_dump_json()
 
 
 def test_without_key_tokens_are_reported_missing_not_invented(cloud, settings):
     rec = run_sync(settings, "rankings", "t-notokens")
-    entries = fs.client().collection("rankings").document("science").get().to_dict()["latest_entries"]
+    entries = store().ranking("science")["latest_entries"]
     assert all(e["tokens"] is None for e in entries)
     assert "no OPENROUTER_API_KEY" in rec.rankings["science"]["tokens"]
     assert not any("rankings-daily" in r["path"] for r in cloud.replay_requests())
@@ -221,9 +233,9 @@ def test_one_failing_category_is_isolated(cloud, settings):
 def test_dry_run_writes_no_catalog_document(cloud, settings):
     rec = run_sync(settings, "full", "t-dry", dry_run=True)
     assert rec.status == "succeeded" and rec.counts["added"] == len(WEEK1["models"])
-    for col in ("models", "categories", "rankings", "routing", "model_status"):
-        assert list(fs.client().collection(col).limit(1).stream()) == [], col
-    assert fs.client().collection("sync_runs").document("t-dry").get().to_dict()["dry_run"] is True
+    assert store().models([]) == store().categories() == store().routing() == store().status_hashes() == {}
+    assert store().ranking("programming") is None and store().catalog_meta() == {}
+    assert store().sync_run("t-dry")["dry_run"] is True
 
 
 def test_same_sync_run_id_runs_once(cloud, settings):
