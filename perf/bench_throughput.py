@@ -25,10 +25,12 @@ import httpx
 
 from infra import local_stack
 from infra.model_simulator import SimulatorServer
+from shared.bench import store
+from shared.bench.cases import PlannedCases
 from shared.bench.client import ChatClient
 from shared.bench.code_client import CodeRunnerClient
 from shared.bench.execution import run_units
-from shared.bench.planning import Plan, PlannedCases, store_planned
+from shared.bench.planning import Plan
 from shared.bench.scorers import code_case
 from shared.bench.suite import load_suite
 from shared.config import settings_from_env
@@ -67,8 +69,8 @@ def main() -> int:
             calls_only.append(time.perf_counter() - t)
             client.close()
             assert all(d.ok for d in done), [d.error for d in done if not d.ok][:3]
-            cases_uri = store_planned(settings, PlannedCases(suite=suite.name, suite_key=suite.key,
-                                                             cases=suite.cases))
+            cases_uri = store.repository().write_planned(PlannedCases(suite=suite.name, suite_key=suite.key,
+                                                                      cases=suite.cases))
             plan = Plan(bench_id=f"throughput-{len(calls_only)}", phase="adhoc", weekly_run_id=None,
                         suite=suite.name, suite_key=suite.key, models=models, targets={m: [] for m in models},
                         case_ids=[c.id for c in suite.cases], units=len(units), shard_size=len(units),

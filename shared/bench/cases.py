@@ -1,8 +1,11 @@
 """Benchmark cases: the data contract between suites (JSONL files), loaders, scorers and the
 model simulator. A suite is a folder shared/bench/suites/<name>/ with one JSONL file per category
-and a suite.yaml ({name, version, description}); every line is a Case."""
+and a suite.yaml ({name, version, description}); every line is a Case. The cases a run plans and
+the result of each case are here too: planning, execution, results and their store share them.
+"""
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,3 +60,37 @@ class ScoreResult(BaseModel):
     passed: bool
     detail: str = ""                               # why, in one line (shown in per-case results)
     extracted: str | None = None                   # what was extracted from the response
+
+
+class PlannedCases(BaseModel):
+    """The cases a run scores, stored once under their hash and read by every shard."""
+    suite: str
+    suite_key: str
+    cases: list[Case]
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+class CaseResult(BaseModel):
+    bench_id: str
+    model: str
+    case_id: str
+    category: str
+    scorer: str
+    status: Literal["scored", "errored"]
+    score: float | None = None
+    passed: bool | None = None
+    detail: str = ""
+    latency_s: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    cost_source: Literal["usage.cost", "catalog", "unknown"] = "unknown"
+    finish_reason: str | None = None
+    error: str | None = None
+    response_excerpt: str = ""
+    simulated: bool = False
+    llm_base_url: str | None = None       # where the answer came from (labels every result)
+    isolation: str | None = None          # coding cases: the layers code_runner measured
+    weak_isolation: list[str] = []        # required layers missing, allowed by SANDBOX_ALLOW_WEAK

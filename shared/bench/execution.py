@@ -5,14 +5,13 @@ batches while the calls go on. Nothing here touches the run record (shared/bench
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
-
-from pydantic import BaseModel
 
 from shared.bench import budget
+from shared.bench import store as results_store
+from shared.bench.cases import CaseResult
 from shared.bench.client import ChatClient
 from shared.bench.code_client import CodeBatcher, CodeRunnerClient
-from shared.bench.planning import Plan, load_planned
+from shared.bench.planning import Plan
 from shared.bench.scorers import code_case, score_from_verdict
 from shared.bench.scorers import score as score_case
 from shared.bench.spend import RunBudget, SpendLedger
@@ -21,35 +20,12 @@ from shared.redaction import redact
 from shared.sandbox.models import CodeCase, CodeVerdict
 
 
-class CaseResult(BaseModel):
-    bench_id: str
-    model: str
-    case_id: str
-    category: str
-    scorer: str
-    status: Literal["scored", "errored"]
-    score: float | None = None
-    passed: bool | None = None
-    detail: str = ""
-    latency_s: float | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    cost_usd: float | None = None
-    cost_source: Literal["usage.cost", "catalog", "unknown"] = "unknown"
-    finish_reason: str | None = None
-    error: str | None = None
-    response_excerpt: str = ""
-    simulated: bool = False
-    llm_base_url: str | None = None       # where the answer came from (labels every result)
-    isolation: str | None = None          # coding cases: the layers code_runner measured
-    weak_isolation: list[str] = []        # required layers missing, allowed by SANDBOX_ALLOW_WEAK
-
-
 def run_units(settings: Settings, plan: Plan, units: list[tuple[str, str]],
-              pricing: dict[str, dict[str, str] | None]) -> list[CaseResult]:
+              pricing: dict[str, dict[str, str] | None],
+              store: results_store.BenchResults | None = None) -> list[CaseResult]:
     """Call the model for every unit; score at once, except coding cases, which go to
     code_runner in batches while the calls go on."""
-    by_id = {c.id: c for c in load_planned(plan.cases_uri).cases}
+    by_id = {c.id: c for c in (store or results_store.repository()).read_planned(plan.cases_uri).cases}
     client = ChatClient(settings)
     code_runner = CodeRunnerClient(settings)
     batcher = CodeBatcher(code_runner, settings.code_runner_batch_size)

@@ -2,10 +2,11 @@
 (one shard) or fan out into shards, run each shard exactly once under a lease, and aggregate
 exactly once when the last shard is done. A redelivered request resumes a run still going.
 
-The record (plan, shard states, summary) is shared/bench/records.py's. A weekly run's id is
-{run_id}.benchmark-{phase}. The work itself is elsewhere: planning.py (targets, budget, the
-planned cases), execution.py (calls and scoring), results.py (the shard files, metrics, the
-rolling baseline and the summary).
+The record (plan, shard states, summary) is shared/bench/records.py's; the planned cases, shard
+results and target results are shared/bench/store.py's (both repositories are parameters, the
+production ones by default). A weekly run's id is {run_id}.benchmark-{phase}. The work itself is
+elsewhere: planning.py (targets, budget, the planned cases), execution.py (calls and scoring),
+results.py (metrics, the rolling baseline and the summary).
 """
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from shared.bench import records
+from shared.bench import store as results_store
 from shared.bench.budget import BudgetRefused
 from shared.bench.execution import run_units
 from shared.bench.planning import Plan, create_plan, units_of
-from shared.bench.results import aggregate, store_results
+from shared.bench.results import aggregate
 from shared.bench.suite import SuiteError
 from shared.config import Settings
 from shared.log import get_logger
@@ -30,9 +32,11 @@ log = get_logger(__name__)
 
 # --- one shard, exactly once; the last one aggregates -------------------------------------
 def run_shard(settings: Settings, bench_id: str, shard: int,
-              on_complete: Callable[[dict[str, Any]], None] | None = None) -> str:
+              on_complete: Callable[[dict[str, Any]], None] | None = None,
+              repo: records.BenchRuns | None = None, store: results_store.BenchResults | None = None) -> str:
     """Run one shard exactly once; the shard that completes the run aggregates it."""
-    repo = records.repository()
+    repo = repo or records.repository()
+    store = store or results_store.repository()
     doc = repo.get(bench_id)
     if doc is None:
         log.error("shard for an unknown benchmark run dropped", bench_id=bench_id, shard=shard)
@@ -44,8 +48,8 @@ def run_shard(settings: Settings, bench_id: str, shard: int,
         started = time.monotonic()
         try:
             with repo.keep_alive(bench_id, unit, HEARTBEAT_S):
-                results = run_units(settings, plan, units_of(plan, shard), plan.pricing)
-                store_results(settings, plan, shard, results)
+                results = run_units(settings, plan, units_of(plan, shard), plan.pricing, store)
+                store.write_shard(bench_id, shard, results)
         except Exception as exc:
             # release the claim: the redelivered message runs the shard again at once instead of
             # answering "busy" until the lease runs out (and nothing ever aggregating)
@@ -58,12 +62,12 @@ def run_shard(settings: Settings, bench_id: str, shard: int,
         log.info("benchmark shard finished", bench_id=bench_id, shard=shard, cases=len(results))
     elif claim == "busy":   # retried later: if its holder died, the retry takes the shard over
         raise RetryLater(f"shard {shard} of {bench_id} is running in another attempt with a live lease")
-    return maybe_aggregate(settings, bench_id, on_complete)
+    return maybe_aggregate(settings, bench_id, on_complete, repo, store)
 
 
-def maybe_aggregate(settings: Settings, bench_id: str,
-                    on_complete: Callable[[dict[str, Any]], None] | None) -> str:
-    repo = records.repository()
+def maybe_aggregate(settings: Settings, bench_id: str, on_complete: Callable[[dict[str, Any]], None] | None,
+                    repo: records.BenchRuns | None = None, store: results_store.BenchResults | None = None) -> str:
+    repo = repo or records.repository()
     doc = repo.get(bench_id) or {}
     if doc.get("shards_done", 0) < doc["plan"]["shard_count"]:
         return "shard done"
@@ -74,7 +78,7 @@ def maybe_aggregate(settings: Settings, bench_id: str,
         return "aggregation handled elsewhere"
     try:
         with repo.keep_alive(bench_id, "aggregation", HEARTBEAT_S):
-            summary = aggregate(settings, Plan.model_validate(doc["plan"]))
+            summary = aggregate(settings, Plan.model_validate(doc["plan"]), store)
     except Exception as exc:
         # release the claim so the redelivered shard message aggregates again at once
         repo.update(bench_id, {"aggregation.status": "errored",
@@ -93,16 +97,17 @@ def start_bench(settings: Settings, bench_id: str, phase: str, models: list[str]
                 max_per_category: int | None, weekly_run_id: str | None,
                 publish_shard: Callable[[str, int], None],
                 on_complete: Callable[[dict[str, Any]], None] | None = None,
-                weekly_ctx: dict[str, Any] | None = None) -> dict[str, Any]:
+                weekly_ctx: dict[str, Any] | None = None, repo: records.BenchRuns | None = None,
+                store: results_store.BenchResults | None = None) -> dict[str, Any]:
     """Plan a run (idempotent per bench id), then run it inline (one shard) or fan out. A
     redelivered request for a run that is still going resumes it instead of being dropped."""
-    repo = records.repository()
+    repo = repo or records.repository()
     existing = repo.get(bench_id)
     if existing is not None:
-        return _resume(settings, existing, publish_shard, on_complete)
+        return _resume(settings, existing, publish_shard, on_complete, repo, store)
     now = datetime.now(timezone.utc)
     try:
-        plan = create_plan(settings, bench_id, phase, models, suite, max_per_category, weekly_run_id)
+        plan = create_plan(settings, bench_id, phase, models, suite, max_per_category, weekly_run_id, store)
     except (BudgetRefused, SuiteError) as exc:
         # nothing was called; a bad suite cannot succeed on retry either, so it is a result too
         status = "refused" if isinstance(exc, BudgetRefused) else "failed"
@@ -116,11 +121,12 @@ def start_bench(settings: Settings, bench_id: str, phase: str, models: list[str]
     if not repo.create(bench_id, {"bench_id": bench_id, "phase": phase, "status": "running", "created_at": now,
                                   "weekly_run_id": weekly_run_id, "weekly_ctx": weekly_ctx,
                                   "plan": plan.model_dump(mode="python"), "shards_done": 0, "shards": {}}):
-        return _resume(settings, repo.get(bench_id) or {}, publish_shard, on_complete)   # planned concurrently
+        # planned concurrently
+        return _resume(settings, repo.get(bench_id) or {}, publish_shard, on_complete, repo, store)
     log.info("benchmark planned", bench_id=bench_id, models=plan.models, units=plan.units,
              shards=plan.shard_count, estimate_usd=plan.estimate["usd_upper_bound"])
     if plan.shard_count == 1:
-        run_shard(settings, bench_id, 0, on_complete)
+        run_shard(settings, bench_id, 0, on_complete, repo, store)
     else:
         for shard in range(plan.shard_count):
             publish_shard(bench_id, shard)
@@ -128,7 +134,8 @@ def start_bench(settings: Settings, bench_id: str, phase: str, models: list[str]
 
 
 def _resume(settings: Settings, doc: dict[str, Any], publish_shard: Callable[[str, int], None],
-            on_complete: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+            on_complete: Callable[[dict[str, Any]], None] | None, repo: records.BenchRuns,
+            store: results_store.BenchResults | None) -> dict[str, Any]:
     """A run that exists already: finished → nothing to do; still running → run the inline
     shard again (its claim says whether that is needed) or re-publish the unfinished shards."""
     bench_id = doc.get("bench_id", "?")
@@ -138,7 +145,7 @@ def _resume(settings: Settings, doc: dict[str, Any], publish_shard: Callable[[st
         return {"bench_id": bench_id, "status": "duplicate"}
     plan = Plan.model_validate(doc["plan"])
     if plan.shard_count == 1:
-        outcome = run_shard(settings, bench_id, 0, on_complete)
+        outcome = run_shard(settings, bench_id, 0, on_complete, repo, store)
     else:
         shards = doc.get("shards") or {}
         todo = [i for i in range(plan.shard_count) if (shards.get(f"s{i}") or {}).get("status") != "succeeded"]
@@ -149,5 +156,5 @@ def _resume(settings: Settings, doc: dict[str, Any], publish_shard: Callable[[st
     return {"bench_id": bench_id, "status": "duplicate", "resumed": outcome}
 
 
-def load_bench(bench_id: str) -> dict[str, Any] | None:
-    return records.repository().get(bench_id)
+def load_bench(bench_id: str, repo: records.BenchRuns | None = None) -> dict[str, Any] | None:
+    return (repo or records.repository()).get(bench_id)

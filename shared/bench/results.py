@@ -1,44 +1,20 @@
-"""Fan-in of a benchmark run: the per-case results in the bucket, metrics with confidence
-intervals, the rolling baseline, and the evidence for the regression verdict. Verdicts are
-shared/policy.py's; this module gathers the evidence it needs.
-
-Firestore: bench_target_results/{bench_id}__{model} (one per run and model: the rolling
-baseline). Storage: bench/results/{bench_id}/shard-NNNN.jsonl (per-case results).
+"""Fan-in of a benchmark run: metrics with confidence intervals over its case results, the
+rolling baseline, and the evidence for the regression verdict. Verdicts are shared/policy.py's;
+this module gathers the evidence it needs. Where results and baselines are kept is
+shared/bench/store.py's.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Sequence
 
 from shared import policy
 from shared.bench import stats
+from shared.bench import store as results_store
 from shared.bench.budget import BUDGET_EXHAUSTED
-from shared.bench.cases import CATEGORIES
-from shared.bench.execution import CaseResult
+from shared.bench.cases import CATEGORIES, CaseResult
 from shared.bench.planning import Plan
 from shared.config import Settings
-from shared.platform import firestore as fs
-from shared.platform import storage
-
-TARGET_RESULTS = "bench_target_results"
-
-
-def shard_path(plan: Plan, shard: int) -> str:
-    return f"bench/results/{plan.bench_id}/shard-{shard:04d}.jsonl"
-
-
-def store_results(settings: Settings, plan: Plan, shard: int, results: list[CaseResult]) -> None:
-    """One shard's results, one JSON line per case (a retried shard overwrites its file)."""
-    body = "".join(r.model_dump_json() + "\n" for r in results).encode()
-    storage.write_bytes(settings.require_raw_bucket(), shard_path(plan, shard), body, "application/x-ndjson")
-
-
-def load_results(settings: Settings, plan: Plan) -> list[CaseResult]:
-    out = []
-    for shard in range(plan.shard_count):
-        raw = storage.read_bytes(settings.require_raw_bucket(), shard_path(plan, shard)).decode()
-        out += [CaseResult.model_validate_json(line) for line in raw.splitlines() if line.strip()]
-    return out
 
 
 def _ci(mean: float, n: int) -> list[float]:
@@ -87,38 +63,35 @@ def target_key(suite_key: str, model: str, llm_base_url: str, simulated: bool) -
     return f"{suite_key}|{model}|{llm_base_url.rstrip('/')}|{'simulated' if simulated else 'real'}"
 
 
-def baseline_runs(key: str, limit: int, exclude: str) -> list[dict[str, Any]]:
-    """The last `limit` complete runs with this target key (newest first).
-    Equality query only (no composite index); ordered in memory."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
-
-    docs = [s.to_dict() for s in fs.client().collection(TARGET_RESULTS)
-            .where(filter=FieldFilter("target_key", "==", key)).stream()]
-    docs = [d for d in docs if d.get("complete") and d.get("bench_id") != exclude]
-    return sorted(docs, key=lambda d: d["finished_at"], reverse=True)[:limit]
-
-
 def outcomes(results: list[CaseResult], model: str) -> dict[str, bool]:
     """case id → passed; an errored case is a failure."""
     return {r.case_id: r.status == "scored" and bool(r.passed) for r in results if r.model == model}
 
 
-def regression(settings: Settings, plan: Plan, model: str, results: list[CaseResult], key: str,
-               baseline_results: dict[str, list[CaseResult]]) -> policy.ModelVerdict:
-    """Gather the evidence (this run's outcomes, the comparable baseline runs' outcomes) and let
-    the policy decide."""
-    base = baseline_runs(key, settings.bench_baseline_runs, plan.bench_id)
+def baseline_evidence(store: results_store.BenchResults, key: str, model: str, limit: int, exclude: str,
+                      loaded: dict[str, list[CaseResult]]) -> list[tuple[str, dict[str, bool]]]:
+    """(bench id, case id → passed) of the comparable earlier runs, newest first. `loaded` keeps
+    each baseline run's results for the other models of the same aggregation (one read per run)."""
     runs = []
-    for doc in base:
-        if doc["bench_id"] not in baseline_results:  # one read per baseline run, not per model
-            baseline_results[doc["bench_id"]] = load_results(settings, Plan.model_validate(doc["plan"]))
-        runs.append((doc["bench_id"], outcomes(baseline_results[doc["bench_id"]], model)))
-    return policy.judge_model(outcomes(results, model), [r.case_id for r in results if r.status == "errored"],
-                              len(results), runs, policy.Thresholds.from_settings(settings))
+    for doc in store.baseline_runs(key, exclude, limit):
+        bench_id = doc["bench_id"]
+        if bench_id not in loaded:
+            loaded[bench_id] = store.read_results(bench_id, doc["plan"]["shard_count"])
+        runs.append((bench_id, outcomes(loaded[bench_id], model)))
+    return runs
 
 
-def aggregate(settings: Settings, plan: Plan) -> dict[str, Any]:
-    results = load_results(settings, plan)
+def regression(results: list[CaseResult], model: str, baseline: Sequence[tuple[str, dict[str, bool]]],
+               thresholds: policy.Thresholds) -> policy.ModelVerdict:
+    """One model's results in this run against the baseline runs' outcomes: the policy decides."""
+    own = [r for r in results if r.model == model]
+    return policy.judge_model(outcomes(results, model), [r.case_id for r in own if r.status == "errored"],
+                              len(own), baseline, thresholds)
+
+
+def aggregate(settings: Settings, plan: Plan, store: results_store.BenchResults | None = None) -> dict[str, Any]:
+    store = store or results_store.repository()
+    results = store.read_results(plan.bench_id, plan.shard_count)
     now = datetime.now(timezone.utc)
     thresholds = policy.Thresholds.from_settings(settings)
     because = list(plan.simulated_because)
@@ -127,16 +100,17 @@ def aggregate(settings: Settings, plan: Plan) -> dict[str, Any]:
     simulated = bool(because)
     models: dict[str, Any] = {}
     states: list[str] = []
-    baseline_results: dict[str, list[CaseResult]] = {}
+    loaded: dict[str, list[CaseResult]] = {}
     for model in plan.models:
         rs = [r for r in results if r.model == model]
         key = target_key(plan.suite_key, model, plan.llm_base_url, simulated)
-        verdict = regression(settings, plan, model, rs, key, baseline_results)
+        baseline = baseline_evidence(store, key, model, settings.bench_baseline_runs, plan.bench_id, loaded)
+        verdict = regression(results, model, baseline, thresholds)
         states.append(verdict.state)
         models[model] = {**model_metrics(rs), "routing_categories": plan.targets.get(model, []),
                          "complete": verdict.state != "incomplete", "regression": verdict.model_dump(),
                          "state": verdict.state}
-        fs.client().collection(TARGET_RESULTS).document(f"{plan.bench_id}__{fs.doc_id(model)}").set({
+        store.save_target_result({
             "bench_id": plan.bench_id, "model": model, "suite_key": plan.suite_key, "target_key": key,
             "phase": plan.phase, "complete": verdict.state != "incomplete", "simulated": simulated,
             "llm_base_url": plan.llm_base_url, "score": models[model].get("score"),
@@ -154,5 +128,5 @@ def aggregate(settings: Settings, plan: Plan) -> dict[str, Any]:
             "status": status, "verdict": verdict, "simulated": simulated, "simulated_because": because,
             "sandbox": sandbox, "llm_base_url": plan.llm_base_url, "units": plan.units,
             "not_called": len(exhausted), "shards": plan.shard_count, "models": models, "estimate": plan.estimate,
-            "results_prefix": f"gs://{settings.require_raw_bucket()}/bench/results/{plan.bench_id}/",
+            "results_prefix": store.results_location(plan.bench_id),
             "thresholds": thresholds.model_dump()}

@@ -7,13 +7,10 @@ import time
 
 import pytest
 
-from shared.bench import fanout
+from shared.bench import fanout, store
 from shared.bench.planning import Plan
-from shared.bench.results import load_results
 from shared.catalog.sync import run_sync
 from shared.config import settings_from_env
-from shared.platform import firestore as fs
-from shared.platform import storage
 
 pytestmark = pytest.mark.emulators
 
@@ -33,6 +30,11 @@ def sim_calls(cloud) -> int:
     return cloud.simulator.sim.calls
 
 
+def steady_target_results(s) -> list[dict]:
+    """The complete target results of sim/steady on the built-in suite at the simulator, newest first."""
+    return store.repository().baseline_runs(f"builtin-v1@v2|sim/steady|{s.llm_url}|simulated", "", 50)
+
+
 def test_run_scores_for_real_and_labels_simulated(cloud):
     s = settings()
     summary = bench(s, "b-real", ["sim/steady"])
@@ -46,14 +48,13 @@ def test_run_scores_for_real_and_labels_simulated(cloud):
     assert m["state"] == "baseline_established" and summary["verdict"] == "baseline_established"
     assert m["regression"]["text"].startswith("baseline established")
     assert summary["simulated_because"][0] == "LLM base URL listed in SIMULATOR_BASE_URLS"
-    lines = storage.read_bytes(cloud.bucket, "bench/results/b-real/shard-0000.jsonl").decode().splitlines()
-    rows = [json.loads(x) for x in lines]
-    assert len(rows) == 24 and all(r["simulated"] and r["llm_base_url"] == s.llm_url for r in rows)
-    target = fs.client().collection("bench_target_results").document("b-real__sim%2Fsteady").get().to_dict()
+    rows = store.repository().read_results("b-real", 1)
+    assert len(rows) == 24 and all(r.simulated and r.llm_base_url == s.llm_url for r in rows)
+    (target,) = steady_target_results(s)
+    assert target["bench_id"] == "b-real" and target["model"] == "sim/steady"
     assert target["simulated"] is True and target["llm_base_url"] == s.llm_url
-    assert target["target_key"] == f"builtin-v1@v2|sim/steady|{s.llm_url}|simulated"
     # the simulator answers right with its configured probability; the score is what the scorers said
-    assert sum(r["passed"] for r in rows) == round(m["pass_rate"] * 24)
+    assert sum(r.passed for r in rows) == round(m["pass_rate"] * 24)
 
 
 def test_budget_is_estimated_first_and_refused_above_the_cap(cloud):
@@ -86,8 +87,7 @@ def test_hostile_code_is_contained_and_never_passes(cloud, model, monkeypatch):
     started = time.monotonic()
     summary = bench(settings(), f"b-evil-{model.split('-')[1]}", [model], max_cases=2)
     assert time.monotonic() - started < 90
-    rows = [json.loads(x) for x in storage.read_bytes(
-        cloud.bucket, f"bench/results/b-evil-{model.split('-')[1]}/shard-0000.jsonl").decode().splitlines()]
+    rows = [r.model_dump() for r in store.repository().read_results(f"b-evil-{model.split('-')[1]}", 1)]
     coding = [r for r in rows if r["category"] == "coding"]
     assert coding and all(r["status"] == "scored" and r["passed"] is False for r in coding)
     assert "SECRET-MUST-NOT-LEAK" not in json.dumps(rows) + json.dumps(summary)
@@ -121,8 +121,7 @@ def test_shards_fan_in_exactly_once_under_redelivery(cloud):
     doc = fanout.load_bench("b-shards")
     assert doc["shards_done"] == 3 and doc["status"] == "complete"
     assert completions[0]["models"]["sim/steady"]["cases"] == 24
-    assert len([d for d in (x.to_dict() for x in fs.client().collection("bench_target_results").stream())
-                if d["bench_id"] == "b-shards"]) == 1
+    assert [d["bench_id"] for d in steady_target_results(s)] == ["b-shards"]
 
 
 def test_same_bench_id_runs_once(cloud):
@@ -136,7 +135,7 @@ def test_same_bench_id_runs_once(cloud):
 def test_ab_candidate_vs_incumbent_on_the_same_cases(cloud):
     summary = bench(settings(), "b-ab", ["sim/steady", "sim/regressed"], max_cases=8)
     plan = Plan.model_validate(fanout.load_bench("b-ab")["plan"])
-    rows = load_results(settings(), plan)  # every shard
+    rows = store.repository().read_results(plan.bench_id, plan.shard_count)  # every shard
     by_model = {m: sorted(r.case_id for r in rows if r.model == m) for m in ("sim/steady", "sim/regressed")}
     assert by_model["sim/steady"] == by_model["sim/regressed"] and len(by_model["sim/steady"]) == 48
     assert summary["models"]["sim/steady"]["score"] > summary["models"]["sim/regressed"]["score"]

@@ -251,13 +251,11 @@ def test_concurrent_reservations_never_exceed_the_cap(cloud):
 
 @pytest.mark.emulators
 def test_a_run_exhausted_midway_stops_calling_and_keeps_its_partial_results(cloud, monkeypatch):
-    import json
-
     from shared.bench import budget as budget_mod
+    from shared.bench import store
     from shared.bench.client import ChatClient
     from shared.bench.spend import SpendLedger
     from shared.catalog.sync import run_sync
-    from shared.platform import storage
 
     run_sync(_settings(), "quick", "b-cat")
     s = _settings(BENCH_CONCURRENCY="1", BENCH_DAILY_BUDGET_USD="100")
@@ -274,8 +272,7 @@ def test_a_run_exhausted_midway_stops_calling_and_keeps_its_partial_results(clou
     monkeypatch.setattr(ChatClient, "complete", complete)
     before = cloud.simulator.sim.calls
     summary = _bench(s, "b-midway", ["openai/gpt-demo-5"], 2)
-    rows = [json.loads(x) for x in storage.read_bytes(
-        cloud.bucket, "bench/results/b-midway/shard-0000.jsonl").decode().splitlines()]
+    rows = [r.model_dump() for r in store.repository().read_results("b-midway", 1)]
     called = [r for r in rows if not (r["error"] or "").startswith(budget_mod.BUDGET_EXHAUSTED)]
     skipped = [r for r in rows if (r["error"] or "").startswith(budget_mod.BUDGET_EXHAUSTED)]
     assert len(rows) == 12 and 3 <= len(called) < 12 and len(called) + len(skipped) == 12
