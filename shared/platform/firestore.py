@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import re
 import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
@@ -25,10 +27,19 @@ def client() -> "firestore.Client":
     return firestore.Client(project=get_settings().require_project())
 
 
+MAX_DOC_ID_BYTES = 1500      # Firestore's limit on a document id
+_RESERVED_ID = re.compile(r"^(\.{1,2}|__.*__)?$")   # empty, '.', '..', '__x__': refused ids
+
+
 def doc_id(key: str) -> str:
-    """Model ids ('openai/gpt-4o') and category slugs ('marketing/seo') hold '/', which a
-    document id may not; percent-encoding keeps them readable and reversible."""
-    return quote(key, safe="")
+    """Any key as a valid document id. Model ids ('openai/gpt-4o') and category slugs
+    ('marketing/seo') hold '/', which a document id may not: percent-encoding keeps them
+    readable. A key Firestore would still refuse (too long, '.', '..', '__x__', empty) becomes a
+    readable prefix, '%~' (which no percent-encoding produces) and a hash of the whole key."""
+    encoded = quote(key, safe="")
+    if len(encoded.encode()) <= MAX_DOC_ID_BYTES and not _RESERVED_ID.match(encoded):
+        return encoded
+    return f"{encoded[:200]}%~{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def commit_in_batches(writes: Iterable[tuple[Any, dict[str, Any], str]]) -> int:
