@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             say("week 1: full catalog sync published on catalog-sync-requests (seeds the catalog)")
             seed = request_sync("full", requested_by="demo")
             from shared.catalog.sync import load_record
-            from shared.research.scan import load_scan
+            from shared.research.store import repository as research_store
 
             rec = wait_for(load_record, seed["sync_run_id"], "sync")
             say(f"week 1 sync {rec['status']}: {rec['counts'].get('added')} models added, "
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             say("replay server now serves DEMO DATA week 2 (see _changes_vs_week1 in week2.json)")
             say(f"research scan published on research-scan-requests (as_of {DEMO_SCAN_DATE})")
             scan = request_research_scan(as_of=DEMO_SCAN_DATE, requested_by="demo")
-            rec = wait_for(load_scan, scan["scan_id"], "research scan")
+            rec = wait_for(research_store().load_scan, scan["scan_id"], "research scan")
             c = rec["counts"]
             say(f"research scan {rec['status']}: {c.get('fetched')} items from {c.get('sources')} sources, "
                 f"{c.get('new')} new relevant findings, {c.get('duplicate')} duplicates, "

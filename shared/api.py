@@ -102,9 +102,9 @@ def research_scan(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dic
 
 
 def research_scan_status(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    from shared.research.scan import load_scan
+    from shared.research.store import repository
 
-    return _record(body, query, load_scan, "research scan")
+    return _record(body, query, repository().load_scan, "research scan")
 
 
 class BenchRunBody(BaseModel):

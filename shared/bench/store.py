@@ -83,10 +83,7 @@ def _sha256(text: str) -> str:
 
 
 def _target_doc_id(bench_id: str, model: str) -> str:
-    """Readable ({bench_id}__{encoded model}) unless the model id is too long for a document id;
-    then its hash, so any model id can be stored."""
-    readable = f"{bench_id}__{fs.doc_id(model)}"
-    return readable if len(readable.encode()) <= MAX_KEY_BYTES else f"{bench_id}__sha256-{_sha256(model)}"
+    return fs.doc_id(f"{bench_id}__{model}")   # readable, or hashed for a model id too long
 
 
 class CloudBenchResults:

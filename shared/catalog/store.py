@@ -12,8 +12,6 @@ fields replaced whole; the document must exist).
 from __future__ import annotations
 
 import functools
-import hashlib
-import re
 import threading
 from contextlib import contextmanager
 from copy import deepcopy
@@ -34,7 +32,6 @@ SYNC_RUNS = "sync_runs"
 CATALOG_META = "catalog_meta"
 META_DOC = "openrouter"
 RAW_PREFIX = "raw/openrouter"
-MAX_DOC_ID_BYTES = 1500       # Firestore's limit on a document id
 
 Write = tuple[str, dict[str, Any], str]
 
@@ -76,17 +73,6 @@ class CatalogStore(Protocol):
         """Replace the record whole."""
 
 
-def doc_id(key: str) -> str:
-    """A catalog key as a Firestore document id: fs.doc_id's readable percent-encoding; a key
-    Firestore would still refuse (empty, over 1500 bytes encoded, '.', '..', '__x__') becomes a
-    digest starting '%~', which no percent-encoding produces."""
-    encoded = fs.doc_id(key)
-    if encoded and len(encoded) <= MAX_DOC_ID_BYTES and encoded not in (".", "..") \
-            and not re.fullmatch(r"__.*__", encoded):
-        return encoded
-    return "%~" + hashlib.sha256(key.encode()).hexdigest()
-
-
 def archive_path(sync_run_id: str, started_at: datetime, name: str) -> str:
     return f"{RAW_PREFIX}/{started_at:%Y-%m-%d}/{sync_run_id}/{name}"
 
@@ -108,7 +94,7 @@ class FirestoreCatalogStore:
 
     def _apply(self, name: str, writes: Iterable[Write]) -> int:
         col = self._col(name)
-        return fs.commit_in_batches((col.document(doc_id(key)), data, op) for key, data, op in writes)
+        return fs.commit_in_batches((col.document(fs.doc_id(key)), data, op) for key, data, op in writes)
 
     def models(self, fields: list[str], active_only: bool = False) -> dict[str, dict[str, Any]]:
         from google.cloud.firestore_v1.base_query import FieldFilter
@@ -120,7 +106,7 @@ class FirestoreCatalogStore:
         return self._keyed(query, "id")
 
     def models_by_id(self, ids: list[str], fields: list[str]) -> dict[str, dict[str, Any]]:
-        refs = [self._col(MODELS).document(doc_id(i)) for i in ids]
+        refs = [self._col(MODELS).document(fs.doc_id(i)) for i in ids]
         found = (s.to_dict() for s in fs.client().get_all(refs, field_paths=sorted({"id", *fields})) if s.exists)
         return {d["id"]: d for d in found if d.get("id")}
 
@@ -141,7 +127,7 @@ class FirestoreCatalogStore:
         return self._apply(CATEGORIES, writes)
 
     def _ranking_ref(self, category: str) -> Any:
-        return self._col(RANKINGS).document(doc_id(category))
+        return self._col(RANKINGS).document(fs.doc_id(category))
 
     def ranking(self, category: str) -> dict[str, Any] | None:
         snap = self._ranking_ref(category).get()
@@ -153,7 +139,7 @@ class FirestoreCatalogStore:
 
         parent = self._ranking_ref(category)
         try:
-            parent.collection(SNAPSHOTS).document(doc_id(snapshot_id)).create(
+            parent.collection(SNAPSHOTS).document(fs.doc_id(snapshot_id)).create(
                 {**snapshot, "snapshot_id": snapshot_id})
         except AlreadyExists:
             return False
@@ -172,7 +158,7 @@ class FirestoreCatalogStore:
         from google.api_core.exceptions import AlreadyExists
 
         try:
-            self._col(ROUTING).document(doc_id(category)).create({**entry, "category": category})
+            self._col(ROUTING).document(fs.doc_id(category)).create({**entry, "category": category})
             return True
         except AlreadyExists:
             return False
@@ -194,7 +180,7 @@ class FirestoreCatalogStore:
         return storage.write_bytes(bucket, archive_path(sync_run_id, started_at, name), data, "application/json")
 
     def _run_ref(self, sync_run_id: str) -> Any:
-        return self._col(SYNC_RUNS).document(doc_id(sync_run_id))
+        return self._col(SYNC_RUNS).document(fs.doc_id(sync_run_id))
 
     def sync_run(self, sync_run_id: str) -> dict[str, Any] | None:
         snap = self._run_ref(sync_run_id).get()

@@ -1,21 +1,16 @@
-"""The research blackboard in Firestore: findings (new, seen, proposed, dismissed) and typed
-integration proposals the planner can risk-rate."""
+"""The research blackboard's rules: findings (new, seen, proposed, dismissed) and typed
+integration proposals the planner can risk-rate. Where they are kept is shared/research/store.py's."""
 from __future__ import annotations
 
 import re
 from datetime import datetime
 from typing import Any, Literal
 
-from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import BaseModel
 
-from shared.platform import firestore as fs
 from shared.research.findings import Finding
 from shared.research.relevance import Assessment
 
-FINDINGS = "research_findings"
-SCANS = "research_scans"
-PROPOSALS = "research_proposals"
 ProposalType = Literal["evaluate_model", "prompt_change", "strategy_change", "routing_hint"]
 PROPOSAL_TYPES = ("evaluate_model", "prompt_change", "strategy_change", "routing_hint")
 IMPACT_RANK = {"low": 0, "medium": 1, "high": 2}
@@ -34,18 +29,6 @@ class Proposal(BaseModel):
     status: Literal["open", "accepted", "rejected"] = "open"
     created_at: datetime
     scan_id: str
-
-
-def load_existing(ids: list[str]) -> dict[str, dict[str, Any]]:
-    db = fs.client()
-    out: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(ids), 300):
-        refs = [db.collection(FINDINGS).document(fs.doc_id(x)) for x in ids[i:i + 300]]
-        for snap in db.get_all(refs):
-            if snap.exists:
-                d = snap.to_dict()
-                out[d["id"]] = d
-    return out
 
 
 def new_finding_doc(f: Finding, a: Assessment, seen_in: list[str], scan_id: str, now: datetime) -> dict[str, Any]:
@@ -79,23 +62,19 @@ def update_for_resighting(existing: dict[str, Any], f: Finding, seen_in: list[st
     return update or None
 
 
-def catalog_model_for(f: Finding) -> str | None:
-    """Tie an evaluate_model proposal to the OpenRouter catalog via hugging_face_id."""
-    repo = f.base_model or (f.id[3:] if f.id.startswith("hf:") else None)
-    if not repo:
-        return None
-    docs = list(fs.client().collection("models")
-                .where(filter=FieldFilter("hugging_face_id", "==", repo)).limit(1).stream())
-    return docs[0].to_dict().get("id") if docs else None
+def hugging_face_repo(f: Finding) -> str | None:
+    """The Hugging Face repository a model finding names (what ties it to the OpenRouter catalog)."""
+    return f.base_model or (f.id[3:] if f.id.startswith("hf:") else None)
 
 
 def proposal_for(f: Finding, a: Assessment, type_by_topic: dict[str, str], scan_id: str,
-                 now: datetime) -> Proposal:
+                 now: datetime, catalog_model_id: str | None = None) -> Proposal:
+    """`catalog_model_id`: the OpenRouter model of this finding's Hugging Face repository, if any."""
     top = a.topics[0].topic if a.topics else None
     ptype = "evaluate_model" if f.kind == "hf_models" else type_by_topic.get(top or "", "strategy_change")
     if ptype not in PROPOSAL_TYPES:
         ptype = "strategy_change"
-    catalog_id = catalog_model_for(f) if ptype == "evaluate_model" else None
+    catalog_id = catalog_model_id if ptype == "evaluate_model" else None
     matched = "; ".join(f"{t.topic}: {', '.join(t.phrases)}" for t in a.topics if t.score > 0)
     rationale = (f"{a.impact} impact ({'; '.join(a.impact_reasons)}). Matched {matched or 'no topic'}."
                  + (f" Available on OpenRouter as {catalog_id}." if catalog_id else
@@ -106,16 +85,3 @@ def proposal_for(f: Finding, a: Assessment, type_by_topic: dict[str, str], scan_
     return Proposal(id=pid, type=ptype, finding_id=f.id, title=f.title, rationale=rationale,
                     evidence=evidence, topics=[t.topic for t in a.topics if t.score > 0], impact=a.impact,
                     catalog_model_id=catalog_id, created_at=now, scan_id=scan_id)
-
-
-def findings_first_seen_on(day: str) -> list[dict[str, Any]]:
-    return [s.to_dict() for s in fs.client().collection(FINDINGS)
-            .where(filter=FieldFilter("first_seen_day", "==", day)).stream()]
-
-
-def proposals_for_findings(finding_ids: set[str]) -> list[dict[str, Any]]:
-    ids, out = sorted(finding_ids), []
-    for i in range(0, len(ids), 30):  # Firestore "in" takes at most 30 values
-        out += [s.to_dict() for s in fs.client().collection(PROPOSALS)
-                .where(filter=FieldFilter("finding_id", "in", ids[i:i + 30])).stream()]
-    return out

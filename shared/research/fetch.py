@@ -2,28 +2,26 @@
 
 Each host gets one worker (one connection) that fetches its sources in order with the host's
 minimum interval between requests; hosts run in parallel. Validators (ETag / Last-Modified) are
-kept per URL in Firestore (research_http_cache) so an unchanged source costs one 304.
+kept per URL in the research store so an unchanged source costs one 304.
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from shared.config import Settings
 from shared.log import get_logger
-from shared.platform import firestore as fs
 from shared.platform.http import Fetched, HttpSource, SourceError
 from shared.research.config import ResearchConfig, SourceSpec
+from shared.research.store import ResearchStore
 
 log = get_logger(__name__)
-HTTP_CACHE = "research_http_cache"
 FEED_ACCEPT = "application/atom+xml, application/rss+xml, application/xml;q=0.9, application/json;q=0.9, */*;q=0.5"
 
 
@@ -55,20 +53,12 @@ class SourceFetch:
         return bool(self.pages) and all(p.status == 304 for p in self.pages)
 
 
-def _cache_key(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()[:32]
-
-
 class Validators:
-    """ETag / Last-Modified per URL (Firestore), loaded once per scan."""
+    """ETag / Last-Modified per URL, loaded from the store once per scan."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: ResearchStore) -> None:
         self._lock = threading.Lock()
-        self._known: dict[str, dict[str, str]] = {}
-        for snap in fs.client().collection(HTTP_CACHE).stream():
-            d = snap.to_dict() or {}
-            if d.get("url"):
-                self._known[d["url"]] = d
+        self._known = store.load_validators()
 
     def headers_for(self, url: str) -> dict[str, str]:
         with self._lock:
@@ -79,13 +69,6 @@ class Validators:
         if d.get("last_modified"):
             out["If-Modified-Since"] = d["last_modified"]
         return out
-
-    @staticmethod
-    def save(entries: dict[str, dict[str, str]]) -> None:
-        """Saved only after the scan stored what it parsed, so a crash refetches in full."""
-        col = fs.client().collection(HTTP_CACHE)
-        fs.commit_in_batches((col.document(_cache_key(url)), {"url": url, **v}, "set")
-                             for url, v in entries.items())
 
 
 class PoliteHost:
@@ -157,10 +140,10 @@ def fetch_source(host: PoliteHost, spec: SourceSpec, validators: Validators, as_
     return out
 
 
-def fetch_all(config: ResearchConfig, settings: Settings, as_of: date,
+def fetch_all(config: ResearchConfig, settings: Settings, as_of: date, store: ResearchStore,
               next_page: Callable[[SourceSpec, Page, dict[str, Any]], dict[str, Any] | None],
               progress: Callable[[SourceFetch], None] = lambda f: None) -> list[SourceFetch]:
-    validators = Validators()
+    validators = Validators(store)
     by_host: dict[str, list[SourceSpec]] = defaultdict(list)
     for spec in config.enabled_sources:
         by_host[spec.host].append(spec)

@@ -1,68 +1,27 @@
 """The research scan: fetch every configured source, parse, deduplicate, score, post to the
-blackboard, write research/findings/YYYY-MM-DD.md and a scan-run record (research_scans/{id})."""
+blackboard, write the day's findings file and a scan record (all kept by shared/research/store.py)."""
 from __future__ import annotations
 
 import time
 from datetime import date, datetime, time as dtime, timedelta, timezone
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel
-
+from shared.catalog import store as catalog_store
+from shared.catalog.store import CatalogStore
 from shared.config import Settings
 from shared.log import get_logger
-from shared.platform import firestore as fs
 from shared.platform.events import RetryLater
-from shared.platform import storage
 from shared.research import blackboard as bb
 from shared.research.config import ResearchConfig, SourceSpec, load_research_config
-from shared.research.fetch import Page, SourceFetch, Validators, fetch_all
+from shared.research.fetch import Page, SourceFetch, fetch_all
 from shared.research.findings import Finding
 from shared.research.parsers import FeedError, ParsedFeed, merge_findings, parse_feed
 from shared.research.relevance import Assessment, TopicMatcher
+from shared.research.store import ResearchStore, ScanRecord, SourceResult, repository
 from shared.text import markdown_templates
 
 log = get_logger(__name__)
-SCANS = bb.SCANS
 LLM_NOTE = "keyword scorer only: no LLM second opinion is implemented in this version"
-
-
-class SourceResult(BaseModel):
-    name: str
-    kind: str
-    url: str
-    label: str | None = None
-    status: Literal["ok", "partial", "empty", "not_modified", "error"]  # partial: a later page failed
-    http_statuses: list[int] = []
-    requests: int = 0
-    bytes: int = 0
-    fetched: int = 0          # items in the payloads
-    in_window: int = 0        # items turned into findings
-    new: int = 0
-    duplicate: int = 0
-    irrelevant: int = 0
-    skipped: int = 0
-    duration_s: float = 0.0
-    error: str | None = None
-
-
-class ScanRecord(BaseModel):
-    scan_id: str
-    status: Literal["running", "succeeded", "partial", "failed", "errored", "duplicate"] = "running"
-    as_of: date
-    window_start: datetime
-    window_end: datetime
-    config: str
-    scorer: str
-    started_at: datetime
-    finished_at: datetime | None = None
-    duration_s: float | None = None
-    sources: list[SourceResult] = []
-    counts: dict[str, int] = {}
-    new_findings: list[str] = []
-    proposals: list[str] = []
-    findings_uri: str | None = None
-    error: str | None = None
 
 
 def window_for(as_of: date, days: int) -> tuple[datetime, datetime]:
@@ -90,15 +49,19 @@ def arxiv_next_page(window_start: datetime):
 
 
 class ResearchScan:
-    def __init__(self, settings: Settings, config: ResearchConfig, record: ScanRecord):
+    def __init__(self, settings: Settings, config: ResearchConfig, record: ScanRecord, store: ResearchStore,
+                 catalog: CatalogStore | None = None):
         self.settings = settings
         self.config = config
         self.rec = record
+        self.store = store
+        self.catalog = catalog   # where model findings are looked up (None: the catalog repository)
         self.matcher = TopicMatcher(config.topics)
         self.now = record.started_at
 
     def run(self) -> None:
-        fetches = fetch_all(self.config, self.settings, self.rec.as_of, arxiv_next_page(self.rec.window_start),
+        fetches = fetch_all(self.config, self.settings, self.rec.as_of, self.store,
+                            arxiv_next_page(self.rec.window_start),
                             progress=lambda f: log.info("source fetched", source=f.spec.name,
                                                         statuses=f.statuses, error=f.error))
         results: dict[str, SourceResult] = {}
@@ -130,20 +93,19 @@ class ResearchScan:
                     results[src].irrelevant += 1
                 continue
             assessed[fid] = a
-        existing = bb.load_existing(sorted(assessed))
-        writes: list[tuple[Any, dict[str, Any], str]] = []
-        col = fs.client().collection(bb.FINDINGS)
+        existing = self.store.load_findings(assessed)
+        new_docs: list[dict[str, Any]] = []
+        resighted: dict[str, dict[str, Any]] = {}
         new_ids, updated_versions = [], 0
         for fid, a in assessed.items():
             finding = merged[fid]
-            ref = col.document(fs.doc_id(fid))
             if fid in existing:
                 for src in seen_in[fid]:
                     results[src].duplicate += 1
                 update = bb.update_for_resighting(existing[fid], finding, seen_in[fid], self.now)
                 if update:
                     updated_versions += int("new_version_noted_at" in update)
-                    writes.append((ref, update, "update"))
+                    resighted[fid] = update
                 continue
             new_ids.append(fid)
             for src in seen_in[fid]:
@@ -151,10 +113,11 @@ class ResearchScan:
                     results[src].new += 1
                 else:
                     results[src].duplicate += 1  # the same item from another source this scan
-            writes.append((ref, bb.new_finding_doc(finding, a, seen_in[fid], self.rec.scan_id, self.now), "set"))
-        fs.commit_in_batches(writes)
+            new_docs.append(bb.new_finding_doc(finding, a, seen_in[fid], self.rec.scan_id, self.now))
+        self.store.save_findings(new_docs, resighted)
         self._propose(new_ids, merged, assessed)
-        Validators.save(validators)
+        # saved only after the scan stored what it parsed, so a crash refetches in full
+        self.store.save_validators(validators)
         self.rec.sources = list(results.values())
         self.rec.new_findings = sorted(new_ids)
         self.rec.counts = {
@@ -169,7 +132,7 @@ class ResearchScan:
             "bytes": sum(r.bytes for r in results.values()),
         }
         self.rec.findings_uri = write_findings_file(self.settings, self.config, self.now.date(),
-                                                    self.rec.scorer)
+                                                    self.rec.scorer, self.store)
 
     def _parse_source(self, f: SourceFetch) -> tuple[SourceResult, list[Finding]]:
         spec = f.spec
@@ -205,20 +168,16 @@ class ResearchScan:
     def _propose(self, new_ids: list[str], merged: dict[str, Finding], assessed: dict[str, Assessment]) -> None:
         floor = bb.IMPACT_RANK.get(self.config.proposal_min_impact, 2)
         type_by_topic = {t.name: t.proposal_type for t in self.config.topics}
-        from google.api_core.exceptions import AlreadyExists
-
-        db = fs.client()
         for fid in new_ids:
             a = assessed[fid]
             if bb.IMPACT_RANK[a.impact] < floor:
                 continue
-            p = bb.proposal_for(merged[fid], a, type_by_topic, self.rec.scan_id, self.now)
-            try:
-                db.collection(bb.PROPOSALS).document(p.id).create(p.model_dump(mode="python"))
-            except AlreadyExists:
+            repo = bb.hugging_face_repo(merged[fid]) if merged[fid].kind == "hf_models" else None
+            catalog_id = catalog_store.model_id_for_hugging_face(repo, self.catalog) if repo else None
+            p = bb.proposal_for(merged[fid], a, type_by_topic, self.rec.scan_id, self.now, catalog_id)
+            if not self.store.create_proposal(p.model_dump(mode="python")):
                 continue
-            db.collection(bb.FINDINGS).document(fs.doc_id(fid)).update({"status": "proposed",
-                                                                         "proposal_id": p.id})
+            self.store.mark_proposed(fid, p.id)
             self.rec.proposals.append(p.id)
 
 
@@ -238,18 +197,20 @@ def findings_markdown(config: ResearchConfig, day: date, findings: list[dict[str
         per_topic=config.findings_per_topic)
 
 
-def write_findings_file(settings: Settings, config: ResearchConfig, day: date, scorer: str) -> str:
-    """research/findings/YYYY-MM-DD.md: every finding first seen that day (all scans of the day)."""
-    findings = bb.findings_first_seen_on(day.isoformat())
-    proposals = bb.proposals_for_findings({f["id"] for f in findings})
+def write_findings_file(settings: Settings, config: ResearchConfig, day: date, scorer: str,
+                        store: ResearchStore) -> str:
+    """The day's findings file: every finding first seen that day (all scans of the day)."""
+    findings = store.findings_first_seen_on(day)
+    proposals = store.proposals_for_findings(f["id"] for f in findings)
     text = findings_markdown(config, day, findings, proposals, scorer)
-    return storage.write_bytes(settings.require_reports_bucket(), f"research/findings/{day.isoformat()}.md",
-                               text.encode(), "text/markdown; charset=utf-8")
+    return store.write_findings_file(settings.require_reports_bucket(), day, text)
 
 
 def run_scan(settings: Settings, scan_id: str, as_of: date | None = None,
-             config_path: str | None = None) -> ScanRecord:
+             config_path: str | None = None, store: ResearchStore | None = None,
+             catalog: CatalogStore | None = None) -> ScanRecord:
     """Run one scan, exactly once per scan_id (a redelivery returns status 'duplicate')."""
+    store = store or repository()
     now = datetime.now(timezone.utc)
     path = config_path or settings.research_sources
     config = load_research_config(path)
@@ -258,10 +219,9 @@ def run_scan(settings: Settings, scan_id: str, as_of: date | None = None,
     rec = ScanRecord(scan_id=scan_id, as_of=as_of, window_start=start, window_end=end,
                      config=str(path or "default (shared/research/default_config.yaml)"),
                      scorer=f"keywords-v1 ({LLM_NOTE})", started_at=now)
-    ref = fs.client().collection(SCANS).document(scan_id)
     # The claim creates the whole initial record (status "running"), so a reader polling the
-    # scan while it runs always finds a valid document, never just the claim's fields.
-    claim = fs.claim(ref, create_fields=_record_doc(rec))
+    # scan while it runs finds the window and configuration already.
+    claim = store.claim_scan(rec)
     if claim == "busy":
         raise RetryLater(f"scan {scan_id} is running in another attempt with a live lease")
     if claim != "claimed":
@@ -269,8 +229,8 @@ def run_scan(settings: Settings, scan_id: str, as_of: date | None = None,
         return rec.model_copy(update={"status": "duplicate"})
     started = time.monotonic()
     try:
-        with fs.keep_alive(ref):
-            ResearchScan(settings, config, rec).run()
+        with store.keep_scan_alive(scan_id):
+            ResearchScan(settings, config, rec, store, catalog).run()
         errors = [s for s in rec.sources if s.status in ("error", "partial")]
         failed = [s for s in rec.sources if s.status == "error"]
         rec.status = "failed" if failed and len(failed) == len(rec.sources) else "partial" if errors else "succeeded"
@@ -281,16 +241,8 @@ def run_scan(settings: Settings, scan_id: str, as_of: date | None = None,
         rec.duration_s = round(time.monotonic() - started, 3)
         if rec.status == "running":
             rec.status, rec.error = "errored", "internal error (see logs); will be retried"
-        ref.set(_record_doc(rec))
+        store.finish_scan(rec)
     log.info("research scan finished", scan_id=scan_id, status=rec.status, counts=rec.counts,
              duration_s=rec.duration_s)
     return rec
 
-
-def _record_doc(rec: ScanRecord) -> dict[str, Any]:
-    return {**rec.model_dump(mode="python"), "as_of": rec.as_of.isoformat()}
-
-
-def load_scan(scan_id: str) -> ScanRecord | None:
-    snap = fs.client().collection(SCANS).document(scan_id).get()
-    return ScanRecord.model_validate(snap.to_dict()) if snap.exists else None

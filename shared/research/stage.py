@@ -4,15 +4,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from google.cloud.firestore_v1.base_query import FieldFilter
-
 from shared.config import get_settings
 from shared.cycle.protocol import StageResult, run_stage
 from shared.log import get_logger, log_context
 from shared.messages import ResearchScanRequest, StageDone
-from shared.platform import firestore as fs
 from shared.platform.events import EventMeta
 from shared.research import blackboard as bb
+from shared.research.store import ResearchStore, ScanRecord, repository
 
 log = get_logger(__name__)
 DIGEST_STAGE = "research_digest"
@@ -28,27 +26,25 @@ def handle_scan_request(request: ResearchScanRequest, meta: EventMeta) -> None:
         run_scan(get_settings(), scan_id, request.as_of)
 
 
-def week_digest(now: datetime, days: int = DIGEST_DAYS) -> dict[str, Any]:
-    """What the research agent produced in the last `days` days, for the weekly report."""
+def week_digest(now: datetime, days: int = DIGEST_DAYS, store: ResearchStore | None = None) -> dict[str, Any]:
+    """What the research agent produced in the last `days` days, for the weekly report. A scan
+    still running (even one only claimed) counts among the scans, not the finished ones."""
+    store = store or repository()
     since = now - timedelta(days=days)
-    db = fs.client()
-    scans = [s.to_dict() for s in db.collection(bb.SCANS)
-             .where(filter=FieldFilter("started_at", ">=", since)).stream()]
-    finished = [s for s in scans if s.get("status") in ("succeeded", "partial")]
-    findings = [s.to_dict() for s in db.collection(bb.FINDINGS)
-                .where(filter=FieldFilter("first_seen_at", ">=", since)).stream()]
+    scans = store.scans_since(since)
+    finished = [s for s in scans if isinstance(s, ScanRecord) and s.status in ("succeeded", "partial")]
+    findings = store.findings_since(since)
     top = sorted(findings, key=lambda d: (-bb.IMPACT_RANK.get(d.get("impact"), 0), -d.get("relevance", 0), d["id"]))
-    proposals = [s.to_dict() for s in db.collection(bb.PROPOSALS)
-                 .where(filter=FieldFilter("created_at", ">=", since)).stream()]
+    proposals = store.proposals_since(since)
     counts: dict[str, int] = {}
     for s in finished:
-        for k, v in (s.get("counts") or {}).items():
+        for k, v in s.counts.items():
             counts[k] = counts.get(k, 0) + int(v)
-    source_errors = sorted({f"{src['name']}: {src.get('error')}" for s in finished
-                            for src in s.get("sources") or [] if src.get("status") == "error"})
+    source_errors = sorted({f"{src.name}: {src.error}" for s in finished
+                            for src in s.sources if src.status == "error"})
     return {
         "since": since, "scans": len(scans), "scans_finished": len(finished),
-        "scan_ids": sorted(s["scan_id"] for s in finished),
+        "scan_ids": sorted(s.scan_id for s in finished),
         "counts": counts, "findings": len(findings),
         "by_impact": {k: sum(1 for f in findings if f.get("impact") == k) for k in ("high", "medium", "low")},
         "top": [{"id": f["id"], "title": f["title"], "url": f["url"], "impact": f.get("impact"),
@@ -58,7 +54,7 @@ def week_digest(now: datetime, days: int = DIGEST_DAYS) -> dict[str, Any]:
                        "catalog_model_id": p.get("catalog_model_id")} for p in
                       sorted(proposals, key=lambda p: p["id"])],
         "source_errors": source_errors[:20],
-        "findings_files": sorted({s["findings_uri"] for s in finished if s.get("findings_uri")}),
+        "findings_files": sorted({s.findings_uri for s in finished if s.findings_uri}),
     }
 
 

@@ -33,7 +33,7 @@ def models_collection() -> dict[str, dict]:
 
 def model_status(model_id: str) -> dict:
     """Endpoint status documents have no reader but the sync's hashes: read the layout itself."""
-    return fs.client().collection(catalog_store.MODEL_STATUS).document(catalog_store.doc_id(model_id)).get().to_dict()
+    return fs.client().collection(catalog_store.MODEL_STATUS).document(fs.doc_id(model_id)).get().to_dict()
 
 
 def with_env(**overrides: str):
