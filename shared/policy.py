@@ -195,6 +195,7 @@ class Check(BaseModel):
 class SyncFacts(BaseModel):
     """What the SAFE rules need from the catalog sync record."""
     found: bool
+    status: str | None = None       # the sync record's own status: "running" is not a finished sync
     errors: list[str] = []
 
 
@@ -271,6 +272,9 @@ def required_checks(stages: dict[str, Any], options: dict[str, Any], sync: SyncF
                 out.append(_check(name, *judge_benchmark_summary(post, demo)))
         elif name == "catalog_sync" and not sync.found:
             out.append(_check(name, "failed", "no sync-run record found, so 'without errors' cannot be verified"))
+        elif name == "catalog_sync" and sync.status not in ("succeeded", "partial"):
+            out.append(_check(name, "failed", f"the sync-run record says {sync.status!r}, not finished: "
+                                              f"its changes cannot be verified"))
         elif name == "catalog_sync" and sync.errors:
             out.append(_check(name, "failed", f"sync finished with {len(sync.errors)} isolated errors: "
                                               f"{sync.errors[0]}" + (" …" if len(sync.errors) > 1 else "")))

@@ -139,7 +139,7 @@ def stages(bench: dict[str, Any] | None = None, post: dict[str, Any] | None = No
     return out
 
 
-OK = SyncFacts(found=True)
+OK = SyncFacts(found=True, status="succeeded")
 
 
 def decide(st: dict[str, Any], **options: Any) -> policy.SafeDecision:
@@ -213,8 +213,12 @@ def test_incomplete_or_exhausted_benchmark_summary_fails():
 
 def test_catalog_sync_facts():
     assert required_checks(stages(), {}, SyncFacts(found=False))[0].outcome == "failed"
-    c = required_checks(stages(), {}, SyncFacts(found=True, errors=["e1", "e2"]))[0]
+    c = required_checks(stages(), {}, SyncFacts(found=True, status="partial", errors=["e1", "e2"]))[0]
     assert c.detail == "sync finished with 2 isolated errors: e1 …"
+    for unfinished in ("running", None, "failed"):    # a record not finished never passes
+        c = required_checks(stages(), {}, SyncFacts(found=True, status=unfinished))[0]
+        assert c.outcome == "failed" and f"says {unfinished!r}" in c.detail
+    assert required_checks(stages(), {}, SyncFacts(found=True, status="partial"))[0].passed
 
 
 def test_dry_run_is_never_safe_and_labels_are_consistent():

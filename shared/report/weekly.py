@@ -49,7 +49,8 @@ def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime,
     options = run.get("options") or {}
     stages_state = run.get("stages") or {}
     checks = policy.required_checks(stages_state, options, policy.SyncFacts(
-        found=sync is not None, errors=sync.errors if sync is not None else []))
+        found=sync is not None, status=sync.status if sync is not None else None,
+        errors=sync.errors if sync is not None else []))
     bench_summary = (stages_state.get("benchmark") or {}).get("summary") or {}
     decision = policy.decide_safe(checks, options, simulated=bool(bench_summary.get("simulated")))
     stages = []
