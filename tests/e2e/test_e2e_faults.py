@@ -13,7 +13,7 @@ import pytest
 
 from infra import local_stack
 from shared.cycle import runs
-from shared.messages import CatalogSyncRequest, RunContext, RunOptions, WeeklyCycleRequest
+from shared.messages import CatalogSyncRequest, WeeklyCycleRequest
 from shared.platform import firestore as fs
 from shared.platform import pubsub, storage
 from tests.conftest import wait_until
@@ -46,6 +46,71 @@ def test_an_instance_killed_mid_stage_is_taken_over_and_the_run_completes(cloud)
     assert stage.get("takeovers", 0) >= 1 and stage["attempts"] >= 2
     md = storage.read_bytes(*storage.split_uri(run["report"]["markdown"])).decode()
     assert "| catalog_sync | succeeded (attempts " in md and "taken over" in md
+
+
+def seed_a_busy_research_week(findings: int) -> None:
+    """A finished scan and many findings this week: the digest reads them all, which keeps the
+    research_digest stage busy long enough to be killed in the middle of it."""
+    from shared.research.store import ScanRecord, repository
+
+    now = datetime.now(timezone.utc)
+    store = repository()
+    scan = ScanRecord(scan_id="busy-week", as_of=now.date(), window_start=now, window_end=now, config="test",
+                      scorer="test", started_at=now)
+    store.claim_scan(scan)
+    store.finish_scan(scan.model_copy(update={"status": "succeeded", "finished_at": now}))
+    store.save_findings([{"id": f"seed-{i}", "title": f"Seeded finding {i} " + "x" * 400,
+                          "url": f"https://example.org/{i}", "impact": "low", "relevance": 0.1,
+                          "first_seen_at": now} for i in range(findings)], {})
+
+
+def test_a_research_digest_instance_killed_mid_stage_is_taken_over(cloud):
+    seed_a_busy_research_week(6000)
+    run_id = "fault-kill-digest"
+    pubsub.publish("weekly-cycle-requests", WeeklyCycleRequest(run_id=run_id, benchmarks=False, requested_by="test"))
+    wait_until(lambda: runs.stage_state(run_id, "research_digest").get("status") == "running", 120,
+               "research_digest to start", interval_s=0.02)
+    killed_at = time.monotonic()
+    local_stack.kill_and_restart(cloud.state_dir, "research_digest")
+    run = finished(run_id, 400)
+    assert_taken_over(run, "research_digest", time.monotonic() - killed_at)
+    assert run["stages"]["research_digest"]["summary"]["findings"] == 6000
+
+
+def test_a_reporter_instance_killed_while_writing_the_report_is_taken_over(cloud):
+    """The reporter hangs on a storage emulator that stopped answering (SIGSTOP), so it is surely
+    past its claim and inside the stage when its instance dies."""
+    run_id = "fault-kill-reporter"
+    pubsub.publish("weekly-cycle-requests", WeeklyCycleRequest(run_id=run_id, benchmarks=False, requested_by="test"))
+    # after catalog_sync nothing writes to the bucket until the reporter: 3 Pub/Sub hops later
+    wait_until(lambda: runs.stage_state(run_id, "catalog_sync").get("status") == "succeeded", 120,
+               "catalog_sync to finish", interval_s=0.02)
+    local_stack.freeze(cloud.state_dir, "storage-emulator")
+    try:
+        wait_until(lambda: runs.stage_state(run_id, "reporter").get("status") == "running", 120,
+                   "the reporter to start", interval_s=0.05)
+        time.sleep(1.0)
+        assert runs.get_run(run_id)["status"] == "running"   # stuck writing: the bucket does not answer
+        killed_at = time.monotonic()
+        local_stack.kill_and_restart(cloud.state_dir, "reporter",
+                                     before_restart=lambda: local_stack.freeze(cloud.state_dir, "storage-emulator",
+                                                                               frozen=False))
+    finally:
+        local_stack.freeze(cloud.state_dir, "storage-emulator", frozen=False)
+    run = finished(run_id, 400)
+    assert_taken_over(run, "reporter", time.monotonic() - killed_at)
+
+
+def assert_taken_over(run: dict, stage_name: str, recovered_s: float) -> None:
+    stage = run["stages"][stage_name]
+    print(f"\n{stage_name} killed mid-stage: run {run['status']} {recovered_s:.0f} s after the kill; "
+          f"attempts {stage['attempts']}, takeovers {stage.get('takeovers')}, stage duration {stage['duration_s']} s")
+    assert run["status"] == "completed" and stage["status"] == "succeeded"
+    assert stage.get("takeovers", 0) >= 1 and stage["attempts"] >= 2
+    md = storage.read_bytes(*storage.split_uri(run["report"]["markdown"])).decode()
+    # the reporter's own row is written while it runs
+    shown = "writing this report" if stage_name == "reporter" else "succeeded"
+    assert f"| {stage_name} | {shown} (attempts {stage['attempts']}, taken over " in md
 
 
 def test_a_dead_lettered_stage_ends_the_run_failed_with_a_report(cloud):
