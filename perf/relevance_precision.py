@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.research.config import TopicSpec, load_research_config
+from shared.research.config import load_research_config
 from shared.research.findings import Finding
 from shared.research.relevance import Assessment, TopicMatcher
 

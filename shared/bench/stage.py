@@ -8,7 +8,7 @@ from shared.bench import fanout
 from shared.config import get_settings
 from shared.cycle.protocol import StageResult, complete_deferred, run_stage, skip_stage
 from shared.log import get_logger, log_context
-from shared.messages import BenchmarkMessage, BenchRequest, BenchShard, RunContext, StageDone
+from shared.messages import BenchmarkMessage, BenchRequest, BenchShard, RunContext
 from shared.pipeline import load_manifest
 from shared.platform import pubsub
 from shared.platform.events import EventMeta

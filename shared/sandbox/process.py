@@ -20,7 +20,6 @@ import json
 import os
 import resource
 import selectors
-import shutil
 import signal
 import stat
 import subprocess
