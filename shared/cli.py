@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shared.messages import RUN_FINISHED
+from shared.messages import JOB_FINISHED, RUN_FINISHED
 from shared.pipeline import REPO_ROOT
 
 STACK_ENV = REPO_ROOT / ".local" / "stack.env"
@@ -75,7 +75,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
             print(f"isolated error: {e}")
         if rec.error:
             print(f"FAILED: {rec.error}")
-    return 0 if rec.status in ("succeeded", "partial") else 1
+    return 0 if rec.status in JOB_FINISHED else 1
 
 
 def cmd_research_scan(args: argparse.Namespace) -> int:
@@ -112,7 +112,7 @@ def cmd_research_scan(args: argparse.Namespace) -> int:
                   f"dup {s.duplicate} irrelevant {s.irrelevant}{extra}")
         if rec.findings_uri:
             print(f"findings: {rec.findings_uri}")
-    return 0 if rec.status in ("succeeded", "partial") else 1
+    return 0 if rec.status in JOB_FINISHED else 1
 
 
 def cmd_bench_run(args: argparse.Namespace) -> int:

@@ -15,6 +15,10 @@ StageStatus = Literal["pending", "running", "errored", "succeeded", "failed", "s
 # trigger that came while another cycle ran (the record names it).
 RunStatus = Literal["running", "completed", "failed", "rejected"]
 RUN_FINISHED: tuple[str, ...] = ("completed", "failed", "rejected")
+# A catalog sync or research scan record ("partial": some parts failed and were isolated;
+# "errored": an attempt raised and released its claim; "duplicate": a redelivery's answer).
+JobStatus = Literal["running", "succeeded", "partial", "failed", "errored", "duplicate"]
+JOB_FINISHED: tuple[str, ...] = ("succeeded", "partial")
 # A benchmark run's summary status (its verdict is the policy's: pass, warn, regression, ...).
 BenchStatus = Literal["running", "complete", "incomplete", "budget_exhausted", "refused", "failed"]
 

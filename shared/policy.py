@@ -11,6 +11,7 @@ from typing import Any, Literal, Sequence
 from pydantic import BaseModel, ConfigDict
 
 from shared.bench import stats   # pure: standard library only
+from shared.messages import JOB_FINISHED
 
 # =============================================================================================
 # Scorer acceptance (shared/bench/scorers.py reads these)
@@ -272,7 +273,7 @@ def required_checks(stages: dict[str, Any], options: dict[str, Any], sync: SyncF
                 out.append(_check(name, *judge_benchmark_summary(post, demo)))
         elif name == "catalog_sync" and not sync.found:
             out.append(_check(name, "failed", "no sync-run record found, so 'without errors' cannot be verified"))
-        elif name == "catalog_sync" and sync.status not in ("succeeded", "partial"):
+        elif name == "catalog_sync" and sync.status not in JOB_FINISHED:
             out.append(_check(name, "failed", f"the sync-run record says {sync.status!r}, not finished: "
                                               f"its changes cannot be verified"))
         elif name == "catalog_sync" and sync.errors:

@@ -7,7 +7,7 @@ from shared.catalog.sync import run_sync
 from shared.config import get_settings
 from shared.cycle.protocol import StageResult, run_stage
 from shared.log import get_logger, log_context
-from shared.messages import CatalogSyncRequest
+from shared.messages import JOB_FINISHED, CatalogSyncRequest
 from shared.platform.events import EventMeta
 
 log = get_logger(__name__)
@@ -29,7 +29,7 @@ def handle_sync_request(request: CatalogSyncRequest, meta: EventMeta) -> None:
                        dry_run=request.dry_run or ctx.options.dry_run, weekly_run_id=ctx.run_id)
         summary = {"sync_run_id": rec.sync_run_id, "mode": rec.mode, "sync_status": rec.status,
                    "counts": rec.counts, "errors": len(rec.errors)}
-        ok = rec.status in ("succeeded", "partial")
+        ok = rec.status in JOB_FINISHED
         return StageResult(status="succeeded" if ok else "failed", summary=summary, error=rec.error)
 
     with log_context(run_id=ctx.run_id, stage=STAGE):

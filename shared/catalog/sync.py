@@ -11,7 +11,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -24,7 +24,7 @@ from shared.catalog.openrouter import OpenRouterClient
 from shared.catalog.store import CatalogStore, repository
 # re-exported for shared/bench/planning.py until it reads store.routing_targets
 from shared.config import Settings
-from shared.messages import SyncMode
+from shared.messages import JobStatus, SyncMode
 from shared.log import get_logger
 from shared.platform.events import RetryLater
 from shared.platform.http import SourceError
@@ -47,7 +47,7 @@ class SyncRecord(BaseModel):
     mode: Mode
     dry_run: bool = False
     weekly_run_id: str | None = None
-    status: Literal["running", "succeeded", "partial", "failed", "errored", "duplicate"] = "running"
+    status: JobStatus = "running"
     started_at: datetime
     finished_at: datetime | None = None
     duration_s: float | None = None

@@ -7,7 +7,7 @@ from typing import Any
 from shared.config import get_settings
 from shared.cycle.protocol import StageResult, run_stage
 from shared.log import get_logger, log_context
-from shared.messages import ResearchScanRequest, StageDone
+from shared.messages import JOB_FINISHED, ResearchScanRequest, StageDone
 from shared.platform.events import EventMeta
 from shared.research import blackboard as bb
 from shared.research.store import ResearchStore, ScanRecord, repository
@@ -32,7 +32,7 @@ def week_digest(now: datetime, days: int = DIGEST_DAYS, store: ResearchStore | N
     store = store or repository()
     since = now - timedelta(days=days)
     scans = store.scans_since(since)
-    finished = [s for s in scans if isinstance(s, ScanRecord) and s.status in ("succeeded", "partial")]
+    finished = [s for s in scans if isinstance(s, ScanRecord) and s.status in JOB_FINISHED]
     findings = store.findings_since(since)
     top = sorted(findings, key=lambda d: (-bb.IMPACT_RANK.get(d.get("impact"), 0), -d.get("relevance", 0), d["id"]))
     proposals = store.proposals_since(since)

@@ -20,6 +20,7 @@ from typing import Any, Callable, ContextManager, Iterable, Iterator, Literal, P
 
 from pydantic import BaseModel
 
+from shared.messages import JobStatus
 from shared.platform import firestore as fs
 from shared.platform.leases import LEASE_S, decide_claim
 
@@ -56,7 +57,7 @@ class SourceResult(BaseModel):
 
 class ScanRecord(BaseModel):
     scan_id: str
-    status: Literal["running", "succeeded", "partial", "failed", "errored", "duplicate"] = "running"
+    status: JobStatus = "running"
     as_of: date
     window_start: datetime
     window_end: datetime
