@@ -181,6 +181,18 @@ def cloud(local_cloud: LocalCloud) -> LocalCloud:
     return local_cloud
 
 
+# A repository's contract suite runs against both implementations: params=BOTH_BACKENDS, then
+# `return either(request, InMemoryX, CloudX)`.
+BOTH_BACKENDS = ["memory", pytest.param("cloud", marks=pytest.mark.emulators)]
+
+
+def either(request: pytest.FixtureRequest, in_memory: Callable[[], Any], cloud_backed: Callable[[], Any]) -> Any:
+    if request.param == "memory":
+        return in_memory()
+    request.getfixturevalue("cloud")     # emulators up, Firestore empty
+    return cloud_backed()
+
+
 @pytest.fixture
 def settings(cloud: LocalCloud):
     from shared.config import settings_from_env

@@ -10,18 +10,16 @@ import pytest
 from shared.bench import store as bench_store
 from shared.bench.cases import Case, CaseResult, PlannedCases
 from shared.bench.suite import SuiteError
+from tests.conftest import BOTH_BACKENDS, either
 
 HOSTILE_MODELS = ["openai/gpt-4o", "a/b//c/", "a%2Fb", "..", "__x__", "模型/ünïcödé-🚀", "m" * 2000,
                   "ü/" * 600]
 T0 = datetime(2026, 5, 1, tzinfo=timezone.utc)
 
 
-@pytest.fixture(params=["memory", pytest.param("cloud", marks=pytest.mark.emulators)])
+@pytest.fixture(params=BOTH_BACKENDS)
 def store(request):
-    if request.param == "memory":
-        return bench_store.InMemoryBenchResults()
-    request.getfixturevalue("cloud")
-    return bench_store.CloudBenchResults()
+    return either(request, bench_store.InMemoryBenchResults, bench_store.CloudBenchResults)
 
 
 @pytest.fixture

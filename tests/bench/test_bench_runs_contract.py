@@ -6,14 +6,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared.bench import records
+from tests.conftest import BOTH_BACKENDS, either
 
 
-@pytest.fixture(params=["memory", pytest.param("firestore", marks=pytest.mark.emulators)])
+@pytest.fixture(params=BOTH_BACKENDS)
 def repo(request):
-    if request.param == "memory":
-        return records.InMemoryBenchRuns()
-    request.getfixturevalue("cloud")
-    return records.FirestoreBenchRuns()
+    return either(request, records.InMemoryBenchRuns, records.FirestoreBenchRuns)
 
 
 def doc(**extra):

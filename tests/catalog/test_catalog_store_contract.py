@@ -11,6 +11,7 @@ import pytest
 from shared.catalog import store as catalog_store
 from shared.catalog.sync import SyncRecord, load_record
 from shared.platform import storage
+from tests.conftest import BOTH_BACKENDS, either
 
 NOW = datetime(2026, 5, 4, 3, 0, tzinfo=timezone.utc)
 # keys Firestore would refuse or misread as document ids, and two that must not collide
@@ -18,12 +19,9 @@ HOSTILE = ["openai/gpt-4o", "a/b/c/", ".", "..", "__reserved__", "a%2Fb", "a/b",
            "x/" + "long-" * 700]
 
 
-@pytest.fixture(params=["memory", pytest.param("firestore", marks=pytest.mark.emulators)])
+@pytest.fixture(params=BOTH_BACKENDS)
 def store(request):
-    if request.param == "memory":
-        return catalog_store.InMemoryCatalogStore()
-    request.getfixturevalue("cloud")            # emulators up, Firestore empty
-    return catalog_store.FirestoreCatalogStore()
+    return either(request, catalog_store.InMemoryCatalogStore, catalog_store.FirestoreCatalogStore)
 
 
 def raw_bucket(store) -> str:

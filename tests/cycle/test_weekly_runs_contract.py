@@ -9,16 +9,14 @@ import pytest
 
 from shared.cycle import runs
 from shared.messages import WeeklyCycleRequest
+from tests.conftest import BOTH_BACKENDS, either
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(params=["memory", pytest.param("firestore", marks=pytest.mark.emulators)])
+@pytest.fixture(params=BOTH_BACKENDS)
 def repo(request):
-    if request.param == "memory":
-        return runs.InMemoryWeeklyRuns()
-    request.getfixturevalue("cloud")            # emulators up, Firestore empty
-    return runs.FirestoreWeeklyRuns()
+    return either(request, runs.InMemoryWeeklyRuns, runs.FirestoreWeeklyRuns)
 
 
 def req(run_id: str) -> WeeklyCycleRequest:

@@ -14,6 +14,7 @@ from shared.research import store as research_store
 from shared.research.findings import Finding
 from shared.research.stage import week_digest
 from shared.research.store import ScanClaim, ScanRecord, SourceResult
+from tests.conftest import BOTH_BACKENDS, either
 
 DAY = date(2026, 11, 22)
 SINCE = datetime(2026, 11, 22, tzinfo=timezone.utc)
@@ -22,12 +23,9 @@ HOSTILE_IDS = ["hf:org/model", "a/b", "a%2Fb", "arxiv:cs/0112017", ".", "..", "_
                "x" * 1499 + "y", "ünïcödé/模型/🙂", "🙂" * 1500, " spaced id ", "url:https://e.org/p?q=1#f"]
 
 
-@pytest.fixture(params=["memory", pytest.param("firestore", marks=pytest.mark.emulators)])
+@pytest.fixture(params=BOTH_BACKENDS)
 def repo(request):
-    if request.param == "memory":
-        return research_store.InMemoryResearchStore()
-    request.getfixturevalue("cloud")            # emulators up, Firestore empty
-    return research_store.FirestoreResearchStore()
+    return either(request, research_store.InMemoryResearchStore, research_store.FirestoreResearchStore)
 
 
 @pytest.fixture
