@@ -8,8 +8,10 @@
 
 Backends: the environment (GCP, or emulators) as configured; when no emulator variable and no
 GOOGLE_CLOUD_PROJECT is set and .local/stack.env exists (after `make up`), that file is used.
-Exit codes: 0 done, 1 the work failed, 2 bad usage or configuration, 3 timed out,
-4 the run finished but SAFE=false and --require-safe was given.
+Exit codes: 0 done, 1 the work failed, 2 bad usage or configuration (an unreachable backend
+included: known within seconds), 3 timed out, 4 the run finished but SAFE=false and --require-safe
+was given, 5 an unexpected internal error (a bug: --verbose prints its traceback), 130
+interrupted (Ctrl-C).
 """
 from __future__ import annotations
 
@@ -268,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m shared.cli", description="Weekly improvement pipeline")
     p.add_argument("--stack-env", type=Path, default=STACK_ENV,
                    help="local stack env file to adopt when no backend is configured (default .local/stack.env)")
+    p.add_argument("--verbose", action="store_true", help="print the traceback of an unexpected error")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("sync", help="run one catalog sync in-process and print its sync-run record")
     s.add_argument("--mode", choices=["full", "quick", "rankings"], required=True)
@@ -313,24 +316,33 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     print(load_stack_env(args.stack_env), file=sys.stderr)
     from shared.config import ConfigError
+    from shared.platform import backend
     from shared.platform.http import SourceError
 
     try:
+        backend.probe()      # every command reads Firestore: learn within seconds that it cannot
         return args.func(args)
-    except ConfigError as exc:
+    except (ConfigError, backend.BackendUnavailable) as exc:
         _err(str(exc))
         return 2
     except SourceError as exc:
         _err(str(exc))
         return 1
-    except Exception as exc:  # the operator gets one clear line; the traceback is in --debug logs
-        from google.api_core import exceptions as gexc
-
-        if isinstance(exc, (gexc.ServiceUnavailable, gexc.RetryError, gexc.DeadlineExceeded)):
-            _err(f"cannot reach Google Cloud / the emulators ({exc.__class__.__name__}): is the local "
-                 f"stack up (`make up`) or are your GCP credentials set?")
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as exc:  # the operator gets one clear line; --verbose adds the traceback
+        reason = backend.describe(exc)
+        if reason is not None:
+            _err(reason)
             return 2
-        raise
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        _err(f"unexpected {exc.__class__.__name__}: {exc}" + ("" if args.verbose else
+                                                                " (run with --verbose for the traceback)"))
+        return 5
 
 
 if __name__ == "__main__":
