@@ -1,22 +1,34 @@
-"""Routes of the `api` HTTP function. Thin: validate, call shared logic, answer JSON."""
+"""Routes of the `api` HTTP function. Thin: validate at the edge, call shared logic, answer JSON.
+
+Every answer is JSON with an `X-Request-Id` header; every error names what to change and carries
+the request id (the api log has the details under it). A body over 64 KiB is a 413, a body that
+is not JSON a 415, a known path with another method a 405 with `Allow`. What is accepted (202)
+can be processed: ids, model ids and suite names are checked here, not at the fifth retry.
+"""
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from datetime import datetime
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.config import ConfigError, get_settings
 from shared.log import configure, get_logger, log_context
+from shared.messages import MAX_MODELS_PER_REQUEST, ModelId
 
 log = get_logger(__name__)
+MAX_BODY_BYTES = 64 * 1024
+RECORD_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")   # every id the pipeline creates fits
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
+        self.headers = headers or {}
 
 
 def _json_default(value: Any) -> Any:
@@ -25,11 +37,17 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _respond(status: int, body: dict[str, Any]) -> Any:
+def _respond(status: int, body: dict[str, Any], request_id: str, headers: dict[str, str]) -> Any:
     import flask
 
-    return flask.Response(json.dumps(body, default=_json_default), status=status,
-                          mimetype="application/json")
+    return flask.Response(json.dumps(body, default=_json_default), status=status, mimetype="application/json",
+                          headers={**headers, "X-Request-Id": request_id})
+
+
+def _record_id(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not RECORD_ID.match(value):
+        raise ApiError(400, f"invalid {what} id: 1-128 characters of letters, digits, '_', '.', ':', '-'")
+    return value
 
 
 def _flag(value: Any) -> bool:
@@ -54,7 +72,7 @@ def weekly_status(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dic
     from shared.cycle import runs
 
     run_id = body.get("run_id") or query.get("run_id")
-    run = runs.get_run(run_id) if run_id else runs.latest_run()
+    run = runs.get_run(_record_id(run_id, "run")) if run_id else runs.latest_run()
     if run is None:
         raise ApiError(404, f"no weekly run {run_id!r}" if run_id else "no weekly run yet")
     return 200, run
@@ -82,7 +100,7 @@ def _record(body: dict[str, Any], query: dict[str, str], loader: Callable[[str],
     record_id = body.get("id") or query.get("id")
     if not record_id:
         raise ApiError(400, f"give the {what} id: ?id=<id>")
-    rec = loader(record_id)
+    rec = loader(_record_id(record_id, what))
     if rec is None:
         raise ApiError(404, f"no {what} {record_id!r} (yet: a published request starts within seconds)")
     return 200, rec if isinstance(rec, dict) else rec.model_dump(mode="json")
@@ -109,9 +127,9 @@ def research_scan_status(body: dict[str, Any], query: dict[str, str]) -> tuple[i
 
 class BenchRunBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    models: list[str] = []
-    suite: str | None = None
-    max_cases_per_category: int | None = None
+    models: list[ModelId] = Field([], max_length=MAX_MODELS_PER_REQUEST)
+    suite: str | None = Field(None, max_length=64)
+    max_cases_per_category: int | None = Field(None, ge=1, le=10_000)
 
 
 def bench_run(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -158,37 +176,87 @@ ROUTES: dict[tuple[str, str], str] = {
 }
 
 
+def _request_id(request: Any) -> str:
+    """Cloud Run's trace id when it came with one (the logs carry it too), else a new one."""
+    trace = (request.headers.get("X-Cloud-Trace-Context") or "").split("/")[0]
+    return trace if re.fullmatch(r"[0-9a-f]{32}", trace) else uuid.uuid4().hex
+
+
+def _allowed(path: str) -> list[str]:
+    return ["POST"] if path == "/" else sorted(m for m, p in ROUTES if p == path)
+
+
+def _read_body(request: Any) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise ApiError(413, f"the body is over {MAX_BODY_BYTES // 1024} KiB")
+    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, f"the body is over {MAX_BODY_BYTES // 1024} KiB")
+    if not raw.strip():
+        return {}
+    mimetype = (request.mimetype or "").lower()
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise ApiError(415, "send the body as JSON with Content-Type: application/json "
+                            f"(it came as {mimetype[:60] or 'no content type'})")
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "the body is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return parsed
+
+
+def _dispatch(request: Any, path: str) -> tuple[int, dict[str, Any]]:
+    allowed = _allowed(path)
+    if not allowed:
+        known = ", ".join(f"{m} {p}" for m, p in ROUTES)
+        raise ApiError(404, f"no route {path[:100]}; routes: {known}; or POST / with an \"action\"")
+    if request.method not in allowed:
+        raise ApiError(405, f"{path} takes {', '.join(allowed)}", {"Allow": ", ".join(allowed)})
+    body = _read_body(request)
+    if path == "/":
+        action = body.pop("action", None)
+        if not action:
+            raise ApiError(400, "POST / needs a JSON body with \"action\": one of " + ", ".join(sorted(ACTIONS)))
+        if action not in ACTIONS:
+            raise ApiError(400, "unknown action; actions: " + ", ".join(sorted(ACTIONS)))
+    else:
+        action = ROUTES[(request.method, path)]
+    status, out = ACTIONS[action](body, dict(request.args))
+    log.info("api action", action=action, status=status)
+    return status, out
+
+
+def _error(exc: Exception) -> tuple[int, str]:
+    """The status and one line for a failure; the unexpected ones are logged with their trace."""
+    from shared.platform import backend
+
+    if isinstance(exc, ApiError):
+        return exc.status, str(exc)
+    if isinstance(exc, ValidationError):
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc']))[:80]}: {e['msg']}" for e in exc.errors()[:5])
+        return 400, f"invalid request: {reasons}"
+    if isinstance(exc, ConfigError):
+        log.error("the api is misconfigured", error=str(exc))
+        return 500, f"the api is misconfigured: {exc}"
+    reason = backend.describe(exc)
+    if reason is not None:
+        log.error("backend unavailable", error=reason)
+        return 503, "the pipeline's backend is unavailable; try again later"
+    log.exception("unexpected error in the api")
+    return 500, "internal error; the api log has the details under this request_id"
+
+
 def handle(request: Any) -> Any:
-    configure(get_settings().log_level)
+    request_id = _request_id(request)
     path = "/" + request.path.strip("/")
-    with log_context(function="api", path=path):
+    with log_context(function="api", path=path[:200], request_id=request_id):
         try:
-            body: dict[str, Any] = {}
-            if request.get_data():
-                parsed = request.get_json(silent=True)
-                if not isinstance(parsed, dict):
-                    raise ApiError(400, "the request body must be a JSON object")
-                body = parsed
-            if path == "/":
-                action = body.pop("action", None)
-                if request.method != "POST" or not action:
-                    raise ApiError(400, "POST / needs a JSON body with \"action\": one of "
-                                        + ", ".join(sorted(ACTIONS)))
-            else:
-                action = ROUTES.get((request.method, path))
-                if action is None:
-                    known = ", ".join(f"{m} {p}" for m, p in ROUTES)
-                    raise ApiError(404, f"no route {request.method} {path}; routes: {known}")
-            if action not in ACTIONS:
-                raise ApiError(400, f"unknown action {action!r}; actions: " + ", ".join(sorted(ACTIONS)))
-            status, out = ACTIONS[action](body, dict(request.args))
-            log.info("api action", action=action, status=status)
-            return _respond(status, out)
-        except ApiError as exc:
-            return _respond(exc.status, {"error": str(exc)})
-        except ValidationError as exc:
-            reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            return _respond(400, {"error": f"invalid request: {reasons}"})
-        except ConfigError as exc:
-            log.error("configuration error", error=str(exc))
-            return _respond(500, {"error": str(exc)})
+            configure(get_settings().log_level)
+            status, out = _dispatch(request, path)
+            return _respond(status, out, request_id, {})
+        except Exception as exc:   # every failure is a JSON answer, 5xx included
+            status, message = _error(exc)
+            headers = exc.headers if isinstance(exc, ApiError) else {}
+            return _respond(status, {"error": message, "request_id": request_id}, request_id, headers)

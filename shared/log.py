@@ -1,7 +1,9 @@
 """Structured logging: one JSON object per line, the shape Cloud Logging parses.
 
 `severity` and `message` are Cloud Logging's own keys; run_id / stage / function come from a
-context set by the entry point, so every line of one invocation carries them.
+context set by the entry point, so every line of one invocation carries them. Logs go to stderr
+(stdout is the CLI's `--json` document). An exception's trace goes in `stack_trace`, with the
+`@type` that makes Error Reporting group it.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any, Iterator
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})
 _configured = False
 
+REPORTED_ERROR = "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
 _SEVERITY = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARNING", "ERROR": "ERROR",
              "CRITICAL": "CRITICAL"}
 
@@ -33,7 +36,8 @@ class JsonFormatter(logging.Formatter):
         if fields:
             entry.update(fields)
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["stack_trace"] = self.formatException(record.exc_info)
+            entry["@type"] = REPORTED_ERROR
         return json.dumps(entry, default=str)
 
 
@@ -41,7 +45,7 @@ def configure(level: str = "INFO") -> None:
     global _configured
     if _configured:
         return
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -85,3 +89,7 @@ class StructuredLogger:
 
     def error(self, message: str, exc_info: bool = False, **fields: Any) -> None:
         self._log(logging.ERROR, message, exc_info=exc_info, **fields)
+
+    def exception(self, message: str, **fields: Any) -> None:
+        """ERROR with the trace of the exception being handled."""
+        self._log(logging.ERROR, message, exc_info=True, **fields)

@@ -3,11 +3,17 @@ hand-published message fails loudly instead of being ignored."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 SyncMode = Literal["full", "quick", "rankings"]
+# An OpenRouter-style model id ("openai/gpt-4o", "meta-llama/llama-3.1-8b-instruct:free",
+# "~anthropic/claude-latest"): checked where a request enters, so an accepted request can be
+# processed (stored as a document id, compared in a query) instead of failing at every retry.
+ModelId = Annotated[str, StringConstraints(max_length=200,
+                                           pattern=r"^[A-Za-z0-9~][A-Za-z0-9._~-]*/[A-Za-z0-9][A-Za-z0-9._:~+-]*$")]
+MAX_MODELS_PER_REQUEST = 50
 # The status vocabularies, declared once. A stage's status in the run record ("errored": an
 # attempt raised and released its claim; the retry claims it again):
 StageStatus = Literal["pending", "running", "errored", "succeeded", "failed", "skipped", "not_implemented"]
@@ -96,7 +102,8 @@ class ResearchScanRequest(_Message):
 class BenchRequest(_Message):
     """An on-demand benchmark run (api bench.run, topic publish)."""
     bench_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,100}$")
-    models: list[str] = []             # empty: each category's primary model in the routing table
+    # empty: each category's primary model in the routing table
+    models: list[ModelId] = Field([], max_length=MAX_MODELS_PER_REQUEST)
     suite: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
                               description="a built-in suite name (default BENCH_SUITE); folders are "
                                           "for the CLI only: a function's instance has no such folder")

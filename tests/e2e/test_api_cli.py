@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from shared.pipeline import REPO_ROOT
-from tests.conftest import DEMO_DATA, wait_until
+from tests.conftest import DEMO_DATA, reset_caches, wait_until
 
 pytestmark = [pytest.mark.emulators, pytest.mark.e2e]
 WEEK1 = json.loads((DEMO_DATA / "week1.json").read_text())
@@ -58,7 +58,8 @@ def test_sync_triggers_over_http(cloud):
 
 
 @pytest.mark.parametrize("method, path, kwargs, status, text", [
-    ("POST", "/", {"content": b"{oops", "headers": {"Content-Type": "application/json"}}, 400, "JSON object"),
+    ("POST", "/", {"content": b"{oops", "headers": {"Content-Type": "application/json"}}, 400, "not valid JSON"),
+    ("POST", "/", {"json": [1, 2]}, 400, "JSON object"),
     ("POST", "/", {"json": {"action": "weekly.explode"}}, 400, "unknown action"),
     ("POST", "/", {"json": {"full": True}}, 400, "action"),
     ("GET", "/nowhere", {}, 404, "routes:"),
@@ -66,10 +67,43 @@ def test_sync_triggers_over_http(cloud):
     ("POST", "/weekly/run", {"json": {"fulll": True}}, 400, "fulll"),
     ("GET", "/weekly/status?run_id=missing", {}, 404, "no weekly run"),
     ("GET", "/openrouter/sync/status", {}, 400, "?id="),
+    ("GET", "/weekly/run", {}, 405, "takes POST"),
+    ("POST", "/weekly/status", {}, 405, "takes GET"),
+    ("POST", "/weekly/run", {"content": b'{"full": true}'}, 415, "Content-Type: application/json"),
+    ("POST", "/weekly/run", {"content": b'{"full": true}', "headers": {"Content-Type": "text/plain"}}, 415,
+     "text/plain"),
+    ("POST", "/bench/run", {"json": {"models": ["x" * 1600]}}, 400, "models.0"),
+    ("POST", "/bench/run", {"json": {"models": ["no-slash"]}}, 400, "models.0"),
+    ("POST", "/bench/run", {"json": {"models": [f"m/{i}" for i in range(51)]}}, 400, "models"),
+    ("POST", "/bench/run", {"json": {"suite": "/etc"}}, 400, "suite"),
+    ("POST", "/bench/run", {"json": {"suite": "../../etc"}}, 400, "suite"),
+    ("GET", "/bench/status?id=a/b", {}, 400, "invalid benchmark run id"),
+    ("GET", "/weekly/status?run_id=" + "r" * 200, {}, 400, "invalid run id"),
+    ("POST", "/weekly/run", {"json": {"models": ["m/x"] * 200_000}}, 413, "64 KiB"),
 ])
 def test_bad_requests_get_clear_errors(cloud, method, path, kwargs, status, text):
     r = api(cloud, method, path, **kwargs)
-    assert r.status_code == status and text in r.json()["error"]
+    assert r.status_code == status and text in r.json()["error"], r.text
+    assert r.headers["content-type"] == "application/json" and r.json()["request_id"] == r.headers["x-request-id"]
+    assert "/work" not in r.text and str(REPO_ROOT) not in r.text
+    if status == 405:
+        assert r.headers["allow"] in ("GET", "POST")
+
+
+def test_the_api_without_a_project_answers_json(cloud, monkeypatch):
+    """Misconfigured: a JSON 500 naming the setting, not an HTML traceback."""
+    import functions_framework
+
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    reset_caches()
+    try:
+        app = functions_framework.create_app(target="api", source=str(REPO_ROOT / "functions/api/main.py"))
+        r = app.test_client().post("/weekly/run", json={"benchmarks": False})
+    finally:
+        monkeypatch.undo()
+        reset_caches()
+    assert r.status_code == 500 and r.is_json, r.data[:300]
+    assert "GOOGLE_CLOUD_PROJECT is not set" in r.get_json()["error"] and r.get_json()["request_id"]
 
 
 def cli(cloud, *args: str, env_extra: dict | None = None, with_stack: bool = True) -> subprocess.CompletedProcess:
