@@ -62,8 +62,7 @@ class ResearchScan:
     def run(self) -> None:
         fetches = fetch_all(self.config, self.settings, self.rec.as_of, self.store,
                             arxiv_next_page(self.rec.window_start),
-                            progress=lambda f: log.info("source fetched", source=f.spec.name,
-                                                        statuses=f.statuses, error=f.error))
+                            progress=log_fetched)
         results: dict[str, SourceResult] = {}
         merged: dict[str, Finding] = {}
         seen_in: dict[str, list[str]] = {}
@@ -242,7 +241,17 @@ def run_scan(settings: Settings, scan_id: str, as_of: date | None = None,
         if rec.status == "running":
             rec.status, rec.error = "errored", "internal error (see logs); will be retried"
         store.finish_scan(rec)
-    log.info("research scan finished", scan_id=scan_id, status=rec.status, counts=rec.counts,
-             duration_s=rec.duration_s)
+    # severities an alert can trust: a scan whose every source failed is an ERROR, one with
+    # isolated failures a WARNING
+    level = {"failed": log.error, "partial": log.warning}.get(rec.status, log.info)
+    level("research scan finished", scan_id=scan_id, status=rec.status, counts=rec.counts,
+          duration_s=rec.duration_s, error=rec.error,
+          failed_sources=[s.name for s in rec.sources if s.status in ("error", "partial")])
     return rec
+
+
+def log_fetched(f: SourceFetch) -> None:
+    """A source that failed is a WARNING (the scan goes on without it); a fetched one INFO."""
+    (log.warning if f.error else log.info)("source fetched" if not f.error else "source failed",
+                                           source=f.spec.name, statuses=f.statuses, error=f.error)
 

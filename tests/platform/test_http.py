@@ -141,7 +141,7 @@ def test_timeout_is_retried_then_fails(replay, source):
     assert "failed after 3 attempts" in msg and "timeout" in msg.lower()
     assert exc.value.status is None
     assert len(api_requests(replay)) == 3
-    assert 1.4 <= elapsed < 5
+    assert elapsed >= 1.4 and elapsed < 120   # three 0.6 s timeouts at least; the upper bound guards a hang
 
 
 def test_timeout_then_success(replay, source):

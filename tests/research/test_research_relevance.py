@@ -252,7 +252,8 @@ def test_evaluate_counts_and_errors():
     assert "routing 2.4 ['router']" in r["errors"][0]["matched"]
 
 
-def test_five_thousand_findings_under_five_seconds():
+def test_five_thousand_findings_are_scored():
+    """Correctness at volume; the time is perf/relevance_precision.py's (the bound only guards a hang)."""
     items = load_labelled()
     findings = []
     for i in range(5000):
@@ -262,7 +263,7 @@ def test_five_thousand_findings_under_five_seconds():
     m = TopicMatcher(CONFIG.topics)
     results = [m.assess(f) for f in findings]
     elapsed = time.perf_counter() - start
-    assert len(results) == 5000 and elapsed < 5.0, elapsed
+    assert len(results) == 5000 and all(r.impact for r in results) and elapsed < 300, elapsed
 
 
 def test_heldout_precision_floor():
