@@ -102,6 +102,14 @@ def _record(body: dict[str, Any], query: dict[str, str], loader: Callable[[str],
         raise ApiError(400, f"give the {what} id: ?id=<id>")
     rec = loader(_record_id(record_id, what))
     if rec is None:
+        from shared.platform import message_log
+
+        letters = message_log.dead_letters_for_record(record_id)
+        if letters:        # its request died before it made a record: say so, not "not found (yet)"
+            return 200, {"id": record_id, "status": "dead_lettered",
+                         "dead_letters": [d["message_id"] for d in letters],
+                         "detail": f"the request for this {what} failed every delivery attempt; "
+                                   f"see /deadletters/show?id=<message id>"}
         raise ApiError(404, f"no {what} {record_id!r} (yet: a published request starts within seconds)")
     return 200, rec if isinstance(rec, dict) else rec.model_dump(mode="json")
 
@@ -151,6 +159,76 @@ def bench_status(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict
     return _record(body, query, load_bench, "benchmark run")
 
 
+def _limit(query: dict[str, str], default: int) -> int:
+    try:
+        return max(1, min(int(query.get("limit", default)), 500))
+    except ValueError:
+        raise ApiError(400, "limit must be a whole number") from None
+
+
+def _week(body: dict[str, Any], query: dict[str, str]) -> str | None:
+    week = body.get("week") or query.get("week")
+    if week is not None and not (isinstance(week, str) and re.fullmatch(r"\d{4}-W\d{2}", week)):
+        raise ApiError(400, "week must look like 2026-W48 (an ISO week)")
+    return week
+
+
+def _operate(call: Callable[[], Any]) -> tuple[int, dict[str, Any]]:
+    from shared.operate import NotFound
+
+    try:
+        out = call()
+    except NotFound as exc:
+        raise ApiError(404, str(exc).strip("'\"")) from None
+    return 200, out if isinstance(out, dict) else {"items": out}
+
+
+def reports_list(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared import operate
+
+    return _operate(lambda: operate.list_reports(_week(body, query), _limit(query, 100)))
+
+
+def reports_show(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared import operate
+
+    name = body.get("name") or query.get("name")
+    if name is not None and (not isinstance(name, str) or len(name) > 300):
+        raise ApiError(400, "name must be a report object name such as reports/2026-11-29.md")
+    fmt = "json" if (body.get("format") or query.get("format")) == "json" else "md"
+
+    def show() -> dict[str, Any]:
+        uri, text = operate.read_report(name, _week(body, query), fmt)
+        return {"uri": uri, "format": fmt, "text": text}
+    return _operate(show)
+
+
+def deadletters_list(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared import operate
+
+    return _operate(lambda: operate.dead_letters(_limit(query, 50)))
+
+
+def deadletters_show(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared import operate
+
+    message_id = _record_id(body.get("id") or query.get("id"), "message")
+    return _operate(lambda: operate.dead_letter(message_id))
+
+
+def ops_poison(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared import operate
+
+    return _operate(lambda: operate.poison(_limit(query, 20)))
+
+
+def record_status(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared import operate
+
+    record_id = _record_id(body.get("id") or query.get("id"), "record or message")
+    return _operate(lambda: operate.find(record_id))
+
+
 Handler = Callable[[dict[str, Any], dict[str, str]], tuple[int, dict[str, Any]]]
 ACTIONS: dict[str, Handler] = {
     "weekly.run": weekly_run,
@@ -162,6 +240,12 @@ ACTIONS: dict[str, Handler] = {
     "research.scan.status": research_scan_status,
     "bench.run": bench_run,
     "bench.status": bench_status,
+    "reports.list": reports_list,
+    "reports.show": reports_show,
+    "deadletters.list": deadletters_list,
+    "deadletters.show": deadletters_show,
+    "ops.poison": ops_poison,
+    "status": record_status,
 }
 ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/weekly/run"): "weekly.run",
@@ -173,6 +257,12 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/research/scan/status"): "research.scan.status",
     ("POST", "/bench/run"): "bench.run",
     ("GET", "/bench/status"): "bench.status",
+    ("GET", "/reports"): "reports.list",
+    ("GET", "/reports/show"): "reports.show",
+    ("GET", "/deadletters"): "deadletters.list",
+    ("GET", "/deadletters/show"): "deadletters.show",
+    ("GET", "/ops/poison"): "ops.poison",
+    ("GET", "/status"): "status",
 }
 
 

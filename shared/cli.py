@@ -5,10 +5,14 @@
     python -m shared.cli weekly status [--run-id ID] [--json]
     python -m shared.cli research scan [--sources FILE] [--as-of YYYY-MM-DD] [--json]
     python -m shared.cli bench run [--suite NAME] [--model ID ...] [--base-url URL] [--max-cases N] [--json]
+    python -m shared.cli reports list [--week YYYY-Www] [--json] | reports show [NAME] [--week YYYY-Www] [--json]
+    python -m shared.cli deadletters list|show ID|replay ID|purge (ID ... | --all) [--json]
+    python -m shared.cli ops poison [--limit N] [--json]
+    python -m shared.cli status ID [--json]      (any record id, or the id of the message that made it)
 
 Backends: the environment (GCP, or emulators) as configured; when no emulator variable and no
 GOOGLE_CLOUD_PROJECT is set and .local/stack.env exists (after `make up`), that file is used.
-Exit codes: 0 done, 1 the work failed, 2 bad usage or configuration (an unreachable backend
+Exit codes: 0 done, 1 the work failed (or what was asked for does not exist), 2 bad usage or configuration (an unreachable backend
 included: known within seconds), 3 timed out, 4 the run finished but SAFE=false and --require-safe
 was given, 5 an unexpected internal error (a bug: --verbose prints its traceback), 130
 interrupted (Ctrl-C).
@@ -266,6 +270,90 @@ def cmd_weekly_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reports(args: argparse.Namespace) -> int:
+    from shared import operate
+
+    if args.reports_command == "list":
+        rows = operate.list_reports(args.week)
+        if args.json:
+            _print_json(rows)
+        else:
+            for r in rows:
+                print(f"{r['uri']}  {r['week']}  {r['size']} bytes  {r['updated']}")
+            print(f"{len(rows)} report file(s)" + (f" in week {args.week}" if args.week else ""))
+        return 0
+    uri, text = operate.read_report(args.name, args.week, "json" if args.json else "md")
+    print(text)
+    print(f"(from {uri})", file=sys.stderr)
+    return 0
+
+
+def cmd_deadletters(args: argparse.Namespace) -> int:
+    from shared import operate, replay
+
+    if args.dl_command == "list":
+        rows = operate.dead_letters(args.limit)
+        if args.json:
+            _print_json(rows)
+            return 0
+        for d in rows:
+            print(f"{d['message_id']}  {d.get('function')}  topic {d.get('topic')}  attempts "
+                  f"{d.get('delivery_attempts')}  record {d.get('record_id')}  {d.get('received_at')}"
+                  + (f"  replayed {len(d['replays'])}x" if d.get("replays") else ""))
+        print(f"{len(rows)} dead letter(s)")
+        return 0
+    if args.dl_command == "show":
+        _print_json(operate.dead_letter(args.id))
+        return 0
+    if args.dl_command == "replay":
+        try:
+            out = replay.replay(args.id)
+        except replay.ReplayRefused as exc:
+            _err(str(exc))
+            return 1
+        print(json.dumps(out) if args.json else
+              f"dead letter {out['replayed']} published again to {out['topic']} as message {out['message_id']}")
+        return 0
+    if not args.ids and not args.all:
+        _err("name the dead letters to purge, or --all")
+        return 2
+    gone = replay.purge(replay.all_dead_letter_ids() if args.all else args.ids)
+    print(json.dumps({"purged": gone}) if args.json else f"purged {len(gone)} dead letter(s)")
+    return 0
+
+
+def cmd_ops_poison(args: argparse.Namespace) -> int:
+    from shared import operate
+
+    out = operate.poison(args.limit)
+    if args.json:
+        _print_json(out)
+        return 0
+    for name, counts in out["counts"].items():
+        print(f"{name}: " + (", ".join(f"{fn} {n}" for fn, n in sorted(counts.items())) or "none"))
+    for p in out["recent"]:
+        print(f"{p.get('at')}  {p.get('function')}  topic {p.get('topic')}  message {p.get('message_id')}: "
+              f"{p.get('reason')}\n    payload ({p.get('payload_bytes')} bytes): {p.get('payload', '')[:200]!r}")
+    print(f"{len(out['recent'])} recent poison message(s) shown")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from shared import operate
+
+    found = operate.find(args.id)
+    if args.json:
+        _print_json(found)
+        return 0
+    record = found.get("record") or {}
+    via = f" (created by message {found['message']['message_id']})" if found.get("message") else ""
+    print(f"{found['kind']} {found['id']}{via}: {record.get('status', 'no record')}")
+    if found.get("dead_lettered"):
+        print(f"  dead-lettered: message(s) {', '.join(found['dead_letters'])}; "
+              f"see `python -m shared.cli deadletters show ID`")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m shared.cli", description="Weekly improvement pipeline")
     p.add_argument("--stack-env", type=Path, default=STACK_ENV,
@@ -309,6 +397,41 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--run-id")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_weekly_status)
+    rp = sub.add_parser("reports", help="the weekly reports in the bucket")
+    rpsub = rp.add_subparsers(dest="reports_command", required=True)
+    rl = rpsub.add_parser("list", help="report files, newest first")
+    rl.add_argument("--week", help="ISO week, e.g. 2026-W48")
+    rl.add_argument("--json", action="store_true")
+    rs_ = rpsub.add_parser("show", help="print a report (default: the newest)")
+    rs_.add_argument("name", nargs="?", help="object name, e.g. reports/2026-11-29.md")
+    rs_.add_argument("--week", help="the newest report of this ISO week")
+    rs_.add_argument("--json", action="store_true", help="the JSON rendering instead of Markdown")
+    for parser in (rl, rs_):
+        parser.set_defaults(func=cmd_reports)
+    dl = sub.add_parser("deadletters", help="messages that failed every delivery attempt")
+    dlsub = dl.add_subparsers(dest="dl_command", required=True)
+    dll = dlsub.add_parser("list")
+    dll.add_argument("--limit", type=int, default=50)
+    dls = dlsub.add_parser("show")
+    dls.add_argument("id", help="the dead message's id")
+    dlr = dlsub.add_parser("replay", help="publish its body again to the topic it was first published to")
+    dlr.add_argument("id")
+    dlp = dlsub.add_parser("purge", help="delete dead letters (after reading or replaying them)")
+    dlp.add_argument("ids", nargs="*")
+    dlp.add_argument("--all", action="store_true")
+    for parser in (dll, dls, dlr, dlp):
+        parser.add_argument("--json", action="store_true")
+        parser.set_defaults(func=cmd_deadletters)
+    ops = sub.add_parser("ops", help="operations data")
+    opsub = ops.add_subparsers(dest="ops_command", required=True)
+    po = opsub.add_parser("poison", help="dropped-message counts and the last poison messages")
+    po.add_argument("--limit", type=int, default=20)
+    po.add_argument("--json", action="store_true")
+    po.set_defaults(func=cmd_ops_poison)
+    sts = sub.add_parser("status", help="any record by id, or the record a message id created")
+    sts.add_argument("id")
+    sts.add_argument("--json", action="store_true")
+    sts.set_defaults(func=cmd_status)
     return p
 
 
@@ -327,6 +450,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SourceError as exc:
         _err(str(exc))
+        return 1
+    except LookupError as exc:      # operate.NotFound: nothing with that id or name
+        _err(str(exc).strip("'\""))
         return 1
     except KeyboardInterrupt:
         _err("interrupted")

@@ -11,7 +11,7 @@ from shared.log import get_logger, log_context
 from shared.messages import BenchmarkMessage, BenchRequest, BenchShard, RunContext
 from shared.pipeline import load_manifest
 from shared.platform import pubsub
-from shared.platform.events import EventMeta
+from shared.platform.events import EventMeta, note_delivery
 
 log = get_logger(__name__)
 STAGE = "benchmark"
@@ -53,6 +53,7 @@ def handle_benchmark_message(message: BenchmarkMessage, meta: EventMeta) -> None
         return
     if isinstance(msg, BenchRequest):
         bench_id = msg.bench_id or f"bench-{meta.message_id}"
+        note_delivery(meta, STAGE, "bench_run", bench_id)
         with log_context(stage="benchmark-adhoc", bench_id=bench_id):
             fanout.start_bench(settings, bench_id, msg.phase, msg.models, msg.suite, msg.max_cases_per_category,
                                None, publish_shard)

@@ -8,7 +8,7 @@ from shared.config import get_settings
 from shared.cycle.protocol import StageResult, run_stage
 from shared.log import get_logger, log_context
 from shared.messages import JOB_FINISHED, CatalogSyncRequest
-from shared.platform.events import EventMeta
+from shared.platform.events import EventMeta, note_delivery
 
 log = get_logger(__name__)
 STAGE = "catalog_sync"
@@ -18,6 +18,7 @@ def handle_sync_request(request: CatalogSyncRequest, meta: EventMeta) -> None:
     settings = get_settings()
     if request.run is None:
         sync_run_id = request.request_id or f"msg-{meta.message_id}"
+        note_delivery(meta, STAGE, "sync_run", sync_run_id)
         with log_context(stage=f"sync-{request.mode}", sync_run_id=sync_run_id):
             run_sync(settings, request.mode, sync_run_id, dry_run=request.dry_run)
         return

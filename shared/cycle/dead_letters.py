@@ -2,14 +2,13 @@
 
 Pub/Sub forwards a message to the dead-letter topic after the subscription's
 max_delivery_attempts, with the source subscription in its attributes. Each dead letter is kept
-in Firestore (`dead_letters/{message_id}`: function, attempts, attributes, the redacted payload)
-so an operator can read and replay it. When it belonged to a weekly run, the stage it carried is
+(shared/platform/message_log.py: function, attempts, attributes, the redacted payload, the record
+it named) so an operator can read and replay it. When it belonged to a weekly run, the stage it carried is
 marked failed, the report is written with that failure in it, and the run ends `failed`: a run
 never stays `running` because its message died.
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,14 +18,12 @@ from shared.cycle import runs
 from shared.log import get_logger
 from shared.messages import (BenchmarkMessage, CatalogSyncRequest, ResearchScanRequest, RunContext,
                              StageDone, WeeklyCycleRequest)
-from shared.platform import firestore as fs
+from shared.platform import message_log
 from shared.platform.events import EventMeta
 from shared.platform.leases import TERMINAL
 from shared.redaction import redact
 
 log = get_logger(__name__)
-DEAD_LETTERS = "dead_letters"
-PAYLOAD_LIMIT = 20_000     # characters of the payload kept with the record
 
 
 class AnyMessage(BaseModel):
@@ -72,18 +69,26 @@ def handle_dead_letter(message: AnyMessage, meta: EventMeta) -> None:
     function = source_function(meta)
     attempts = meta.attributes.get("CloudPubSubDeadLetterSourceDeliveryCount")
     found = weekly_stage_of(function, body)
-    record = {"message_id": meta.message_id, "function": function, "delivery_attempts": attempts,
-              "attributes": meta.attributes, "published_at": meta.publish_time,
-              "received_at": datetime.now(timezone.utc),
-              "payload": redact(json.dumps(body, default=str))[:PAYLOAD_LIMIT],
+    record = {"function": function, "delivery_attempts": attempts, "attributes": meta.attributes,
+              "published_at": meta.publish_time, "topic": _trigger_topic(function),
               "run_id": found[0].run_id if found else None, "stage": found[1] if found else None}
-    fs.client().collection(DEAD_LETTERS).document(fs.doc_id(meta.message_id or "unknown")).set(record)
+    message_log.keep_dead_letter(meta.message_id, record, body)
     log.error("message dead-lettered after every delivery attempt", function=function, attempts=attempts,
               dead_letter_id=meta.message_id, run_id=record["run_id"], stage=record["stage"])
     if found:
         ctx, stage = found
         end_run_in_failure(ctx, stage, f"its message was dead-lettered after {attempts or 'all'} delivery "
                                        f"attempts (dead_letters/{meta.message_id})")
+
+
+def _trigger_topic(function: str | None) -> str | None:
+    """The topic the dead message was first published to (its function's trigger)."""
+    from shared.pipeline import load_manifest
+
+    try:
+        return load_manifest().function(function).trigger_topic if function else None
+    except (KeyError, ValueError):
+        return None
 
 
 def end_run_in_failure(ctx: RunContext, stage: str, reason: str) -> None:

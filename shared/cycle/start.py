@@ -8,7 +8,7 @@ from shared.log import get_logger, log_context
 from shared.messages import CatalogSyncRequest, WeeklyCycleRequest
 from shared.pipeline import load_manifest
 from shared.platform import pubsub
-from shared.platform.events import EventMeta
+from shared.platform.events import EventMeta, note_delivery
 
 log = get_logger(__name__)
 
@@ -16,6 +16,7 @@ log = get_logger(__name__)
 def start_weekly_cycle(request: WeeklyCycleRequest, meta: EventMeta) -> str | None:
     run_id = runs.run_id_for(request, meta.message_id, meta.publish_time or datetime.now(timezone.utc))
     with log_context(run_id=run_id, stage="start"):
+        note_delivery(meta, "weekly_cycle", "weekly_run", run_id)
         ctx = runs.create_run(request, run_id, meta.message_id)
         if ctx is None:
             return None

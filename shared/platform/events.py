@@ -23,7 +23,12 @@ STALE_DOC = "stale_events"
 
 
 class PoisonMessage(ValueError):
-    """The message can never be processed as sent."""
+    """The message can never be processed as sent (its id and raw payload kept for operators)."""
+
+    def __init__(self, reason: str, message_id: str = "", payload: bytes = b""):
+        super().__init__(reason)
+        self.message_id = message_id
+        self.payload = payload
 
 
 class RetryLater(RuntimeError):
@@ -49,29 +54,32 @@ def _parse_time(value: str | None) -> datetime:
 def decode(cloud_event: Any, message_cls: type[M]) -> tuple[M, EventMeta]:
     """Pub/Sub CloudEvent → (message, metadata). Raises PoisonMessage with the reason."""
     data = cloud_event.data if hasattr(cloud_event, "data") else cloud_event
+    msg = data.get("message") if isinstance(data, dict) else None
+    message_id = str((msg.get("messageId") or msg.get("message_id") or "") if isinstance(msg, dict) else "")
+    raw = b""
     try:
-        msg = data["message"]
         raw = base64.b64decode(msg.get("data") or "", validate=True)
         body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-    except (KeyError, TypeError, binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise PoisonMessage(f"not a JSON Pub/Sub message: {exc.__class__.__name__}: {exc}") from None
+    except (AttributeError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise PoisonMessage(f"not a JSON Pub/Sub message: {exc.__class__.__name__}: {exc}", message_id,
+                            raw or json.dumps(data, default=str).encode()) from None
     if not isinstance(body, dict):
-        raise PoisonMessage(f"message body must be a JSON object, got {type(body).__name__}")
+        raise PoisonMessage(f"message body must be a JSON object, got {type(body).__name__}", message_id, raw)
     try:
         message = message_cls.model_validate(body)
     except ValidationError as exc:
         reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<body>'}: {e['msg']}"
                             for e in exc.errors())
-        raise PoisonMessage(f"invalid {message_cls.__name__}: {reasons}") from None
+        raise PoisonMessage(f"invalid {message_cls.__name__}: {reasons}", message_id, raw) from None
     try:
         meta = EventMeta(
-            message_id=str(msg.get("messageId") or msg.get("message_id") or ""),
+            message_id=message_id,
             publish_time=_parse_time(msg.get("publishTime") or msg.get("publish_time")),
             attributes=dict(msg.get("attributes") or {}),
             delivery_attempt=data.get("deliveryAttempt"),
         )
     except (TypeError, ValueError) as exc:
-        raise PoisonMessage(f"unreadable Pub/Sub envelope: {exc}") from None
+        raise PoisonMessage(f"unreadable Pub/Sub envelope: {exc}", message_id, raw) from None
     return message, meta
 
 
@@ -88,8 +96,11 @@ def handle_pubsub(cloud_event: Any, message_cls: type[M], function_name: str,
         try:
             message, meta = decode(cloud_event, message_cls)
         except PoisonMessage as exc:
-            log.error("poison message acknowledged and dropped", reason=str(exc))
+            topic = source_topic(cloud_event)
+            log.error("poison message acknowledged and dropped", reason=str(exc), message_id=exc.message_id,
+                      topic=topic)
             count_dropped(POISON_DOC, function_name)
+            _keep_poison(exc, function_name, topic)
             return
         age = (datetime.now(timezone.utc) - meta.publish_time).total_seconds()
         if age > settings.max_event_age_s:
@@ -105,6 +116,35 @@ def handle_pubsub(cloud_event: Any, message_cls: type[M], function_name: str,
                 log.warning("delivery refused for a later retry", reason=str(exc),
                             delivery_attempt=meta.delivery_attempt)
                 raise
+
+
+def source_topic(cloud_event: Any) -> str | None:
+    """The topic of a Pub/Sub CloudEvent (its source: //pubsub.googleapis.com/projects/P/topics/T)."""
+    try:
+        source = cloud_event["source"]
+    except (KeyError, TypeError):
+        return None
+    return source.rsplit("/topics/", 1)[-1] if isinstance(source, str) and "/topics/" in source else None
+
+
+def _keep_poison(exc: PoisonMessage, function_name: str, topic: str | None) -> None:
+    from shared.platform import message_log
+
+    try:
+        message_log.keep_poison(exc.message_id, function_name, topic, str(exc), exc.payload)
+    except Exception:  # keeping it must not turn a poison message into a retry loop
+        log.error("could not keep the poison message", exc_info=True, message_id=exc.message_id)
+
+
+def note_delivery(meta: EventMeta, function_name: str, kind: str, record_id: str) -> None:
+    """Index message id → the record it created, for `status <message id>`."""
+    from shared.platform import message_log
+
+    try:
+        message_log.note_delivery(meta.message_id, function_name, kind, record_id)
+    except Exception as exc:
+        log.warning("could not index the message's record", record_id=record_id,
+                    error=f"{exc.__class__.__name__}: {exc}")
 
 
 def count_dropped(document: str, function_name: str) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.config import get_settings
 
@@ -26,6 +26,12 @@ def write_bytes(bucket: str, path: str, data: bytes, content_type: str) -> str:
 
 def read_bytes(bucket: str, path: str) -> bytes:
     return client().bucket(bucket).blob(path).download_as_bytes()
+
+
+def list_objects(bucket: str, prefix: str, limit: int = 1000) -> list[dict[str, Any]]:
+    """Objects under `prefix`: name, size, updated (for operators browsing reports)."""
+    return [{"name": b.name, "size": b.size, "updated": b.updated, "uri": f"gs://{bucket}/{b.name}"}
+            for b in client().list_blobs(bucket, prefix=prefix, max_results=limit)]
 
 
 def exists(bucket: str, path: str) -> bool:

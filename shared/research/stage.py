@@ -8,7 +8,7 @@ from shared.config import get_settings
 from shared.cycle.protocol import StageResult, run_stage
 from shared.log import get_logger, log_context
 from shared.messages import JOB_FINISHED, ResearchScanRequest, StageDone
-from shared.platform.events import EventMeta
+from shared.platform.events import EventMeta, note_delivery
 from shared.research import blackboard as bb
 from shared.research.store import ResearchStore, ScanRecord, repository
 
@@ -22,6 +22,7 @@ def handle_scan_request(request: ResearchScanRequest, meta: EventMeta) -> None:
     from shared.research.scan import run_scan  # parsers and templates: only the scan needs them
 
     scan_id = request.scan_id or f"scan-{meta.message_id}"
+    note_delivery(meta, "research_scan", "research_scan", scan_id)
     with log_context(stage="research-scan", scan_id=scan_id):
         run_scan(get_settings(), scan_id, request.as_of)
 
