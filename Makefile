@@ -14,8 +14,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-up: install          ## start emulators + functions; env in .local/stack.env
-	$(PY) -m infra.local_stack up
+up: install          ## start emulators + functions; env in .local/stack.env; DATA=demo: offline demo data
+	$(PY) -m infra.local_stack up $(if $(DATA),--data $(DATA))
 
 down:                ## stop everything `make up` started
 	@if [ -x $(PY) ]; then $(PY) -m infra.local_stack down; else echo "no venv: nothing to stop"; fi

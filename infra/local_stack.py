@@ -1,13 +1,15 @@
 """The local cloud: emulators + one functions-framework process per active function.
 
-    python -m infra.local_stack up [--state-dir .local] [--env KEY=VALUE ...]
+    python -m infra.local_stack up [--state-dir .local] [--env KEY=VALUE ...] [--data demo]
     python -m infra.local_stack down [--state-dir .local]
     python -m infra.local_stack status [--state-dir .local]
 
 `up` starts the gcloud SDK's Pub/Sub and Firestore emulators, gcp-storage-emulator and the
 functions, each in its own process group (logs in STATE/logs/); creates the manifest's topics,
 push subscriptions (push path /projects/P/topics/T, retry policy, dead-letter topic) and the
-buckets; writes STATE/stack.env. `down` stops every process group it started.
+buckets; writes STATE/stack.env. `--data demo` also starts the replay server (DEMO DATA) and the
+model simulator (SIMULATED) and wires the functions to them. `down` stops every process group it
+started.
 """
 from __future__ import annotations
 
@@ -260,8 +262,34 @@ def _start_log_folder(state_dir: Path) -> None:
     logs.mkdir(parents=True, exist_ok=True)
 
 
+def _start_demo_data(stack: Stack, base_env: dict[str, str], log: Callable[[str], None]) -> dict[str, str]:
+    """The replay server (OpenRouter week 1 and the research feeds of the DEMO DATA) and the
+    model simulator as processes of the stack (`down` stops them); the settings that wire the
+    functions to them."""
+    from infra.demo import DATASET, DEMO_BENCH_ENV, RESEARCH, SIMULATOR_CONFIG, write_research_sources
+    from infra.replay_server import PREFIX
+
+    replay_port, simulator_port = free_port(), free_port()
+    procs = [
+        _spawn(stack, "replay-server", [sys.executable, "-m", "infra.replay_server", "--dataset", str(DATASET),
+                                        "--research-dir", str(RESEARCH), "--host", HOST, "--port", str(replay_port)],
+               replay_port, base_env),
+        _spawn(stack, "model-simulator", [sys.executable, "-m", "infra.model_simulator", "--config",
+                                          str(SIMULATOR_CONFIG), "--host", HOST, "--port", str(simulator_port)],
+               simulator_port, base_env),
+    ]
+    for proc in procs:
+        _wait_http(proc)
+    root, simulator = f"http://{HOST}:{replay_port}", f"http://{HOST}:{simulator_port}/v1"
+    sources = write_research_sources(root, stack.state_dir / "demo-research-sources.yaml")
+    log(f"DEMO DATA: replay server {root} (OpenRouter week 1, research feeds), SIMULATED models {simulator}")
+    return {"OPENROUTER_BASE_URL": root + PREFIX, "RESEARCH_SOURCES": str(sources), "LLM_BASE_URL": simulator,
+            "SIMULATOR_BASE_URLS": simulator, **DEMO_BENCH_ENV}
+
+
 def up(state_dir: Path, extra_env: dict[str, str], project: str = DEFAULT_PROJECT,
-       bucket: str = DEFAULT_BUCKET, log: callable = print) -> Stack:
+       bucket: str = DEFAULT_BUCKET, log: callable = print, data: str | None = None) -> Stack:
+    """`data="demo"`: wired to the replay server and the model simulator (DEMO DATA, SIMULATED)."""
     if Stack.load(state_dir):
         raise StackError(f"a stack is already recorded in {state_dir}; run `make down` first")
     tools = check_prerequisites()
@@ -297,6 +325,7 @@ def up(state_dir: Path, extra_env: dict[str, str], project: str = DEFAULT_PROJEC
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB": f"http://{HOST}:{ports['pubsub']}/",
             # gcloud insists on a credential even for an emulator, which ignores it
             "CLOUDSDK_AUTH_ACCESS_TOKEN": "local-emulator-no-auth",
+            **(_start_demo_data(stack, base_env, log) if data == "demo" else {}),
             **extra_env,
         }
         os.environ.update(stack.env)  # our own admin clients talk to the emulators too
@@ -379,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bucket", default=DEFAULT_BUCKET)
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra environment for the functions (e.g. OPENROUTER_BASE_URL=...)")
+    p.add_argument("--data", choices=["demo"], help="demo: serve the DEMO DATA through a replay server and "
+                                                    "SIMULATED models (try every command offline)")
     args = p.parse_args(argv)
     try:
         if args.command == "up":
@@ -386,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
             for key, value in os.environ.items():  # the pipeline's own settings pass through
                 if key.startswith(PASS_THROUGH) and value and key not in extra:
                     extra[key] = value
-            up(args.state_dir, extra, args.project, args.bucket)
+            up(args.state_dir, extra, args.project, args.bucket, data=args.data)
             return 0
         if args.command == "down":
             down(args.state_dir)

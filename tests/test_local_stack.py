@@ -1,6 +1,7 @@
 """The local stack's prerequisites check names what is missing and how to install it."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,28 @@ def test_each_stack_run_starts_its_own_log_files(tmp_path):
     local_stack._start_log_folder(tmp_path)
     assert list(logs.iterdir()) == []
     assert (tmp_path / "logs.previous" / "api.log").read_text() == "first run\n"
+
+
+@pytest.mark.emulators
+def test_up_with_demo_data_wires_the_functions_to_the_replay_server_and_the_simulator(tmp_path):
+    """`make up DATA=demo`: two more processes of the stack, the settings pointing at them, and
+    `down` stops them with the rest."""
+    import httpx
+
+    saved = dict(os.environ)
+    try:
+        stack = local_stack.up(tmp_path, {}, data="demo", log=lambda m: None)
+        names = {p.name for p in stack.procs}
+        assert {"replay-server", "model-simulator"} <= names
+        models = httpx.get(stack.env["OPENROUTER_BASE_URL"] + "/models", timeout=10).json()["data"]
+        assert len(models) == 16 and any(m["id"] == "openai/gpt-demo-5" for m in models)
+        reply = httpx.post(stack.env["LLM_BASE_URL"] + "/chat/completions", timeout=10,
+                           json={"model": "sim/steady", "messages": [{"role": "user", "content": "2+2?"}]})
+        assert reply.headers["x-simulated"] == "true"
+        assert stack.env["SIMULATOR_BASE_URLS"] == stack.env["LLM_BASE_URL"]
+        assert "{replay}" not in Path(stack.env["RESEARCH_SOURCES"]).read_text()
+    finally:
+        local_stack.down(tmp_path, log=lambda m: None)
+        os.environ.clear()
+        os.environ.update(saved)
+    assert all(local_stack._group_gone(p.pid) for p in stack.procs)
