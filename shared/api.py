@@ -313,6 +313,9 @@ def _dispatch(request: Any, path: str) -> tuple[int, dict[str, Any]]:
             raise ApiError(400, "unknown action; actions: " + ", ".join(sorted(ACTIONS)))
     else:
         action = ROUTES[(request.method, path)]
+    from shared.platform import backend
+
+    backend.probe()     # a frozen or unreachable backend is a 503 within seconds, not a hung request
     status, out = ACTIONS[action](body, dict(request.args))
     log.info("api action", action=action, status=status)
     return status, out
@@ -330,7 +333,7 @@ def _error(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, ConfigError):
         log.error("the api is misconfigured", error=str(exc))
         return 500, f"the api is misconfigured: {exc}"
-    reason = backend.describe(exc)
+    reason = str(exc) if isinstance(exc, backend.BackendUnavailable) else backend.describe(exc)
     if reason is not None:
         log.error("backend unavailable", error=reason)
         return 503, "the pipeline's backend is unavailable; try again later"

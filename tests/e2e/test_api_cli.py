@@ -174,3 +174,15 @@ def test_bench_over_http_and_cli(cloud):
     assert p.returncode == 2 and "no suite at" in p.stderr
     r = api(cloud, "POST", "/bench/run", json={"models": "sim/steady"})
     assert r.status_code == 400 and "models" in r.json()["error"]
+
+
+def test_a_frozen_backend_is_a_503_within_seconds_not_a_hung_request(cloud):
+    from infra import local_stack
+
+    local_stack.freeze(cloud.state_dir, "firestore-emulator")
+    try:
+        r = api(cloud, "GET", "/weekly/status")
+    finally:
+        local_stack.freeze(cloud.state_dir, "firestore-emulator", frozen=False)
+    assert r.status_code == 503 and r.json()["error"] == "the pipeline's backend is unavailable; try again later"
+    assert "127.0.0.1" not in r.text
