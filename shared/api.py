@@ -309,7 +309,7 @@ def _dispatch(request: Any, path: str) -> tuple[int, dict[str, Any]]:
         action = body.pop("action", None)
         if not action:
             raise ApiError(400, "POST / needs a JSON body with \"action\": one of " + ", ".join(sorted(ACTIONS)))
-        if action not in ACTIONS:
+        if not isinstance(action, str) or action not in ACTIONS:
             raise ApiError(400, "unknown action; actions: " + ", ".join(sorted(ACTIONS)))
     else:
         action = ROUTES[(request.method, path)]

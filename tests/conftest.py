@@ -104,6 +104,21 @@ class LocalCloud:
                          timeout=60)
         r.raise_for_status()
 
+    def dead_letter(self, function: str, body: bytes, message_id: str, attempts: int = 5) -> httpx.Response:
+        """Deliver `body` to the dead-letter consumer the way Pub/Sub forwards a message after
+        `function`'s subscription gave up on it."""
+        import base64
+        from datetime import datetime, timezone
+
+        envelope = {"message": {"data": base64.b64encode(body).decode(), "messageId": message_id,
+                                "publishTime": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                                "attributes": {"CloudPubSubDeadLetterSourceSubscription":
+                                               f"projects/{self.project}/subscriptions/{function}-push",
+                                               "CloudPubSubDeadLetterSourceDeliveryCount": str(attempts)}},
+                    "subscription": f"projects/{self.project}/subscriptions/dead_letters-push"}
+        return httpx.post(f"{self.function_url('dead_letters')}/projects/{self.project}/topics/pipeline-dead-letter",
+                          json=envelope, timeout=60)
+
     def replay_control(self, method: str, path: str, body: Any = None) -> Any:
         r = httpx.request(method, f"{self.replay.root_url}/_replay/{path}", json=body, timeout=5)
         r.raise_for_status()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from infra import local_stack
+from tests.conftest import wait_until
 
 
 def test_missing_emulators_are_named_with_the_fix(monkeypatch, tmp_path):
@@ -97,4 +98,4 @@ def test_up_with_demo_data_wires_the_functions_to_the_replay_server_and_the_simu
         local_stack.down(tmp_path, log=lambda m: None)
         os.environ.clear()
         os.environ.update(saved)
-    assert all(local_stack._group_gone(p.pid) for p in stack.procs)
+    wait_until(lambda: all(local_stack._group_gone(p.pid) for p in stack.procs), 30, "every process stopped")

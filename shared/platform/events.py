@@ -58,6 +58,7 @@ def decode(cloud_event: Any, message_cls: type[M]) -> tuple[M, EventMeta]:
     message_id = str((msg.get("messageId") or msg.get("message_id") or "") if isinstance(msg, dict) else "")
     raw = b""
     try:
+        msg = data["message"]
         raw = base64.b64decode(msg.get("data") or "", validate=True)
         body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
     except (AttributeError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, ValueError) as exc:

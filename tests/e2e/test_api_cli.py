@@ -61,6 +61,8 @@ def test_sync_triggers_over_http(cloud):
     ("POST", "/", {"content": b"{oops", "headers": {"Content-Type": "application/json"}}, 400, "not valid JSON"),
     ("POST", "/", {"json": [1, 2]}, 400, "JSON object"),
     ("POST", "/", {"json": {"action": "weekly.explode"}}, 400, "unknown action"),
+    ("POST", "/", {"json": {"action": ["weekly.run"]}}, 400, "unknown action"),   # found by the fuzz test
+    ("POST", "/", {"json": {"action": {"weekly": "run"}}}, 400, "unknown action"),
     ("POST", "/", {"json": {"full": True}}, 400, "action"),
     ("GET", "/nowhere", {}, 404, "routes:"),
     ("POST", "/weekly/run", {"json": {"full": "banana"}}, 400, "full"),

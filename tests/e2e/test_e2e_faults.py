@@ -2,7 +2,6 @@
 and triggers that come in bursts. Recovery times are printed (`pytest -s`), not asserted."""
 from __future__ import annotations
 
-import base64
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -118,15 +117,7 @@ def test_a_dead_lettered_stage_ends_the_run_failed_with_a_report(cloud):
     run_id = "fault-dead-letter"
     ctx = runs.create_run(WeeklyCycleRequest(run_id=run_id, requested_by="test"), run_id, "m-1")
     body = CatalogSyncRequest(mode="full", run=ctx).model_dump_json().encode()
-    envelope = {"message": {"data": base64.b64encode(body).decode(), "messageId": "dl-1",
-                            "publishTime": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
-                            "attributes": {
-                                "CloudPubSubDeadLetterSourceSubscription":
-                                    f"projects/{cloud.project}/subscriptions/catalog_sync-push",
-                                "CloudPubSubDeadLetterSourceDeliveryCount": "5"}},
-                "subscription": f"projects/{cloud.project}/subscriptions/dead_letters-push"}
-    r = httpx.post(f"{cloud.function_url('dead_letters')}/projects/{cloud.project}/topics/pipeline-dead-letter",
-                   json=envelope, timeout=60)
+    r = cloud.dead_letter("catalog_sync", body, "dl-1")
     assert r.status_code == 200, r.text
     run = runs.get_run(run_id)
     assert run["status"] == "failed" and run["safe"] is False

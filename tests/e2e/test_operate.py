@@ -3,7 +3,6 @@ reports in the bucket (the emulator, never real GCS), dead letters, poison messa
 their message id and payload, and any record found by its id or by its message's id."""
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -15,7 +14,6 @@ import pytest
 
 from shared.messages import BenchRequest
 from shared.pipeline import REPO_ROOT
-from shared.platform import pubsub
 from tests.conftest import wait_until
 
 pytestmark = [pytest.mark.emulators, pytest.mark.e2e]
@@ -30,19 +28,6 @@ def cli(cloud, *args: str) -> subprocess.CompletedProcess:
 
 def api(cloud, path: str, **params) -> httpx.Response:
     return httpx.get(cloud.function_url("api") + path, params=params, timeout=30)
-
-
-def dead_letter_from(cloud, function: str, topic: str, body: dict, message_id: str) -> None:
-    """What Pub/Sub forwards after a subscription's last delivery attempt."""
-    envelope = {"message": {"data": base64.b64encode(json.dumps(body).encode()).decode(), "messageId": message_id,
-                            "publishTime": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
-                            "attributes": {"CloudPubSubDeadLetterSourceSubscription":
-                                           f"projects/{cloud.project}/subscriptions/{function}-push",
-                                           "CloudPubSubDeadLetterSourceDeliveryCount": "5"}},
-                "subscription": f"projects/{cloud.project}/subscriptions/dead_letters-push"}
-    r = httpx.post(f"{cloud.function_url('dead_letters')}/projects/{cloud.project}/topics/pipeline-dead-letter",
-                   json=envelope, timeout=60)
-    assert r.status_code == 200, r.text
 
 
 def test_poison_messages_are_kept_with_id_topic_reason_and_payload(cloud):
@@ -65,7 +50,7 @@ def test_poison_messages_are_kept_with_id_topic_reason_and_payload(cloud):
 
 def test_dead_letters_list_show_replay_purge(cloud):
     body = BenchRequest(bench_id="dl-bench-1", models=["sim/steady"], max_cases_per_category=1).model_dump(mode="json")
-    dead_letter_from(cloud, "benchmark", "benchmark-requests", body, "9001")
+    assert cloud.dead_letter("benchmark", json.dumps(body).encode(), "9001").status_code == 200
     # the benchmark run was never created: its status says dead-lettered, not "not found (yet)"
     status = api(cloud, "/bench/status", id="dl-bench-1").json()
     assert status["status"] == "dead_lettered" and status["dead_letters"] == ["9001"]
