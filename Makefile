@@ -44,6 +44,7 @@ perf: install        ## performance and quality figures (see "Performance and qu
 	$(PY) -m perf.bench_throughput
 	$(PY) -m perf.scorer_adversary
 	$(PY) -m perf.unreachable_backend
+	$(PY) -m perf.planning
 
 bench: perf          ## old name of `make perf`
 

@@ -1,0 +1,160 @@
+"""Serving configuration behind a repository: immutable numbered versions
+(`serving_versions/{n}`), the `serving/current` pointer, and an audit trail of every pointer move
+(`serving_events`). The pointer changes only in transactions that check where it stands, so a
+candidate built on a version that moved meanwhile is refused (the caller rebuilds it), and moving
+back to an earlier version restores exactly what was served. `FirestoreServingStore` in
+production, `InMemoryServingStore` for unit tests, one contract
+(tests/serving/test_serving_store_contract.py). Collection names live here only.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from datetime import datetime, timezone
+from typing import Any, Callable, Literal, Protocol
+
+from shared.serving.models import ServingVersion
+
+VERSIONS = "serving_versions"
+POINTER_COLLECTION, POINTER_DOC = "serving", "current"
+EVENTS = "serving_events"
+
+Promotion = Literal["promoted", "moved"]
+PointerMove = Literal["pointed", "moved", "missing"]
+
+
+class ServingStore(Protocol):
+    def current_number(self) -> int | None: ...
+    def version(self, number: int) -> ServingVersion | None: ...
+    def history(self, limit: int) -> list[ServingVersion]:
+        """Versions, newest number first."""
+    def promote(self, candidate: ServingVersion) -> Promotion:
+        """In one transaction: store `candidate` as version `candidate.number` and point to it,
+        only if the pointer is at `candidate.parent` (None: no version yet) and that number is
+        free. "moved": someone promoted or pointed meanwhile; rebuild on the new current."""
+    def point_to(self, number: int, expected_current: int | None, by: str, reason: str) -> PointerMove:
+        """Move the pointer to an existing version (a rollback by hand), only if it is at
+        `expected_current`; audited in the events."""
+    def events(self, limit: int) -> list[dict[str, Any]]:
+        """Pointer moves, newest first: from, to, by, reason, at, kind (promote | point)."""
+
+
+def current(store: ServingStore) -> ServingVersion | None:
+    number = store.current_number()
+    return store.version(number) if number is not None else None
+
+
+def _event(kind: str, frm: int | None, to: int, by: str, reason: str, at: datetime) -> dict[str, Any]:
+    return {"kind": kind, "from": frm, "to": to, "by": by, "reason": reason, "at": at}
+
+
+class FirestoreServingStore:
+    def _col(self, name: str) -> Any:
+        from shared.platform import firestore as fs
+
+        return fs.client().collection(name)
+
+    def _pointer(self) -> Any:
+        return self._col(POINTER_COLLECTION).document(POINTER_DOC)
+
+    def current_number(self) -> int | None:
+        snap = self._pointer().get()
+        return (snap.to_dict() or {}).get("number") if snap.exists else None
+
+    def version(self, number: int) -> ServingVersion | None:
+        snap = self._col(VERSIONS).document(str(number)).get()
+        return ServingVersion.model_validate(snap.to_dict()) if snap.exists else None
+
+    def history(self, limit: int) -> list[ServingVersion]:
+        from google.cloud import firestore
+
+        return [ServingVersion.model_validate(s.to_dict()) for s in
+                self._col(VERSIONS).order_by("number", direction=firestore.Query.DESCENDING).limit(limit).stream()]
+
+    def _move(self, expected: int | None, to: int, write_version: ServingVersion | None, kind: str, by: str,
+              reason: str) -> str:
+        from google.cloud import firestore
+
+        from shared.platform import firestore as fs
+
+        db = fs.client()
+        target = self._col(VERSIONS).document(str(to))
+
+        @firestore.transactional
+        def txn(transaction: Any) -> str:
+            pointer = self._pointer().get(transaction=transaction)
+            now_at = (pointer.to_dict() or {}).get("number") if pointer.exists else None
+            exists = target.get(transaction=transaction).exists
+            if now_at != expected or (write_version is not None and exists):
+                return "moved"
+            if write_version is None and not exists:
+                return "missing"
+            at = datetime.now(timezone.utc)
+            if write_version is not None:
+                transaction.create(target, write_version.model_dump(mode="python"))
+            transaction.set(self._pointer(), {"number": to, "updated_at": at, "by": by, "reason": reason})
+            transaction.create(self._col(EVENTS).document(), _event(kind, now_at, to, by, reason, at))
+            return "promoted" if write_version is not None else "pointed"
+        return txn(db.transaction())
+
+    def promote(self, candidate: ServingVersion) -> Promotion:
+        return self._move(candidate.parent, candidate.number, candidate, "promote", candidate.created_by,
+                          candidate.reason)
+
+    def point_to(self, number: int, expected_current: int | None, by: str, reason: str) -> PointerMove:
+        return self._move(expected_current, number, None, "point", by, reason)
+
+    def events(self, limit: int) -> list[dict[str, Any]]:
+        from google.cloud import firestore
+
+        return [s.to_dict() for s in
+                self._col(EVENTS).order_by("at", direction=firestore.Query.DESCENDING).limit(limit).stream()]
+
+
+class InMemoryServingStore:
+    """The same contract in dicts, with an injectable clock."""
+
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self.versions: dict[int, ServingVersion] = {}
+        self.pointer: int | None = None
+        self.log: list[dict[str, Any]] = []
+        self.clock = clock
+        self._mutex = threading.Lock()
+
+    def current_number(self) -> int | None:
+        return self.pointer
+
+    def version(self, number: int) -> ServingVersion | None:
+        return self.versions.get(number)      # frozen models: sharing them is safe
+
+    def history(self, limit: int) -> list[ServingVersion]:
+        return [self.versions[n] for n in sorted(self.versions, reverse=True)[:limit]]
+
+    def _move(self, expected: int | None, to: int, write_version: ServingVersion | None, kind: str, by: str,
+              reason: str) -> str:
+        with self._mutex:
+            exists = to in self.versions
+            if self.pointer != expected or (write_version is not None and exists):
+                return "moved"
+            if write_version is None and not exists:
+                return "missing"
+            if write_version is not None:
+                self.versions[to] = write_version
+            self.log.append(_event(kind, self.pointer, to, by, reason, self.clock()))
+            self.pointer = to
+            return "promoted" if write_version is not None else "pointed"
+
+    def promote(self, candidate: ServingVersion) -> Promotion:
+        return self._move(candidate.parent, candidate.number, candidate, "promote", candidate.created_by,
+                          candidate.reason)
+
+    def point_to(self, number: int, expected_current: int | None, by: str, reason: str) -> PointerMove:
+        return self._move(expected_current, number, None, "point", by, reason)
+
+    def events(self, limit: int) -> list[dict[str, Any]]:
+        return [dict(e) for e in reversed(self.log)][:limit]
+
+
+@functools.cache
+def repository() -> ServingStore:
+    return FirestoreServingStore()
