@@ -24,9 +24,9 @@ def test_manifest_loads(manifest):
     assert manifest.version == 1
     assert manifest.dead_letter_topic == "pipeline-dead-letter"
     assert sorted(f.name for f in manifest.active_functions()) == [
-        "api", "benchmark", "catalog_sync", "code_runner", "dead_letters", "reporter", "research_digest",
+        "api", "benchmark", "catalog_sync", "code_runner", "dead_letters", "planner", "reporter", "research_digest",
         "research_scan", "weekly_cycle"]
-    assert sorted(n for n, f in manifest.functions.items() if not f.active) == ["planner", "upgrade"]
+    assert sorted(n for n, f in manifest.functions.items() if not f.active) == ["upgrade"]
 
 
 def test_function_defaults_applied(manifest):
@@ -119,13 +119,14 @@ def test_chain_links_topics(manifest):
 
 
 def test_route_after_skips_planned_stages(manifest):
-    """catalog_sync hands over to the research digest; the digest goes to the reporter, skipping
-    the planned stages in order."""
+    """catalog_sync hands over to the research digest, ... the planner goes to the reporter,
+    skipping the planned upgrade stage."""
     assert manifest.route_after("catalog_sync") == ("catalog-synced", [])
     assert manifest.route_after("research_digest") == ("benchmark-requests", [])
-    topic, skipped = manifest.route_after("benchmark")
+    assert manifest.route_after("benchmark") == ("benchmark-completed", [])
+    topic, skipped = manifest.route_after("planner")
     assert topic == manifest.function("reporter").trigger_topic == "upgrade-completed"
-    assert skipped == ["planner", "upgrade"]
+    assert skipped == ["upgrade"]
 
 
 def test_route_after_last_stage(manifest):
@@ -461,7 +462,8 @@ def test_every_publish_is_a_declared_output(manifest):
     # the api triggers the four kinds of run; the benchmark hands over past the planned stages
     assert published["api"] == {"weekly-cycle-requests", "catalog-sync-requests", "research-scan-requests",
                                 "benchmark-requests"}
-    assert published["benchmark"] == {"benchmark-requests", "upgrade-completed"}
+    assert published["benchmark"] == {"benchmark-requests", "benchmark-completed"}
+    assert published["planner"] == {"upgrade-completed"}     # past the planned upgrade stage
     assert published["weekly_cycle"] == {"catalog-sync-requests"}
     assert published["catalog_sync"] == {"catalog-synced"}
     assert published["research_digest"] == {"benchmark-requests"}

@@ -1,9 +1,9 @@
 """catalog_sync function logic: a standalone sync, or the weekly chain's first stage."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
-from shared.catalog.sync import run_sync
+from shared.catalog.sync import SyncRecord, run_sync
 from shared.config import get_settings
 from shared.cycle.protocol import StageResult, run_stage
 from shared.log import get_logger, log_context
@@ -14,13 +14,29 @@ log = get_logger(__name__)
 STAGE = "catalog_sync"
 
 
+def serve_first_catalog(rec: SyncRecord) -> None:
+    """Serving version 1 comes from the first sync that stored a catalog (later ones change what
+    is served only through the planner)."""
+    if rec.dry_run or rec.status not in JOB_FINISHED or rec.mode == "rankings":
+        return
+    from shared.catalog import store as catalog_store
+    from shared.serving import store as serving_store
+    from shared.serving.bootstrap import ensure_version_one
+
+    try:
+        ensure_version_one(catalog_store.repository(), serving_store.repository(), datetime.now(timezone.utc),
+                           f"sync:{rec.sync_run_id}")
+    except Exception as exc:        # the first plan makes it then; the sync itself succeeded
+        log.warning("serving version 1 not made", error=f"{exc.__class__.__name__}: {exc}")
+
+
 def handle_sync_request(request: CatalogSyncRequest, meta: EventMeta) -> None:
     settings = get_settings()
     if request.run is None:
         sync_run_id = request.request_id or f"msg-{meta.message_id}"
         note_delivery(meta, STAGE, "sync_run", sync_run_id)
         with log_context(stage=f"sync-{request.mode}", sync_run_id=sync_run_id):
-            run_sync(settings, request.mode, sync_run_id, dry_run=request.dry_run)
+            serve_first_catalog(run_sync(settings, request.mode, sync_run_id, dry_run=request.dry_run))
         return
 
     ctx = request.run
@@ -28,6 +44,7 @@ def handle_sync_request(request: CatalogSyncRequest, meta: EventMeta) -> None:
     def work(started: datetime) -> StageResult:
         rec = run_sync(settings, request.mode, f"{ctx.run_id}.{STAGE}",
                        dry_run=request.dry_run or ctx.options.dry_run, weekly_run_id=ctx.run_id)
+        serve_first_catalog(rec)
         summary = {"sync_run_id": rec.sync_run_id, "mode": rec.mode, "sync_status": rec.status,
                    "counts": rec.counts, "errors": len(rec.errors)}
         ok = rec.status in JOB_FINISHED

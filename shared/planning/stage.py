@@ -1,0 +1,64 @@
+"""planner function logic: the weekly chain's planning stage. Reads this run's evidence, plans
+against the current serving version, stores the plan (once per run) and hands over."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from shared.catalog import store as catalog_store
+from shared.cycle import runs
+from shared.cycle.protocol import StageResult, run_stage
+from shared.log import get_logger, log_context
+from shared.messages import StageDone
+from shared.planning import plans
+from shared.planning.facts import NothingToPlanAgainst, current_serving, gather
+from shared.planning.planner import Plan, make_plan
+from shared.planning.policy import load_policy
+from shared.platform.events import EventMeta
+from shared.serving import store as serving_store
+
+log = get_logger(__name__)
+STAGE = "planner"
+
+
+def plan_summary(plan: Plan) -> dict[str, Any]:
+    """What the run record and the report keep of the plan (the plan itself is in its store)."""
+    by = {d: [c.id for c in plan.by_decision(d)] for d in ("auto_apply", "gated", "deferred", "rejected")}
+    return {"plan_id": plan.run_id, "based_on_version": plan.based_on, "changes": len(plan.changes),
+            "counts": {d: len(ids) for d, ids in by.items()}, "top": plan.top,
+            "simulated_evidence": sum(1 for c in plan.changes if c.simulated)}
+
+
+def plan_week(run_id: str, now: datetime, repo: runs.WeeklyRuns | None = None,
+              catalog: catalog_store.CatalogStore | None = None, serving: serving_store.ServingStore | None = None,
+              store: plans.PlanStore | None = None) -> Plan:
+    """The run's plan: made once; a redelivery reads the stored one."""
+    store = store or plans.repository()
+    existing = store.get(run_id)
+    if existing is not None:
+        return existing
+    catalog = catalog or catalog_store.repository()
+    serving = serving or serving_store.repository()
+    run = (repo or runs.repository()).get(run_id)
+    if run is None:
+        raise LookupError(f"weekly run {run_id} not found")
+    version = current_serving(catalog, serving, now, run_id)
+    plan = make_plan(gather(run, catalog, serving, now), version, load_policy())
+    if not store.create(plan):
+        return store.get(run_id) or plan
+    log.info("plan made", based_on_version=plan.based_on, changes=len(plan.changes), top=plan.top)
+    return plan
+
+
+def handle_benchmark_completed(done: StageDone, meta: EventMeta) -> None:
+    ctx = done.run
+
+    def work(started: datetime) -> StageResult:
+        try:
+            plan = plan_week(ctx.run_id, datetime.now(timezone.utc))
+        except NothingToPlanAgainst as exc:     # a retry cannot help: the run says why
+            return StageResult(status="failed", error=str(exc))
+        return StageResult(status="succeeded", summary=plan_summary(plan))
+
+    with log_context(run_id=ctx.run_id, stage=STAGE):
+        run_stage(ctx, STAGE, work)

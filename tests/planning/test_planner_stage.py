@@ -1,0 +1,111 @@
+"""The planner stage over the in-memory stores: the demo catalog synced (week 1, then week 2)
+through real HTTP to the replay server, version 1 made from it, the week planned, no emulator."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from infra.replay_server import ReplayServer, ReplayState
+from shared.catalog.store import ROUTING, InMemoryCatalogStore
+from shared.catalog.sync import run_sync
+from shared.config import settings_from_env
+from shared.cycle import runs
+from shared.messages import WeeklyCycleRequest
+from shared.planning.facts import NothingToPlanAgainst, current_serving
+from shared.planning.plans import InMemoryPlanStore
+from shared.planning.stage import plan_summary, plan_week
+from shared.platform import firestore as fs
+from shared.serving.changes import build_candidate
+from shared.serving.store import InMemoryServingStore
+from tests.conftest import DEMO_DATA, TEST_ENV
+
+NOW = datetime.now(timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def replay(request):
+    server = ReplayServer(ReplayState(DEMO_DATA)).start()
+    request.addfinalizer(server.stop)
+    return server
+
+
+@pytest.fixture
+def week2(replay, monkeypatch):
+    """Serving version 1 made from demo week 1 (models first seen a month ago), the catalog after
+    week 2, and a run whose catalog_sync stage names the week-2 sync."""
+    def no_firestore():
+        raise AssertionError("the planner stage touched Firestore")
+    monkeypatch.setattr(fs, "client", no_firestore)
+    settings = settings_from_env({**TEST_ENV, "OPENROUTER_BASE_URL": replay.base_url, "REPORTS_BUCKET": "raw"})
+    catalog = InMemoryCatalogStore()
+    replay.state.load_week(1)
+    run_sync(settings, "full", "w1", store=catalog)
+    for doc in catalog.collections["models"].values():
+        doc["first_seen_at"] = NOW - timedelta(days=30)
+    serving = InMemoryServingStore()
+    current_serving(catalog, serving, NOW - timedelta(days=7), "last-week")
+    replay.state.load_week(2)
+    rec = run_sync(settings, "full", "run-1.catalog_sync", store=catalog)
+    repo = runs.InMemoryWeeklyRuns()
+    runs.create_run(WeeklyCycleRequest(run_id="run-1", requested_by="test"), "run-1", "m-1", repo)
+    repo.update_stages("run-1", {"catalog_sync": {"status": "succeeded", "summary": {"sync_run_id": rec.sync_run_id}}})
+    return repo, catalog, rec, serving
+
+
+def test_the_first_plan_makes_version_1_from_the_catalog(week2):
+    repo, catalog, _, _ = week2
+    serving = InMemoryServingStore()
+    plan = plan_week("run-1", NOW, repo, catalog, serving, InMemoryPlanStore())
+    v1 = serving.version(1)
+    assert serving.current_number() == 1 and plan.based_on == 1 and v1.created_by == "planner:run-1"
+    assert set(v1.routing) == set(catalog.routing()) and set(v1.models) == set(catalog.models([]))
+    assert v1.prompts["system"].version == 1
+
+
+def test_week_2_is_planned_against_version_1(week2):
+    repo, catalog, rec, serving = week2
+    store = InMemoryPlanStore()
+    plan = plan_week("run-1", NOW, repo, catalog, serving, store)
+    v1 = serving.version(1)
+    assert plan.based_on == 1 and "mistralai/mistral-demo-small" in v1.models
+    kinds = {(c.kind, c.target): c for c in plan.changes}
+    assert {t for k, t in kinds if k == "catalog_add"} == {"anthropic/claude-demo-opus", "x-ai/grok-demo-4-fast"}
+    assert {t for k, t in kinds if k == "pricing_update"} == {"google/gemini-demo-pro", "deepseek/deepseek-demo-v4",
+                                                             "x-ai/grok-demo-4"}    # not the format-only one
+    assert kinds[("catalog_deactivate", "mistralai/mistral-demo-small")].decision == "auto_apply"
+    assert all(c.decision == "auto_apply" and c.risk == "LOW" for c in plan.changes if c.kind != "fallback_update")
+    assert all(c.evidence["sync_runs"] == [rec.sync_run_id] for c in plan.changes)
+    candidate = build_candidate(v1, plan.by_decision("auto_apply"), "planner:run-1", "week 2", NOW)
+    assert candidate.models["google/gemini-demo-pro"].pricing["prompt"] == "0.000001"
+    assert candidate.models["mistralai/mistral-demo-small"].active is False
+    summary = plan_summary(plan)
+    assert summary["counts"]["auto_apply"] == len(plan.by_decision("auto_apply")) and summary["top"] == plan.top
+
+
+def test_a_redelivery_reads_the_stored_plan(week2):
+    repo, catalog, _, serving = week2
+    store = InMemoryPlanStore()
+    first = plan_week("run-1", NOW, repo, catalog, serving, store)
+    catalog.collections[ROUTING].clear()          # whatever changes meanwhile, the plan stays
+    assert plan_week("run-1", NOW, repo, catalog, serving, store) == first
+    assert serving.current_number() == 1
+
+
+def test_a_category_whose_leader_is_not_its_primary_gets_a_gated_routing_change(week2):
+    repo, catalog, rec, _ = week2
+    ranked = rec.rankings["programming"]["top"]
+    catalog.collections[ROUTING]["programming"]["primary_model"] = ranked[1]   # version 1 routes to #2
+    catalog.collections[ROUTING]["programming"]["fallbacks"] = [ranked[2]]
+    plan = plan_week("run-1", NOW, repo, catalog, InMemoryServingStore(), InMemoryPlanStore())
+    [c] = [c for c in plan.changes if c.kind == "routing_primary"]
+    assert (c.target, c.after["primary"], c.risk, c.decision) == ("programming", ranked[0], "MEDIUM", "gated")
+    assert c.evidence["ranking_snapshots"] == [rec.rankings["programming"]["snapshot_id"]]
+    assert plan.top == [c.id]        # nothing applied this week: the top lists what is proposed
+
+
+def test_nothing_to_plan_against_without_a_catalog():
+    repo = runs.InMemoryWeeklyRuns()
+    runs.create_run(WeeklyCycleRequest(run_id="run-0", requested_by="test"), "run-0", "m-0", repo)
+    with pytest.raises(NothingToPlanAgainst):
+        plan_week("run-0", NOW, repo, InMemoryCatalogStore(), InMemoryServingStore(), InMemoryPlanStore())
