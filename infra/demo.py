@@ -45,6 +45,20 @@ def say(message: str) -> None:
     print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+def say_plan(run_id: str) -> None:
+    """The planner's plan of the run: its changes by decision, highest priority first."""
+    from shared.planning import plans
+
+    plan = plans.repository().get(run_id)
+    if plan is None:
+        say("no plan was made (see the planner stage in the run record)")
+        return
+    say(f"plan against serving version {plan.based_on}: {len(plan.changes)} change(s)")
+    for c in plan.changes:
+        mark = " (SIMULATED evidence)" if c.simulated else ""
+        say(f"  {c.decision:10} {c.risk:6} {c.kind} {c.target}{mark}: {c.decision_rule}")
+
+
 def wait_for(loader, record_id: str, what: str, timeout_s: float = 300) -> dict:
     """Poll a run record (sync, scan) until it leaves "running"."""
     deadline = time.monotonic() + timeout_s
@@ -125,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         if run is None:
             say(f"the weekly run did not finish; logs in {args.state_dir / 'logs'}")
             return 1
+        say_plan(out["run_id"])
         saved = download_report(run, args.reports_dir)
         if replay is not None and rec.get("findings_uri"):  # the day's research findings file too
             from shared.platform import storage
