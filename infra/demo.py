@@ -57,6 +57,12 @@ def say_plan(run_id: str) -> None:
     for c in plan.changes:
         mark = " (SIMULATED evidence)" if c.simulated else ""
         say(f"  {c.decision:10} {c.risk:6} {c.kind} {c.target}{mark}: {c.decision_rule}")
+    from shared.serving import store as serving_store
+
+    upgrade = serving_store.repository().upgrade(run_id) or {}
+    say(f"upgrade: {upgrade.get('result', 'no outcome recorded')}"
+        + (f" (serving version {upgrade['promoted_version']})" if upgrade.get("promoted_version") else "")
+        + f"; {len(upgrade.get('applied') or [])} applied, {len(upgrade.get('waiting') or {})} waiting")
 
 
 def wait_for(loader, record_id: str, what: str, timeout_s: float = 300) -> dict:

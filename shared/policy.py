@@ -265,12 +265,7 @@ def required_checks(stages: dict[str, Any], options: dict[str, Any], sync: SyncF
         elif name == "benchmark":
             out.append(_check(name, *judge_benchmark_summary(state.get("summary") or {}, demo)))
         elif name == "upgrade":
-            post = (state.get("summary") or {}).get("post_benchmark")
-            if not post:
-                out.append(_check(name, "did not run", "no post-change benchmark summary: the post-change "
-                                                       "check did not run"))
-            else:
-                out.append(_check(name, *judge_benchmark_summary(post, demo)))
+            out.append(_check(name, *judge_upgrade(state.get("summary") or {}, demo)))
         elif name == "catalog_sync" and not sync.found:
             out.append(_check(name, "failed", "no sync-run record found, so 'without errors' cannot be verified"))
         elif name == "catalog_sync" and sync.status not in JOB_FINISHED:
@@ -282,6 +277,21 @@ def required_checks(stages: dict[str, Any], options: dict[str, Any], sync: SyncF
         else:
             out.append(_check(name, "passed", "ran and passed"))
     return out
+
+
+def judge_upgrade(summary: dict[str, Any], demo: bool) -> tuple[str, str]:
+    """The upgrade check: a rollback fails it; a candidate that changed a route passes only on its
+    post-change benchmark; one that changed no route passes, stated as such."""
+    if summary.get("rolled_back"):
+        return "failed", f"the candidate was rolled back: {summary.get('rollback_reason') or 'it regressed'}"
+    post = summary.get("post_benchmark")
+    if post:
+        return judge_benchmark_summary(post, demo)
+    if summary.get("post_benchmark_needed") is False:
+        applied = len(summary.get("applied") or [])
+        return "passed", (f"no change needed a post-change benchmark ({applied} catalog, pricing or category "
+                          f"change(s) applied; {len(summary.get('waiting') or {})} waiting)")
+    return "did not run", "no post-change benchmark summary: the post-change check did not run"
 
 
 def safe_label(safe: bool, demo: bool, simulated: bool) -> str:

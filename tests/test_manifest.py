@@ -25,8 +25,8 @@ def test_manifest_loads(manifest):
     assert manifest.dead_letter_topic == "pipeline-dead-letter"
     assert sorted(f.name for f in manifest.active_functions()) == [
         "api", "benchmark", "catalog_sync", "code_runner", "dead_letters", "planner", "reporter", "research_digest",
-        "research_scan", "weekly_cycle"]
-    assert sorted(n for n, f in manifest.functions.items() if not f.active) == ["upgrade"]
+        "research_scan", "upgrade", "weekly_cycle"]
+    assert sorted(n for n, f in manifest.functions.items() if not f.active) == []
 
 
 def test_function_defaults_applied(manifest):
@@ -118,15 +118,24 @@ def test_chain_links_topics(manifest):
         assert manifest.function(b).trigger_topic in manifest.function(a).outputs
 
 
-def test_route_after_skips_planned_stages(manifest):
-    """catalog_sync hands over to the research digest, ... the planner goes to the reporter,
-    skipping the planned upgrade stage."""
+def test_route_after_hands_over_to_the_next_stage(manifest):
+    """Every stage hands over to the next active one."""
     assert manifest.route_after("catalog_sync") == ("catalog-synced", [])
     assert manifest.route_after("research_digest") == ("benchmark-requests", [])
     assert manifest.route_after("benchmark") == ("benchmark-completed", [])
-    topic, skipped = manifest.route_after("planner")
-    assert topic == manifest.function("reporter").trigger_topic == "upgrade-completed"
-    assert skipped == ["upgrade"]
+    assert manifest.route_after("planner") == ("plan-ready", [])
+    assert manifest.route_after("upgrade") == ("upgrade-completed", [])
+
+
+def test_route_after_skips_planned_stages(tmp_path):
+    """A stage declared but not built yet is skipped, in order, and named."""
+    raw = _raw()
+    raw["functions"]["upgrade"]["status"] = "planned"
+    raw["functions"]["planner"]["status"] = "planned"
+    planned = load_manifest(_write(tmp_path, "planned", raw))
+    topic, skipped = planned.route_after("benchmark")
+    assert topic == planned.function("reporter").trigger_topic == "upgrade-completed"
+    assert skipped == ["planner", "upgrade"]
 
 
 def test_route_after_last_stage(manifest):
@@ -463,7 +472,7 @@ def test_every_publish_is_a_declared_output(manifest):
     assert published["api"] == {"weekly-cycle-requests", "catalog-sync-requests", "research-scan-requests",
                                 "benchmark-requests"}
     assert published["benchmark"] == {"benchmark-requests", "benchmark-completed"}
-    assert published["planner"] == {"upgrade-completed"}     # past the planned upgrade stage
+    assert published["planner"] == {"plan-ready"} and published["upgrade"] == {"upgrade-completed"}
     assert published["weekly_cycle"] == {"catalog-sync-requests"}
     assert published["catalog_sync"] == {"catalog-synced"}
     assert published["research_digest"] == {"benchmark-requests"}

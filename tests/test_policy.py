@@ -227,3 +227,13 @@ def test_dry_run_is_never_safe_and_labels_are_consistent():
     assert policy.safe_label(True, False, False) == "SAFE=true"
     assert policy.safe_label(True, True, False) == "SAFE=true (DEMO)"
     assert policy.safe_label(False, True, True) == "SAFE=false (DEMO: simulated models)"
+
+
+def test_the_upgrade_check():
+    judge = policy.judge_upgrade
+    assert judge({"rolled_back": True, "rollback_reason": "programming −12 points"}, False) == (
+        "failed", "the candidate was rolled back: programming −12 points")
+    outcome, detail = judge({"post_benchmark_needed": False, "applied": ["a", "b"], "waiting": {"c": "gated"}}, False)
+    assert outcome == "passed" and "no change needed a post-change benchmark (2" in detail and "1 waiting" in detail
+    assert judge({"post_benchmark_needed": True}, False)[0] == "did not run"     # needed, not run: never a pass
+    assert judge({}, False)[0] == "did not run"

@@ -45,7 +45,7 @@ def weekly_stage_of(function: str | None, body: dict[str, Any]) -> tuple[RunCont
         if function == "catalog_sync":
             req = CatalogSyncRequest.model_validate(body)
             return (req.run, "catalog_sync") if req.run else None
-        if function in ("research_digest", "planner", "reporter"):
+        if function in ("research_digest", "planner", "upgrade", "reporter"):
             return StageDone.model_validate(body).run, function
         if function == "benchmark":
             from shared.bench import fanout

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from copy import deepcopy
 from datetime import datetime, timezone
 from typing import Any, Callable, Literal, Protocol
 
@@ -18,6 +19,7 @@ from shared.serving.models import ServingVersion
 VERSIONS = "serving_versions"
 POINTER_COLLECTION, POINTER_DOC = "serving", "current"
 EVENTS = "serving_events"
+UPGRADES = "upgrades"                 # {run_id}: what the upgrade stage did with the run's plan
 
 Promotion = Literal["promoted", "moved"]
 PointerMove = Literal["pointed", "moved", "missing"]
@@ -37,6 +39,9 @@ class ServingStore(Protocol):
         `expected_current`; audited in the events."""
     def events(self, limit: int) -> list[dict[str, Any]]:
         """Pointer moves, newest first: from, to, by, reason, at, kind (promote | point)."""
+    def save_upgrade(self, run_id: str, outcome: dict[str, Any]) -> None:
+        """The upgrade stage's outcome for a run (kept once: a second save leaves the first)."""
+    def upgrade(self, run_id: str) -> dict[str, Any] | None: ...
 
 
 def current(store: ServingStore) -> ServingVersion | None:
@@ -110,6 +115,22 @@ class FirestoreServingStore:
         return [s.to_dict() for s in
                 self._col(EVENTS).order_by("at", direction=firestore.Query.DESCENDING).limit(limit).stream()]
 
+    def save_upgrade(self, run_id: str, outcome: dict[str, Any]) -> None:
+        from google.api_core.exceptions import AlreadyExists
+
+        from shared.platform import firestore as fs
+
+        try:
+            self._col(UPGRADES).document(fs.doc_id(run_id)).create(outcome)
+        except AlreadyExists:
+            pass
+
+    def upgrade(self, run_id: str) -> dict[str, Any] | None:
+        from shared.platform import firestore as fs
+
+        snap = self._col(UPGRADES).document(fs.doc_id(run_id)).get()
+        return snap.to_dict() if snap.exists else None
+
 
 class InMemoryServingStore:
     """The same contract in dicts, with an injectable clock."""
@@ -118,6 +139,7 @@ class InMemoryServingStore:
         self.versions: dict[int, ServingVersion] = {}
         self.pointer: int | None = None
         self.log: list[dict[str, Any]] = []
+        self.upgrades: dict[str, dict[str, Any]] = {}
         self.clock = clock
         self._mutex = threading.Lock()
 
@@ -153,6 +175,13 @@ class InMemoryServingStore:
 
     def events(self, limit: int) -> list[dict[str, Any]]:
         return [dict(e) for e in reversed(self.log)][:limit]
+
+    def save_upgrade(self, run_id: str, outcome: dict[str, Any]) -> None:
+        with self._mutex:
+            self.upgrades.setdefault(run_id, deepcopy(outcome))
+
+    def upgrade(self, run_id: str) -> dict[str, Any] | None:
+        return deepcopy(self.upgrades.get(run_id))
 
 
 @functools.cache

@@ -83,12 +83,19 @@ def test_an_attempt_that_lost_its_lease_does_not_record(repo):
     assert repo.get("r1")["stages"]["catalog_sync"]["status"] == "running" and published == []
 
 
-def test_planned_stages_are_skipped_and_the_last_stage_completes_the_run(repo):
+def test_planned_stages_are_skipped_and_the_last_stage_completes_the_run(repo, monkeypatch):
+    from shared.cycle import protocol
+    from shared.pipeline import load_manifest
+
+    shipped = load_manifest()
+    functions = {**shipped.functions, **{n: shipped.functions[n].model_copy(update={"status": "planned"})
+                                         for n in ("planner", "upgrade")}}
+    monkeypatch.setattr(protocol, "load_manifest", lambda: shipped.model_copy(update={"functions": functions}))
     ctx, published = start(repo), Published()
-    run_stage(ctx, "planner", ok(), repo, published)
+    run_stage(ctx, "benchmark", ok(), repo, published)
     stages = repo.get("r1")["stages"]
-    assert stages["upgrade"]["status"] == "not_implemented"
-    assert published[0][0] == "upgrade-completed" and published[0][1].skipped_stages == ["upgrade"]
+    assert stages["planner"]["status"] == stages["upgrade"]["status"] == "not_implemented"
+    assert published[0][0] == "upgrade-completed" and published[0][1].skipped_stages == ["planner", "upgrade"]
     run_stage(ctx, "reporter", ok({"report": {"markdown": "gs://b/r.md"}, "safe": False}), repo, published)
     run = repo.get("r1")
     assert run["status"] == "completed" and run["report"] == {"markdown": "gs://b/r.md"} and run["safe"] is False

@@ -77,7 +77,8 @@ def test_weekly_cycle_through_pubsub_writes_the_report(cloud):
     assert run["status"] == "completed" and run["safe"] is False
     stages = run["stages"]
     assert stages["catalog_sync"]["status"] == "succeeded" and stages["reporter"]["status"] == "succeeded"
-    assert stages["upgrade"]["status"] == "not_implemented"
+    assert stages["upgrade"]["status"] == "succeeded"
+    assert stages["upgrade"]["summary"]["result"] == "nothing to apply"   # version 1 is this week's catalog
     plan = stages["planner"]
     assert plan["status"] == "succeeded" and plan["summary"]["based_on_version"] == 1   # made from this sync
     assert plan["summary"]["plan_id"] == run_id
@@ -90,7 +91,7 @@ def test_weekly_cycle_through_pubsub_writes_the_report(cloud):
     bucket, md_path = storage.split_uri(run["report"]["markdown"])
     assert md_path == f"reports/{run['started_at']:%Y-%m-%d}.md" and bucket == cloud.bucket
     md = storage.read_bytes(bucket, md_path).decode()
-    assert "`SAFE=false (simulated models)`" in md and "upgrade stage is not implemented" in md
+    assert "`SAFE=false (simulated models)`" in md and "no change needed a post-change benchmark" in md
     assert "the benchmark ran against simulated models" in md      # never evidence outside a demo
     assert "## Benchmark results" in md and "**SIMULATED**" in md and "Score (95% CI)" in md
     assert f"### Added models ({len(WEEK1['models'])})" in md

@@ -31,4 +31,11 @@ def test_week_2_is_planned_against_the_version_week_1_made(cloud):
     auto = {(c.kind, c.target) for c in plan.by_decision("auto_apply")}
     assert {("catalog_add", "anthropic/claude-demo-opus"), ("catalog_add", "x-ai/grok-demo-4-fast"),
             ("pricing_update", "google/gemini-demo-pro"), ("catalog_deactivate", "mistralai/mistral-demo-small")} <= auto
-    assert serving_store.repository().current_number() == 1     # the upgrade stage applies; not yet built
+    upgrade = run["stages"]["upgrade"]["summary"]
+    assert upgrade["result"] == "promoted" and upgrade["promoted_version"] == 2
+    v2 = serving_store.repository().version(2)
+    assert serving_store.repository().current_number() == 2 and v2.parent == 1
+    assert {c.change_id for c in v2.changes} == {c.id for c in plan.by_decision("auto_apply")}
+    assert "anthropic/claude-demo-opus" in v2.models and v2.models["mistralai/mistral-demo-small"].active is False
+    assert v2.routing == v1.routing                  # routing changes are gated: nothing routed differently
+    assert set(upgrade["waiting"]) == {c.id for c in plan.changes if c.decision != "auto_apply"}

@@ -77,3 +77,10 @@ def test_history_is_newest_first(store):
     store.promote(version(2, 1))
     store.promote(version(3, 2))
     assert [v.number for v in store.history(2)] == [3, 2]
+
+
+def test_an_upgrade_outcome_is_kept_once(store):
+    assert store.upgrade("run/1") is None
+    store.save_upgrade("run/1", {"result": "promoted", "promoted_version": 2, "waiting": {"c-1": "gated"}})
+    store.save_upgrade("run/1", {"result": "nothing to apply"})
+    assert store.upgrade("run/1") == {"result": "promoted", "promoted_version": 2, "waiting": {"c-1": "gated"}}
