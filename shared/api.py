@@ -229,6 +229,52 @@ def record_status(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dic
     return _operate(lambda: operate.find(record_id))
 
 
+def serving_history(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared.serving import store as serving_store
+
+    store = serving_store.repository()
+    limit = _limit(query, 20)
+    bookkeeping = {"models", "categories", "routing", "prompts", "strategies"}
+    return 200, {"current": store.current_number(), "events": store.events(limit),
+                 "versions": [v.model_dump(mode="json", exclude=bookkeeping) for v in store.history(limit)]}
+
+
+def serving_show(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared.serving import store as serving_store
+
+    store = serving_store.repository()
+    raw = body.get("number", query.get("number"))
+    try:
+        number = int(raw) if raw is not None else store.current_number()
+    except (TypeError, ValueError):
+        raise ApiError(400, "number must be a version number") from None
+    version = store.version(number) if number is not None else None
+    if version is None:
+        raise ApiError(404, f"no serving version {number}" if number is not None else "no serving version yet")
+    return 200, version.model_dump(mode="json")
+
+
+class RollbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: int = Field(ge=1)
+    reason: str = Field(min_length=3, max_length=500)
+    by: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@ -]+$")
+
+
+def serving_rollback(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared.serving import store as serving_store
+
+    req = RollbackBody.model_validate(body)
+    store = serving_store.repository()
+    current = store.current_number()
+    outcome = store.point_to(req.to, current, f"operator:{req.by}", req.reason)
+    if outcome == "missing":
+        raise ApiError(404, f"no serving version {req.to}")
+    if outcome == "moved":
+        raise ApiError(409, "the serving pointer moved meanwhile; read /serving/history and try again")
+    return 200, {"from": current, "to": req.to, "by": req.by, "reason": req.reason}
+
+
 Handler = Callable[[dict[str, Any], dict[str, str]], tuple[int, dict[str, Any]]]
 ACTIONS: dict[str, Handler] = {
     "weekly.run": weekly_run,
@@ -246,6 +292,9 @@ ACTIONS: dict[str, Handler] = {
     "deadletters.show": deadletters_show,
     "ops.poison": ops_poison,
     "status": record_status,
+    "serving.history": serving_history,
+    "serving.show": serving_show,
+    "serving.rollback": serving_rollback,
 }
 ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/weekly/run"): "weekly.run",
@@ -263,6 +312,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/deadletters/show"): "deadletters.show",
     ("GET", "/ops/poison"): "ops.poison",
     ("GET", "/status"): "status",
+    ("GET", "/serving/history"): "serving.history",
+    ("GET", "/serving/show"): "serving.show",
+    ("POST", "/serving/rollback"): "serving.rollback",
 }
 
 

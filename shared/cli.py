@@ -9,6 +9,7 @@
     python -m shared.cli deadletters list|show ID|replay ID|purge (ID ... | --all) [--json]
     python -m shared.cli ops poison [--limit N] [--json]
     python -m shared.cli status ID [--json]      (any record id, or the id of the message that made it)
+    python -m shared.cli serving history [--limit N] | show [N] | rollback --to N --reason TEXT --by NAME [--json]
 
 Backends: the environment (GCP, or emulators) as configured; when no emulator variable and no
 GOOGLE_CLOUD_PROJECT is set and .local/stack.env exists (after `make up`), that file is used.
@@ -354,6 +355,42 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serving(args: argparse.Namespace) -> int:
+    from shared.serving import store as serving_store
+
+    store = serving_store.repository()
+    if args.serving_command == "history":
+        current = store.current_number()
+        versions = store.history(args.limit)
+        if args.json:
+            _print_json({"current": current, "versions": [v.model_dump(mode="json", exclude={"models", "categories",
+                         "routing", "prompts", "strategies"}) for v in versions], "events": store.events(args.limit)})
+            return 0
+        for v in versions:
+            mark = "*" if v.number == current else " "
+            print(f"{mark} v{v.number} (parent {v.parent}) {v.created_at:%Y-%m-%d %H:%M} by {v.created_by}: "
+                  f"{len(v.changes)} change(s); {v.reason}")
+        print(f"current version: {current if current is not None else 'none yet'} (* above)")
+        return 0
+    if args.serving_command == "show":
+        number = args.number if args.number is not None else store.current_number()
+        version = store.version(number) if number is not None else None
+        if version is None:
+            _err(f"no serving version {number}" if number is not None else "no serving version yet")
+            return 1
+        _print_json(version.model_dump(mode="json"))
+        return 0
+    current = store.current_number()
+    outcome = store.point_to(args.to, current, f"operator:{args.by}", args.reason)
+    if outcome != "pointed":
+        _err(f"version {args.to} does not exist" if outcome == "missing" else
+             "the pointer moved while this ran; look at `serving history` and try again")
+        return 1
+    print(json.dumps({"from": current, "to": args.to}) if args.json else
+          f"serving pointer moved from version {current} to {args.to} by {args.by}: {args.reason}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m shared.cli", description="Weekly improvement pipeline")
     p.add_argument("--stack-env", type=Path, default=STACK_ENV,
@@ -428,6 +465,19 @@ def build_parser() -> argparse.ArgumentParser:
     po.add_argument("--limit", type=int, default=20)
     po.add_argument("--json", action="store_true")
     po.set_defaults(func=cmd_ops_poison)
+    sv = sub.add_parser("serving", help="the serving configuration's versions and pointer")
+    svsub = sv.add_subparsers(dest="serving_command", required=True)
+    svh = svsub.add_parser("history", help="versions, newest first, and the pointer moves")
+    svh.add_argument("--limit", type=int, default=20)
+    svs = svsub.add_parser("show", help="one version whole (default: the current one)")
+    svs.add_argument("number", type=int, nargs="?")
+    svr = svsub.add_parser("rollback", help="point the platform at an earlier version (audited)")
+    svr.add_argument("--to", type=int, required=True)
+    svr.add_argument("--reason", required=True)
+    svr.add_argument("--by", required=True, help="who decides (recorded)")
+    for parser in (svh, svs, svr):
+        parser.add_argument("--json", action="store_true")
+        parser.set_defaults(func=cmd_serving)
     sts = sub.add_parser("status", help="any record by id, or the record a message id created")
     sts.add_argument("id")
     sts.add_argument("--json", action="store_true")
