@@ -196,6 +196,17 @@ def cloud(local_cloud: LocalCloud) -> LocalCloud:
     return local_cloud
 
 
+@pytest.fixture(scope="module")
+def demo_replay():
+    """The replay server on the demo dataset (OpenRouter week 1 until a test loads another week),
+    without the emulators."""
+    server = ReplayServer(ReplayState(DEMO_DATA)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 # A repository's contract suite runs against both implementations: params=BOTH_BACKENDS, then
 # `return either(request, InMemoryX, CloudX)`.
 BOTH_BACKENDS = ["memory", pytest.param("cloud", marks=pytest.mark.emulators)]

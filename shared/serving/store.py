@@ -53,7 +53,22 @@ def _event(kind: str, frm: int | None, to: int, by: str, reason: str, at: dateti
     return {"kind": kind, "from": frm, "to": to, "by": by, "reason": reason, "at": at}
 
 
-class FirestoreServingStore:
+class _PointerMoves:
+    """promote and point_to are one checked move of the pointer (`_move`, per implementation)."""
+
+    def _move(self, expected: int | None, to: int, write_version: ServingVersion | None, kind: str, by: str,
+              reason: str) -> str:
+        raise NotImplementedError
+
+    def promote(self, candidate: ServingVersion) -> Promotion:
+        return self._move(candidate.parent, candidate.number, candidate, "promote", candidate.created_by,
+                          candidate.reason)
+
+    def point_to(self, number: int, expected_current: int | None, by: str, reason: str) -> PointerMove:
+        return self._move(expected_current, number, None, "point", by, reason)
+
+
+class FirestoreServingStore(_PointerMoves):
     def _col(self, name: str) -> Any:
         from shared.platform import firestore as fs
 
@@ -102,13 +117,6 @@ class FirestoreServingStore:
             return "promoted" if write_version is not None else "pointed"
         return txn(db.transaction())
 
-    def promote(self, candidate: ServingVersion) -> Promotion:
-        return self._move(candidate.parent, candidate.number, candidate, "promote", candidate.created_by,
-                          candidate.reason)
-
-    def point_to(self, number: int, expected_current: int | None, by: str, reason: str) -> PointerMove:
-        return self._move(expected_current, number, None, "point", by, reason)
-
     def events(self, limit: int) -> list[dict[str, Any]]:
         from google.cloud import firestore
 
@@ -132,7 +140,7 @@ class FirestoreServingStore:
         return snap.to_dict() if snap.exists else None
 
 
-class InMemoryServingStore:
+class InMemoryServingStore(_PointerMoves):
     """The same contract in dicts, with an injectable clock."""
 
     def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
@@ -165,13 +173,6 @@ class InMemoryServingStore:
             self.log.append(_event(kind, self.pointer, to, by, reason, self.clock()))
             self.pointer = to
             return "promoted" if write_version is not None else "pointed"
-
-    def promote(self, candidate: ServingVersion) -> Promotion:
-        return self._move(candidate.parent, candidate.number, candidate, "promote", candidate.created_by,
-                          candidate.reason)
-
-    def point_to(self, number: int, expected_current: int | None, by: str, reason: str) -> PointerMove:
-        return self._move(expected_current, number, None, "point", by, reason)
 
     def events(self, limit: int) -> list[dict[str, Any]]:
         return [dict(e) for e in reversed(self.log)][:limit]

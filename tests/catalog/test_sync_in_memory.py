@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 
-from infra.replay_server import ReplayServer, ReplayState
 from shared.catalog.store import InMemoryCatalogStore, routing_targets
 from shared.catalog.sync import load_record, model_details, run_sync
 from shared.config import settings_from_env
@@ -21,10 +20,8 @@ W2 = {m["id"]: m for m in WEEK2["models"]}
 
 
 @pytest.fixture(scope="module")
-def replay(request):
-    server = ReplayServer(ReplayState(DEMO_DATA)).start()
-    request.addfinalizer(server.stop)
-    return server
+def replay(demo_replay):
+    return demo_replay
 
 
 @pytest.fixture

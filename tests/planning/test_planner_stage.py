@@ -6,7 +6,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from infra.replay_server import ReplayServer, ReplayState
 from shared.catalog.store import ROUTING, InMemoryCatalogStore
 from shared.catalog.sync import run_sync
 from shared.config import settings_from_env
@@ -18,16 +17,14 @@ from shared.planning.stage import plan_summary, plan_week
 from shared.platform import firestore as fs
 from shared.serving.changes import build_candidate
 from shared.serving.store import InMemoryServingStore
-from tests.conftest import DEMO_DATA, TEST_ENV
+from tests.conftest import TEST_ENV
 
 NOW = datetime.now(timezone.utc)
 
 
 @pytest.fixture(scope="module")
-def replay(request):
-    server = ReplayServer(ReplayState(DEMO_DATA)).start()
-    request.addfinalizer(server.stop)
-    return server
+def replay(demo_replay):
+    return demo_replay
 
 
 @pytest.fixture
