@@ -20,6 +20,10 @@ STAGE = "upgrade"
 REBUILDS = 3
 
 
+class NothingToUpgrade(LookupError):
+    """No plan or no serving version: nothing to build a candidate from."""
+
+
 def upgrade_week(ctx: RunContext, now: datetime, serving: serving_store.ServingStore | None = None,
                  store: plans.PlanStore | None = None) -> dict[str, Any]:
     """Apply the run's plan; returns the stage summary (also kept as `upgrades/{run_id}`)."""
@@ -29,11 +33,11 @@ def upgrade_week(ctx: RunContext, now: datetime, serving: serving_store.ServingS
         return done
     plan = (store or plans.repository()).get(ctx.run_id)
     if plan is None:
-        raise LookupError(f"no plan for run {ctx.run_id}: the planner stage did not store one")
+        raise NothingToUpgrade(f"no plan for run {ctx.run_id}: the planner stage did not make one")
     for attempt in range(1, REBUILDS + 1):
         current = serving_store.current(serving)
         if current is None:
-            raise LookupError("no serving version to upgrade: the first sync makes version 1")
+            raise NothingToUpgrade("no serving version to upgrade: the first sync makes version 1")
         if current.created_by == f"upgrade:{ctx.run_id}":    # promoted before the instance died
             outcome = {"run_id": ctx.run_id, "result": "promoted", "promoted_version": current.number,
                        "applied": [c.change_id for c in current.changes], "waiting": {}, "rolled_back": False,
@@ -63,7 +67,10 @@ def handle_plan_ready(done: StageDone, meta: EventMeta) -> None:
     ctx = done.run
 
     def work(started: datetime) -> StageResult:
-        summary = upgrade_week(ctx, datetime.now(timezone.utc))
+        try:
+            summary = upgrade_week(ctx, datetime.now(timezone.utc))
+        except NothingToUpgrade as exc:     # a retry cannot help: the run and its report say why
+            return StageResult(status="failed", error=str(exc))
         log.info("upgrade finished", result=summary["result"], promoted_version=summary["promoted_version"],
                  applied=len(summary["applied"]), waiting=len(summary["waiting"]))
         return StageResult(status="succeeded", summary=summary)

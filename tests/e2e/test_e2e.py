@@ -160,6 +160,9 @@ def test_failed_sync_still_ends_in_an_honest_report(cloud):
     md = storage.read_bytes(*storage.split_uri(run["report"]["markdown"])).decode()
     assert "`SAFE=false`" in md and "model feed unavailable, nothing changed" in md
     assert list(fs.client().collection("models").limit(1).stream()) == []
+    # nothing to plan against and nothing to upgrade: both say so, and the run still ends
+    assert "the catalog is empty" in run["stages"]["planner"]["error"]
+    assert "the planner stage did not make one" in run["stages"]["upgrade"]["error"]
 
 
 @pytest.mark.skipif(not shutil.which("gcloud"), reason="gcloud CLI not installed")

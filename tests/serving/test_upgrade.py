@@ -88,3 +88,14 @@ def test_a_promotion_whose_record_was_lost_is_recognised_not_repeated():
     serving.upgrades.clear()                      # the instance died after promoting
     out = upgrade_week(ctx, NOW, serving, plans)
     assert out["recovered"] is True and out["promoted_version"] == 2 and serving.current_number() == 2
+
+
+def test_without_a_plan_the_stage_fails_with_the_reason_instead_of_retrying():
+    import pytest
+
+    from shared.serving.stage import NothingToUpgrade
+
+    serving, plans, ctx = setup()
+    other = ctx.model_copy(update={"run_id": "r-without-plan"})
+    with pytest.raises(NothingToUpgrade, match="the planner stage did not make one"):
+        upgrade_week(other, NOW, serving, plans)
