@@ -275,6 +275,56 @@ def serving_rollback(body: dict[str, Any], query: dict[str, str]) -> tuple[int, 
     return 200, {"from": current, "to": req.to, "by": req.by, "reason": req.reason}
 
 
+def changes_list(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared.planning import plans
+
+    status = body.get("status") or query.get("status")
+    if status not in (None, "pending", "approved", "rejected", "applied"):
+        raise ApiError(400, "status must be pending, approved, rejected or applied")
+    return 200, {"items": plans.repository().reviews(status)}
+
+
+def changes_show(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared.planning import plans
+
+    change_id = _record_id(body.get("id") or query.get("id"), "change")
+    item = plans.repository().review(change_id)
+    if item is None:
+        raise ApiError(404, f"no review item {change_id!r}")
+    return 200, item
+
+
+class DecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=RECORD_ID.pattern)
+    reason: str = Field(min_length=3, max_length=500)
+    by: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@ -]+$")
+
+
+def _decide(body: dict[str, Any], verdict: str) -> tuple[int, dict[str, Any]]:
+    from datetime import datetime, timezone
+
+    from shared.planning import plans
+
+    req = DecisionBody.model_validate(body)
+    store = plans.repository()
+    outcome = store.decide(req.id, verdict, req.by, req.reason, datetime.now(timezone.utc))
+    if outcome == "missing":
+        raise ApiError(404, f"no review item {req.id!r}")
+    if outcome == "already":
+        item = store.review(req.id) or {}
+        raise ApiError(409, f"{req.id} was {item.get('status')} already (by {item.get('decided_by')})")
+    return 200, {"change_id": req.id, "status": verdict, "by": req.by}
+
+
+def changes_approve(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    return _decide(body, "approved")
+
+
+def changes_reject(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    return _decide(body, "rejected")
+
+
 Handler = Callable[[dict[str, Any], dict[str, str]], tuple[int, dict[str, Any]]]
 ACTIONS: dict[str, Handler] = {
     "weekly.run": weekly_run,
@@ -295,6 +345,10 @@ ACTIONS: dict[str, Handler] = {
     "serving.history": serving_history,
     "serving.show": serving_show,
     "serving.rollback": serving_rollback,
+    "changes.list": changes_list,
+    "changes.show": changes_show,
+    "changes.approve": changes_approve,
+    "changes.reject": changes_reject,
 }
 ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/weekly/run"): "weekly.run",
@@ -315,6 +369,10 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/serving/history"): "serving.history",
     ("GET", "/serving/show"): "serving.show",
     ("POST", "/serving/rollback"): "serving.rollback",
+    ("GET", "/changes"): "changes.list",
+    ("GET", "/changes/show"): "changes.show",
+    ("POST", "/changes/approve"): "changes.approve",
+    ("POST", "/changes/reject"): "changes.reject",
 }
 
 

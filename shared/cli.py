@@ -10,6 +10,7 @@
     python -m shared.cli ops poison [--limit N] [--json]
     python -m shared.cli status ID [--json]      (any record id, or the id of the message that made it)
     python -m shared.cli serving history [--limit N] | show [N] | rollback --to N --reason TEXT --by NAME [--json]
+    python -m shared.cli changes list [--status S] | show ID | approve ID | reject ID --by NAME --reason TEXT
 
 Backends: the environment (GCP, or emulators) as configured; when no emulator variable and no
 GOOGLE_CLOUD_PROJECT is set and .local/stack.env exists (after `make up`), that file is used.
@@ -355,6 +356,42 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_changes(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from shared.planning import plans
+
+    store = plans.repository()
+    if args.changes_command == "list":
+        items = store.reviews(args.status)
+        if args.json:
+            _print_json(items)
+            return 0
+        for r in items:
+            who = f" by {r['decided_by']}: {r['reason']}" if r.get("decided_by") else ""
+            print(f"{r['change_id']}  {r['status']:8}  {r['risk']:6} {r['kind']} {r['target']} (run {r['run_id']}){who}")
+        print(f"{len(items)} review item(s)" + (f" {args.status}" if args.status else ""))
+        return 0
+    if args.changes_command == "show":
+        item = store.review(args.id)
+        if item is None:
+            _err(f"no review item {args.id!r}")
+            return 1
+        _print_json(item)
+        return 0
+    verdict = "approved" if args.changes_command == "approve" else "rejected"
+    outcome = store.decide(args.id, verdict, args.by, args.reason, datetime.now(timezone.utc))
+    if outcome != "decided":
+        item = store.review(args.id) or {}
+        _err(f"no review item {args.id!r}" if outcome == "missing" else
+             f"{args.id} was {item.get('status')} already (by {item.get('decided_by')})")
+        return 1
+    print(json.dumps({"change_id": args.id, "status": verdict}) if args.json else
+          f"{args.id} {verdict} by {args.by}; the next weekly cycle's upgrade applies approved changes"
+          if verdict == "approved" else f"{args.id} rejected by {args.by}")
+    return 0
+
+
 def cmd_serving(args: argparse.Namespace) -> int:
     from shared.serving import store as serving_store
 
@@ -478,6 +515,21 @@ def build_parser() -> argparse.ArgumentParser:
     for parser in (svh, svs, svr):
         parser.add_argument("--json", action="store_true")
         parser.set_defaults(func=cmd_serving)
+    ch = sub.add_parser("changes", help="gated changes waiting for a person")
+    chsub = ch.add_subparsers(dest="changes_command", required=True)
+    chl = chsub.add_parser("list")
+    chl.add_argument("--status", choices=["pending", "approved", "rejected", "applied"])
+    chs = chsub.add_parser("show")
+    chs.add_argument("id")
+    decided = [chsub.add_parser(name, help=f"{name} a pending change (recorded with who and why)")
+               for name in ("approve", "reject")]
+    for parser in decided:
+        parser.add_argument("id")
+        parser.add_argument("--by", required=True)
+        parser.add_argument("--reason", required=True)
+    for parser in (chl, chs, *decided):
+        parser.add_argument("--json", action="store_true")
+        parser.set_defaults(func=cmd_changes)
     sts = sub.add_parser("status", help="any record by id, or the record a message id created")
     sts.add_argument("id")
     sts.add_argument("--json", action="store_true")

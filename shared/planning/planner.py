@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.planning.policy import RiskPolicy
 from shared.policy import ModelVerdict
-from shared.serving.changes import Change
+from shared.serving.changes import POST_BENCHMARK_KINDS, Change
 from shared.serving.models import Route, ServingVersion
 
 # priority = base for the kind + the strength of its evidence (parts kept on every change)
@@ -101,8 +101,7 @@ class _Planner:
         c = change.model_copy(update={
             "risk": self.p.risk(change.kind),
             "priority": round(sum(change.priority_parts.values()), 2),
-            "needs_post_benchmark": change.kind in ("routing_primary", "fallback_update", "strategy_change",
-                                                    "prompt_template_update"),
+            "needs_post_benchmark": change.kind in POST_BENCHMARK_KINDS,
             "simulated": change.simulated or (self.f.bench_simulated and bool(change.evidence.get("bench_runs")))})
         c.decision, c.decision_rule = (decision or self.p.decision(c.kind)), (rule or f"risk policy: {c.risk}")
         if c.decision == "auto_apply" and c.simulated and not self.f.demo:

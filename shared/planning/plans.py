@@ -1,22 +1,45 @@
 """Plans behind a repository: one plan per weekly run (`plans/{run_id}`), written once, so a
-redelivered planner message finds the plan it made. `FirestorePlanStore` in production,
+redelivered planner message finds the plan it made; and one review item per gated change
+(`reviews/{change_id}`: pending, then approved or rejected by a named person with a reason, then
+applied), decided exactly once however many people press the button. `FirestorePlanStore` in production,
 `InMemoryPlanStore` for unit tests, one contract (tests/planning/test_plan_store_contract.py).
 The collection name lives here only."""
 from __future__ import annotations
 
 import functools
 import threading
-from typing import Any, Protocol
+from copy import deepcopy
+from datetime import datetime
+from typing import Any, Literal, Protocol
 
 from shared.planning.planner import Plan
+from shared.serving.changes import Change
 
 PLANS = "plans"
+REVIEWS = "reviews"
+ReviewStatus = Literal["pending", "approved", "rejected", "applied"]
+Verdict = Literal["approved", "rejected"]
+Decided = Literal["decided", "already", "missing"]
+
+
+def review_item(change: Change, run_id: str, now: datetime) -> dict[str, Any]:
+    return {"change_id": change.id, "run_id": run_id, "kind": change.kind, "target": change.target,
+            "risk": change.risk, "status": "pending", "created_at": now, "change": change.model_dump(mode="json"),
+            "decided_by": None, "decided_at": None, "reason": None, "applied_in_version": None}
 
 
 class PlanStore(Protocol):
     def create(self, plan: Plan) -> bool:
         """Store the run's plan; False (and the stored one kept) when the run has one already."""
     def get(self, run_id: str) -> Plan | None: ...
+    def open_reviews(self, items: list[dict[str, Any]]) -> None:
+        """Create the review items that do not exist yet (a re-planned change keeps its state)."""
+    def review(self, change_id: str) -> dict[str, Any] | None: ...
+    def reviews(self, status: ReviewStatus | None = None) -> list[dict[str, Any]]:
+        """Oldest first."""
+    def decide(self, change_id: str, verdict: Verdict, by: str, reason: str, now: datetime) -> Decided:
+        """Approve or reject a pending item, once: "already" when it was decided before."""
+    def mark_applied(self, change_ids: list[str], version: int) -> None: ...
 
 
 class FirestorePlanStore:
@@ -24,6 +47,55 @@ class FirestorePlanStore:
         from shared.platform import firestore as fs
 
         return fs.client().collection(PLANS).document(fs.doc_id(run_id))
+
+    def _review_ref(self, change_id: str) -> Any:
+        from shared.platform import firestore as fs
+
+        return fs.client().collection(REVIEWS).document(fs.doc_id(change_id))
+
+    def open_reviews(self, items: list[dict[str, Any]]) -> None:
+        from google.api_core.exceptions import AlreadyExists
+
+        for item in items:
+            try:
+                self._review_ref(item["change_id"]).create(item)
+            except AlreadyExists:
+                pass
+
+    def review(self, change_id: str) -> dict[str, Any] | None:
+        snap = self._review_ref(change_id).get()
+        return snap.to_dict() if snap.exists else None
+
+    def reviews(self, status: ReviewStatus | None = None) -> list[dict[str, Any]]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        from shared.platform import firestore as fs
+
+        col = fs.client().collection(REVIEWS)
+        docs = [s.to_dict() for s in (col.where(filter=FieldFilter("status", "==", status)) if status else col).stream()]
+        return sorted(docs, key=lambda d: (d["created_at"], d["change_id"]))
+
+    def decide(self, change_id: str, verdict: Verdict, by: str, reason: str, now: datetime) -> Decided:
+        from google.cloud import firestore
+
+        from shared.platform import firestore as fs
+
+        ref = self._review_ref(change_id)
+
+        @firestore.transactional
+        def txn(transaction: Any) -> Decided:
+            snap = ref.get(transaction=transaction)
+            if not snap.exists:
+                return "missing"
+            if (snap.to_dict() or {}).get("status") != "pending":
+                return "already"
+            transaction.update(ref, {"status": verdict, "decided_by": by, "reason": reason, "decided_at": now})
+            return "decided"
+        return txn(fs.client().transaction(max_attempts=10))
+
+    def mark_applied(self, change_ids: list[str], version: int) -> None:
+        for change_id in change_ids:
+            self._review_ref(change_id).update({"status": "applied", "applied_in_version": version})
 
     def create(self, plan: Plan) -> bool:
         from google.api_core.exceptions import AlreadyExists
@@ -42,7 +114,35 @@ class FirestorePlanStore:
 class InMemoryPlanStore:
     def __init__(self) -> None:
         self.plans: dict[str, str] = {}      # stored as JSON, as Firestore would: no shared objects
+        self.items: dict[str, dict[str, Any]] = {}
         self._mutex = threading.Lock()
+
+    def open_reviews(self, items: list[dict[str, Any]]) -> None:
+        with self._mutex:
+            for item in items:
+                self.items.setdefault(item["change_id"], deepcopy(item))
+
+    def review(self, change_id: str) -> dict[str, Any] | None:
+        return deepcopy(self.items.get(change_id))
+
+    def reviews(self, status: ReviewStatus | None = None) -> list[dict[str, Any]]:
+        return sorted((deepcopy(d) for d in self.items.values() if status is None or d["status"] == status),
+                      key=lambda d: (d["created_at"], d["change_id"]))
+
+    def decide(self, change_id: str, verdict: Verdict, by: str, reason: str, now: datetime) -> Decided:
+        with self._mutex:
+            item = self.items.get(change_id)
+            if item is None:
+                return "missing"
+            if item["status"] != "pending":
+                return "already"
+            item.update(status=verdict, decided_by=by, reason=reason, decided_at=now)
+            return "decided"
+
+    def mark_applied(self, change_ids: list[str], version: int) -> None:
+        with self._mutex:
+            for change_id in change_ids:
+                self.items[change_id].update(status="applied", applied_in_version=version)
 
     def create(self, plan: Plan) -> bool:
         with self._mutex:

@@ -36,6 +36,7 @@ def plan_week(run_id: str, now: datetime, repo: runs.WeeklyRuns | None = None,
     store = store or plans.repository()
     existing = store.get(run_id)
     if existing is not None:
+        store.open_reviews([plans.review_item(c, run_id, now) for c in existing.by_decision("gated")])
         return existing
     catalog = catalog or catalog_store.repository()
     serving = serving or serving_store.repository()
@@ -45,7 +46,9 @@ def plan_week(run_id: str, now: datetime, repo: runs.WeeklyRuns | None = None,
     version = current_serving(catalog, serving, now, run_id)
     plan = make_plan(gather(run, catalog, serving, now), version, load_policy())
     if not store.create(plan):
-        return store.get(run_id) or plan
+        plan = store.get(run_id) or plan
+    # review items for what waits for a person (a redelivery finds them made: create-once)
+    store.open_reviews([plans.review_item(c, run_id, now) for c in plan.by_decision("gated")])
     log.info("plan made", based_on_version=plan.based_on, changes=len(plan.changes), top=plan.top)
     return plan
 

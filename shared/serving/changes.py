@@ -15,6 +15,8 @@ from shared.serving.models import (AppliedChange, PromptTemplate, Route, ServedC
 
 ChangeKind = Literal["catalog_add", "catalog_deactivate", "catalog_reactivate", "pricing_update", "category_add",
                      "routing_primary", "fallback_update", "prompt_template_update", "strategy_change"]
+# kinds that change what a route serves: measured by a post-change benchmark before promotion
+POST_BENCHMARK_KINDS = ("routing_primary", "fallback_update", "strategy_change", "prompt_template_update")
 Risk = Literal["LOW", "MEDIUM", "HIGH"]
 Decision = Literal["auto_apply", "gated", "deferred", "rejected"]
 
@@ -45,6 +47,9 @@ class Change(BaseModel):
     def model_post_init(self, _: Any) -> None:
         if not self.id:
             self.id = change_id(self.kind, self.target, self.before, self.after)
+
+    def measured_before_promotion(self) -> bool:
+        return self.needs_post_benchmark or self.kind in POST_BENCHMARK_KINDS
 
     def applied(self) -> AppliedChange:
         return AppliedChange(change_id=self.id, kind=self.kind, target=self.target,

@@ -13,6 +13,7 @@ from shared.messages import RunContext, StageDone
 from shared.planning import plans
 from shared.platform.events import EventMeta
 from shared.serving import store as serving_store
+from shared.serving.changes import Change
 from shared.serving.upgrade import decide
 
 log = get_logger(__name__)
@@ -31,7 +32,8 @@ def upgrade_week(ctx: RunContext, now: datetime, serving: serving_store.ServingS
     done = serving.upgrade(ctx.run_id)
     if done is not None:                 # a redelivery after the outcome was recorded
         return done
-    plan = (store or plans.repository()).get(ctx.run_id)
+    store = store or plans.repository()
+    plan = store.get(ctx.run_id)
     if plan is None:
         raise NothingToUpgrade(f"no plan for run {ctx.run_id}: the planner stage did not make one")
     for attempt in range(1, REBUILDS + 1):
@@ -44,7 +46,8 @@ def upgrade_week(ctx: RunContext, now: datetime, serving: serving_store.ServingS
                        "post_benchmark_needed": False, "recovered": True, "dry_run": False}
             serving.save_upgrade(ctx.run_id, outcome)
             return serving.upgrade(ctx.run_id) or outcome
-        decision = decide(plan.changes, current, f"upgrade:{ctx.run_id}", f"weekly run {ctx.run_id}", now)
+        approved = [Change.model_validate(r["change"]) for r in store.reviews("approved")]
+        decision = decide(plan.changes, current, f"upgrade:{ctx.run_id}", f"weekly run {ctx.run_id}", now, approved)
         outcome = {**decision.summary(), "run_id": ctx.run_id, "plan_based_on": plan.based_on,
                    "based_on": current.number, "rebuilds": attempt - 1, "dry_run": ctx.options.dry_run,
                    "promoted_version": None, "rolled_back": False}
@@ -58,6 +61,8 @@ def upgrade_week(ctx: RunContext, now: datetime, serving: serving_store.ServingS
             continue
         else:
             outcome.update(result="promoted", promoted_version=decision.candidate.number)
+            store.mark_applied([i for i in decision.applied if i in {c.id for c in approved}],
+                               decision.candidate.number)
         serving.save_upgrade(ctx.run_id, outcome)
         return serving.upgrade(ctx.run_id) or outcome
     raise RuntimeError(f"the serving pointer kept moving during {REBUILDS} rebuilds; retrying later")

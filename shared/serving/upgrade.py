@@ -29,15 +29,17 @@ class UpgradeDecision(BaseModel):
 
 
 def decide(changes: list[Change], current: ServingVersion, created_by: str, reason: str,
-           now: datetime) -> UpgradeDecision:
-    """The candidate built from the auto-applied changes that fit `current`."""
+           now: datetime, approved: list[Change] | None = None) -> UpgradeDecision:
+    """The candidate built from the auto-applied changes, and the approved ones, that fit `current`."""
     applied: list[Change] = []
     waiting: dict[str, str] = {}
-    for change in changes:
-        if change.decision != "auto_apply":
+    approved_ids = {c.id for c in approved or []}
+    todo = [*changes, *(c for c in approved or [] if c.id not in {x.id for x in changes})]
+    for change in todo:
+        if change.decision != "auto_apply" and change.id not in approved_ids:
             waiting[change.id] = f"{change.decision}: {change.decision_rule}"
             continue
-        if change.needs_post_benchmark:
+        if change.measured_before_promotion():
             waiting[change.id] = NO_POST_BENCHMARK_YET
             continue
         try:
@@ -48,4 +50,4 @@ def decide(changes: list[Change], current: ServingVersion, created_by: str, reas
         applied.append(change)
     candidate = build_candidate(current, applied, created_by, reason, now) if applied else None
     return UpgradeDecision(candidate=candidate, applied=[c.id for c in applied], waiting=waiting,
-                           needs_post_benchmark=any(c.needs_post_benchmark for c in applied))
+                           needs_post_benchmark=any(c.measured_before_promotion() for c in applied))

@@ -60,3 +60,34 @@ def test_history_show_and_an_audited_rollback(cloud):
     assert r.status_code == 404
     assert httpx.get(cloud.function_url("api") + "/serving/show", timeout=30).json()["number"] == 2
     assert cli(cloud, "serving", "rollback", "--to", "7", "--reason", "none", "--by", "x").returncode == 1
+
+
+def test_gated_changes_are_listed_shown_and_decided_once_through_the_cli_and_the_api(cloud):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.planning import plans
+
+    route = Change(kind="routing_primary", target="programming", before={"primary": "a/one", "fallbacks": []},
+                   after={"primary": "b/two", "fallbacks": ["a/one"]}, risk="MEDIUM", decision="gated")
+    price = Change(kind="pricing_update", target="b/two", before={"prompt": "1"}, after={"prompt": "2"},
+                   risk="MEDIUM", decision="gated")
+    plans.repository().open_reviews([plans.review_item(c, "run-9", NOW) for c in (route, price)])
+    p = cli(cloud, "changes", "list", "--status", "pending")
+    assert p.returncode == 0 and route.id in p.stdout and price.id in p.stdout and "2 review item(s)" in p.stdout
+    assert json.loads(cli(cloud, "changes", "show", route.id).stdout)["change"]["after"]["primary"] == "b/two"
+    p = cli(cloud, "changes", "approve", route.id, "--by", "ana", "--reason", "leader for three weeks")
+    assert p.returncode == 0 and "approved by ana" in p.stdout
+    p = cli(cloud, "changes", "reject", route.id, "--by", "bo", "--reason", "too late")
+    assert p.returncode == 1 and "was approved already (by ana)" in p.stderr
+
+    def approve(who: str) -> int:
+        return httpx.post(cloud.function_url("api") + "/changes/approve", timeout=30,
+                          json={"id": price.id, "by": who, "reason": "cheaper"}).status_code
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        codes = sorted(pool.map(approve, [f"op{i}" for i in range(5)]))
+    assert codes == [200, 409, 409, 409, 409]
+    items = httpx.get(cloud.function_url("api") + "/changes", params={"status": "approved"}, timeout=30).json()
+    assert {i["change_id"] for i in items["items"]} == {route.id, price.id}
+    r = httpx.post(cloud.function_url("api") + "/changes/reject", json={"id": "nope", "by": "x", "reason": "nope"},
+                   timeout=30)
+    assert r.status_code == 404

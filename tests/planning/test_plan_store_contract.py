@@ -36,3 +36,33 @@ def test_a_plan_is_written_once_and_read_back_whole(store):
 def test_run_ids_of_any_shape(store):
     for run_id in ("a/b", "x" * 1600, "__x__"):
         assert store.create(plan(run_id)) and store.get(run_id).run_id == run_id
+
+
+def items(run_id: str = "r1") -> list[dict]:
+    return [plans.review_item(c, run_id, NOW) for c in plan(run_id).changes]
+
+
+def test_review_items_are_opened_once_and_decided_once(store):
+    [item] = items()
+    store.open_reviews([item])
+    store.open_reviews([{**item, "status": "approved"}])          # a re-plan keeps the state
+    assert store.review(item["change_id"])["status"] == "pending"
+    assert [r["change_id"] for r in store.reviews("pending")] == [item["change_id"]] and store.reviews("approved") == []
+    assert store.decide(item["change_id"], "approved", "ana", "leader for 3 weeks", NOW) == "decided"
+    assert store.decide(item["change_id"], "rejected", "bo", "no", NOW) == "already"
+    assert store.decide("nope", "approved", "ana", "x", NOW) == "missing"
+    got = store.review(item["change_id"])
+    assert (got["status"], got["decided_by"], got["reason"]) == ("approved", "ana", "leader for 3 weeks")
+    store.mark_applied([item["change_id"]], 4)
+    assert store.review(item["change_id"])["applied_in_version"] == 4 and store.reviews("applied")
+
+
+def test_concurrent_approvals_decide_once(store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    [item] = items()
+    store.open_reviews([item])
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = list(pool.map(lambda who: store.decide(item["change_id"], "approved", who, "ok", NOW),
+                                 [f"op{i}" for i in range(6)]))
+    assert sorted(outcomes) == ["already"] * 5 + ["decided"]

@@ -99,3 +99,19 @@ def test_without_a_plan_the_stage_fails_with_the_reason_instead_of_retrying():
     other = ctx.model_copy(update={"run_id": "r-without-plan"})
     with pytest.raises(NothingToUpgrade, match="the planner stage did not make one"):
         upgrade_week(other, NOW, serving, plans)
+
+
+def test_approved_changes_are_applied_and_marked_applied():
+    serving, plans, ctx = setup()
+    from shared.planning.plans import review_item
+
+    gated_price = Change(kind="pricing_update", target="c/three", before={"prompt": "0.000001"},
+                         after={"prompt": "0.000005"}, decision="gated", decision_rule="stricter policy")
+    route = ROUTE.model_copy(update={"needs_post_benchmark": True})
+    plans.open_reviews([review_item(c, "r0", NOW) for c in (gated_price, route)])
+    plans.decide(gated_price.id, "approved", "ana", "ok", NOW)
+    plans.decide(route.id, "approved", "ana", "ok", NOW)
+    out = upgrade_week(ctx, NOW, serving, plans)
+    assert gated_price.id in out["applied"] and serving.version(2).models["c/three"].pricing == {"prompt": "0.000005"}
+    assert out["waiting"][route.id] == NO_POST_BENCHMARK_YET        # approved, but measured first
+    assert plans.review(gated_price.id)["status"] == "applied" and plans.review(route.id)["status"] == "approved"
