@@ -91,7 +91,9 @@ class FirestorePlanStore:
                 return "already"
             transaction.update(ref, {"status": verdict, "decided_by": by, "reason": reason, "decided_at": now})
             return "decided"
-        return txn(fs.client().transaction(max_attempts=10))
+        settled = fs.contended(lambda: txn(fs.client().transaction(max_attempts=10)),
+                               lambda: ((self.review(change_id) or {}).get("status") == "pending"))
+        return "already" if settled is None else settled
 
     def mark_applied(self, change_ids: list[str], version: int) -> None:
         for change_id in change_ids:

@@ -6,7 +6,7 @@ import hashlib
 import re
 import threading
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 from urllib.parse import quote
 
 from shared.config import get_settings
@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the client import costs ~0.3 s: only paths that touch Fires
     from google.cloud import firestore
 
 log = get_logger(__name__)
+T = TypeVar("T")
 MAX_BATCH = 500  # Firestore's limit of writes per batch / commit
 
 
@@ -79,6 +80,25 @@ def _nested(data: dict[str, Any], prefix: str | None) -> dict[str, Any]:
     for part in prefix.split("."):
         data = data.get(part) or {} if isinstance(data, dict) else {}
     return data if isinstance(data, dict) else {}
+
+
+def contended(attempt: Callable[[], T], still_open: Callable[[], bool], rounds: int = 6) -> T | None:
+    """Run a transaction that many writers may race for (one document, several instances).
+    When it still cannot commit after the client's own retries, look again: None when someone
+    else settled it meanwhile (`still_open()` is false), else wait a little and try again."""
+    import random
+    import time
+
+    for round_ in range(rounds):
+        try:
+            return attempt()
+        except ValueError as exc:          # google-cloud-firestore: "Failed to commit transaction in N attempts"
+            if "Failed to commit transaction" not in str(exc):
+                raise
+            if not still_open():
+                return None
+            time.sleep(random.uniform(0.05, 0.2) * (round_ + 1))
+    raise RuntimeError(f"a contended transaction did not commit in {rounds} rounds; retry later")
 
 
 def claim(ref: Any, lease_s: float = LEASE_S, prefix: str | None = None,

@@ -20,7 +20,7 @@ VERSIONS = "serving_versions"
 POINTER_COLLECTION, POINTER_DOC = "serving", "current"
 EVENTS = "serving_events"
 UPGRADES = "upgrades"                 # {run_id}: what the upgrade stage did with the run's plan
-CONTENDED_ATTEMPTS = 10               # a transaction retried this often found the pointer moving: "moved"
+CONTENDED_ATTEMPTS = 10               # the client's own retries of one transaction
 
 Promotion = Literal["promoted", "moved"]
 PointerMove = Literal["pointed", "moved", "missing"]
@@ -116,12 +116,9 @@ class FirestoreServingStore(_PointerMoves):
             transaction.set(self._pointer(), {"number": to, "updated_at": at, "by": by, "reason": reason})
             transaction.create(self._col(EVENTS).document(), _event(kind, now_at, to, by, reason, at))
             return "promoted" if write_version is not None else "pointed"
-        try:
-            return txn(db.transaction(max_attempts=CONTENDED_ATTEMPTS))
-        except ValueError as exc:     # still contended after every attempt: others are moving it
-            if "Failed to commit transaction" not in str(exc):
-                raise
-            return "moved"
+        settled = fs.contended(lambda: txn(db.transaction(max_attempts=CONTENDED_ATTEMPTS)),
+                               lambda: self.current_number() == expected)
+        return "moved" if settled is None else settled     # None: someone else moved the pointer
 
     def events(self, limit: int) -> list[dict[str, Any]]:
         from google.cloud import firestore
