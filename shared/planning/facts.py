@@ -9,11 +9,10 @@ from shared.catalog.store import CatalogStore
 from shared.catalog.sync import load_record
 from shared.planning.planner import ModelFacts, PlanningFacts, RankingFacts
 from shared.policy import ModelVerdict
-from shared.serving.bootstrap import MODEL_FIELDS, NothingToServe, ensure_version_one
+from shared.serving.bootstrap import MODEL_FIELDS, ensure_version_one
 from shared.serving.models import ServingVersion
 from shared.serving.store import ServingStore
 
-NothingToPlanAgainst = NothingToServe     # the planner's name for it
 ROUTING_KINDS = ("routing_primary", "fallback_update")
 
 

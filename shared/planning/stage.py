@@ -11,11 +11,12 @@ from shared.cycle.protocol import StageResult, run_stage
 from shared.log import get_logger, log_context
 from shared.messages import StageDone
 from shared.planning import plans
-from shared.planning.facts import NothingToPlanAgainst, current_serving, gather
+from shared.planning.facts import current_serving, gather
 from shared.planning.planner import Plan, make_plan
 from shared.planning.policy import load_policy
 from shared.platform.events import EventMeta
 from shared.serving import store as serving_store
+from shared.serving.bootstrap import NothingToServe
 
 log = get_logger(__name__)
 STAGE = "planner"
@@ -59,7 +60,7 @@ def handle_benchmark_completed(done: StageDone, meta: EventMeta) -> None:
     def work(started: datetime) -> StageResult:
         try:
             plan = plan_week(ctx.run_id, datetime.now(timezone.utc))
-        except NothingToPlanAgainst as exc:     # a retry cannot help: the run says why
+        except NothingToServe as exc:     # a retry cannot help: the run says why
             return StageResult(status="failed", error=str(exc))
         return StageResult(status="succeeded", summary=plan_summary(plan))
 

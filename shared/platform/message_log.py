@@ -8,7 +8,6 @@ loop (the callers catch and log).
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -103,7 +102,3 @@ def purge_dead_letter(message_id: str) -> bool:
     ref.delete()
     return True
 
-
-def is_message_id(value: str) -> bool:
-    """Pub/Sub message ids are decimal numbers (the emulator's too)."""
-    return bool(re.fullmatch(r"\d{1,30}", value))

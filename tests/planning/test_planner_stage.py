@@ -11,10 +11,11 @@ from shared.catalog.sync import run_sync
 from shared.config import settings_from_env
 from shared.cycle import runs
 from shared.messages import WeeklyCycleRequest
-from shared.planning.facts import NothingToPlanAgainst, current_serving
+from shared.planning.facts import current_serving
 from shared.planning.plans import InMemoryPlanStore
 from shared.planning.stage import plan_summary, plan_week
 from shared.platform import firestore as fs
+from shared.serving.bootstrap import NothingToServe
 from shared.serving.changes import build_candidate
 from shared.serving.store import InMemoryServingStore
 from tests.conftest import TEST_ENV
@@ -104,5 +105,5 @@ def test_a_category_whose_leader_is_not_its_primary_gets_a_gated_routing_change(
 def test_nothing_to_plan_against_without_a_catalog():
     repo = runs.InMemoryWeeklyRuns()
     runs.create_run(WeeklyCycleRequest(run_id="run-0", requested_by="test"), "run-0", "m-0", repo)
-    with pytest.raises(NothingToPlanAgainst):
+    with pytest.raises(NothingToServe):
         plan_week("run-0", NOW, repo, InMemoryCatalogStore(), InMemoryServingStore(), InMemoryPlanStore())
