@@ -118,5 +118,46 @@ class BenchShard(_Message):
     shard: int = Field(ge=0)
 
 
-class BenchmarkMessage(RootModel[Union[StageDone, BenchShard, BenchRequest]]):
-    """benchmark-requests carries the weekly hand-over, on-demand requests and shards."""
+class BenchTarget(_Message):
+    """What a benchmark target calls: a model, and optionally the reasoning strategy and the
+    prompt template text a route serves it with (none: the suite's cases as they are)."""
+    model: ModelId
+    strategy: dict[str, Any] | None = None      # shared.serving.models.Strategy as JSON
+    template: str | None = Field(None, max_length=20_000)
+
+
+class PostChangeBench(_Message):
+    """The upgrade's post-change benchmark of a candidate: the targets its changed routes serve
+    (and the targets they replace, where the pre-change run did not measure them as served), on
+    the same cases as the pre-change run. Published by upgrade on benchmark-requests."""
+    bench_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,150}$")
+    upgrade_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,120}$")
+    targets: dict[str, BenchTarget] = Field(min_length=1, max_length=MAX_MODELS_PER_REQUEST)
+    cases_uri: str | None = None                # the pre-change run's planned cases (None: the suite)
+    weekly_run_id: str | None = None
+
+
+class BenchmarkMessage(RootModel[Union[StageDone, BenchShard, PostChangeBench, BenchRequest]]):
+    """benchmark-requests carries the weekly hand-over, on-demand requests, post-change runs and shards."""
+
+
+class PostChangeMeasured(_Message):
+    """A post-change benchmark finished (benchmark → upgrade): judge the candidate."""
+    upgrade_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,120}$")
+    bench_id: str
+
+
+class ApplyApproved(_Message):
+    """An operator applies approved changes now (CLI `changes apply`, api POST /changes/apply)
+    instead of waiting for the next weekly cycle."""
+    upgrade_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,120}$")
+    change_ids: list[str] = Field([], max_length=100, description="empty: every approved change not yet applied")
+    by: str = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=1000)
+    demo: bool = Field(False, description="accept a post-change benchmark against simulated models "
+                                          "(a demo stack only; elsewhere simulated evidence never promotes)")
+
+
+class UpgradeMessage(RootModel[Union[StageDone, PostChangeMeasured, ApplyApproved]]):
+    """plan-ready carries the planner's hand-over, finished post-change benchmarks and operators'
+    apply requests: every promotion happens in the upgrade function."""

@@ -171,6 +171,75 @@ def run_verdict(states: Sequence[str]) -> str:
 
 
 # =============================================================================================
+# Post-change: a candidate's changed routes against what they served before, on the same cases
+# =============================================================================================
+
+class CaseOutcome(BaseModel):
+    """One target's result on one case, as the post-change judgement needs it."""
+    model_config = ConfigDict(frozen=True)
+    case_id: str
+    category: str                  # the benchmark category (coding, math, ...)
+    passed: bool
+    errored: bool = False
+
+
+class RouteComparison(BaseModel):
+    route: str                     # routing category
+    category: str                  # benchmark category
+    before: str | None
+    after: str
+    verdict: ModelVerdict
+
+    @property
+    def fails(self) -> bool:
+        if self.before is None:     # a new route: nothing served it before; it must be measured
+            return self.verdict.state == "incomplete"
+        return not self.verdict.passes_check
+
+
+class PostChangeVerdict(BaseModel):
+    promote: bool
+    comparisons: list[RouteComparison]
+    reasons: list[str]              # why not promoted (empty when promoted)
+    text: str
+
+
+def judge_post_change(routes: Sequence[tuple[str, str | None, str]], outcomes: dict[str, Sequence[CaseOutcome]],
+                      before_runs: dict[str, str], th: Thresholds) -> PostChangeVerdict:
+    """Each changed route `(route, before label, after label)`, per benchmark category: the
+    candidate's target on the cases of that category paired case by case with what the route
+    served before (`before_runs`: label → the bench id its outcomes come from). The regression
+    rules are judge_model's: a drop of `critical_points` fails outright, an `alert_points` drop
+    fails when significant (a non-significant one warns), an incomplete measurement fails, and
+    no case in common is no evidence (fails). Promote only when no comparison fails."""
+    comparisons: list[RouteComparison] = []
+    for route, before, after in routes:
+        mine = list(outcomes.get(after) or [])
+        if not mine:
+            verdict = ModelVerdict(state="incomplete", text=f"incomplete: {after} has no results in the post-change run")
+            comparisons.append(RouteComparison(route=route, category="all", before=before, after=after, verdict=verdict))
+            continue
+        theirs = list(outcomes.get(before) or []) if before else []
+        for category in sorted({o.category for o in mine}):
+            cur = [o for o in mine if o.category == category]
+            base = {o.case_id: o.passed and not o.errored for o in theirs if o.category == category}
+            baseline = [(before_runs.get(before, "?"), base)] if before and base else []
+            verdict = judge_model({o.case_id: o.passed and not o.errored for o in cur},
+                                  [o.case_id for o in cur if o.errored], len(cur), baseline, th)
+            comparisons.append(RouteComparison(route=route, category=category, before=before, after=after,
+                                               verdict=verdict))
+    failed = [c for c in comparisons if c.fails]
+    reasons = [f"{c.route} ({c.category}): {c.after} vs {c.before or 'no previous route'}: {c.verdict.text}"
+               for c in failed]
+    n_routes = len({r for r, _, _ in routes})
+    text = (f"{len(failed)} of {len(comparisons)} route/category comparisons failed on {n_routes} changed route(s)"
+            if failed else f"{len(comparisons)} route/category comparisons on {n_routes} changed route(s): "
+                           f"no regression against what the routes served before")
+    return PostChangeVerdict(promote=not failed and bool(comparisons), comparisons=comparisons, reasons=reasons,
+                             text=text)
+
+
+# =============================================================================================
 # SAFE: the checks a weekly run must pass, and their reasons
 # =============================================================================================
 
@@ -283,14 +352,25 @@ def judge_upgrade(summary: dict[str, Any], demo: bool) -> tuple[str, str]:
     """The upgrade check: a rollback fails it; a candidate that changed a route passes only on its
     post-change benchmark; one that changed no route passes, stated as such."""
     if summary.get("rolled_back"):
-        return "failed", f"the candidate was rolled back: {summary.get('rollback_reason') or 'it regressed'}"
+        rollback = summary.get("rollback") or {}
+        return "failed", (f"the candidate was rolled back (serving stays at version {rollback.get('kept_version')}): "
+                          f"{rollback.get('reason') or summary.get('rollback_reason') or 'it regressed'}")
     post = summary.get("post_benchmark")
     if post:
-        return judge_benchmark_summary(post, demo)
+        if post.get("simulated") and not demo:
+            return judge_benchmark_summary(post, demo)     # says why simulated evidence fails
+        change = summary.get("post_change") or {}
+        if summary.get("result") != "promoted" or not change.get("promote"):
+            return "failed", f"post-change benchmark {post.get('bench_id')}: candidate not promoted: " \
+                             f"{summary.get('result')}"
+        detail = f"post-change benchmark {post.get('bench_id')}: {change.get('text')}"
+        return "passed", detail + (" (DEMO: simulated models)" if post.get("simulated") else "")
+    if summary.get("post_benchmark_skipped"):     # a change that needed it waits: the check did not run
+        return "did not run", summary["post_benchmark_skipped"]
     if summary.get("post_benchmark_needed") is False:
         applied = len(summary.get("applied") or [])
-        return "passed", (f"no change needed a post-change benchmark ({applied} catalog, pricing or category "
-                          f"change(s) applied; {len(summary.get('waiting') or {})} waiting)")
+        return "passed", (f"no change needed a post-change benchmark ({applied} change(s) applied, none altering "
+                          f"what a route serves; {len(summary.get('waiting') or {})} waiting)")
     return "did not run", "no post-change benchmark summary: the post-change check did not run"
 
 

@@ -135,7 +135,8 @@ def stages(bench: dict[str, Any] | None = None, post: dict[str, Any] | None = No
            ) -> dict[str, Any]:
     out = {name: {"status": status.get(name, "succeeded")} for name, _ in policy.REQUIRED_CHECKS}
     out["benchmark"]["summary"] = bench if bench is not None else summary()
-    out["upgrade"]["summary"] = {"post_benchmark": post if post is not None else summary()}
+    out["upgrade"]["summary"] = {"result": "promoted", "post_benchmark": post if post is not None else summary(),
+                                 "post_change": {"promote": True, "text": "3 comparisons: no regression"}}
     return out
 
 
@@ -190,8 +191,14 @@ def test_upgrade_check_needs_a_post_change_benchmark():
     st["upgrade"]["summary"] = {}
     up = required_checks(st, {}, OK)[4]
     assert up.outcome == "did not run" and "no post-change benchmark summary" in up.detail
-    st["upgrade"]["summary"] = {"post_benchmark": summary(**{"a/m": model("regression", "worse")})}
+    st["upgrade"]["summary"] = {"result": "not promoted: the serving version moved", "post_benchmark": summary(),
+                                "post_change": {"promote": True}}
     assert required_checks(st, {}, OK)[4].outcome == "failed"
+    st["upgrade"]["summary"] = {"result": "rolled back", "rolled_back": True, "post_benchmark": summary(),
+                                "rollback": {"kept_version": 4, "reason": "programming (math): −20 points"}}
+    up = required_checks(st, {}, OK)[4]
+    assert up.outcome == "failed" and up.detail == ("the candidate was rolled back (serving stays at version 4): "
+                                                    "programming (math): −20 points")
 
 
 def test_stage_states_that_never_pass():
@@ -231,9 +238,65 @@ def test_dry_run_is_never_safe_and_labels_are_consistent():
 
 def test_the_upgrade_check():
     judge = policy.judge_upgrade
-    assert judge({"rolled_back": True, "rollback_reason": "programming −12 points"}, False) == (
-        "failed", "the candidate was rolled back: programming −12 points")
+    assert judge({"rolled_back": True, "rollback": {"kept_version": 3, "reason": "programming −12 points"}},
+                 False) == ("failed", "the candidate was rolled back (serving stays at version 3): programming −12 points")
+    promoted = {"result": "promoted", "post_benchmark": summary(simulated=True), "post_change": {"promote": True,
+                "text": "6 comparisons: no regression"}}
+    assert judge(promoted, True) == ("passed", "post-change benchmark None: 6 comparisons: no regression "
+                                               "(DEMO: simulated models)")
+    assert judge(promoted, False)[0] == "failed"                                 # simulated outside a demo
+    assert judge({"post_benchmark_needed": False, "post_benchmark_skipped": "benchmarks are disabled"},
+                 False) == ("did not run", "benchmarks are disabled")
     outcome, detail = judge({"post_benchmark_needed": False, "applied": ["a", "b"], "waiting": {"c": "gated"}}, False)
     assert outcome == "passed" and "no change needed a post-change benchmark (2" in detail and "1 waiting" in detail
     assert judge({"post_benchmark_needed": True}, False)[0] == "did not run"     # needed, not run: never a pass
     assert judge({}, False)[0] == "did not run"
+
+
+# --- post-change: a changed route against what it served before --------------------------------
+
+def case_outcomes(n: int, passed: int, category: str = "math", errored: int = 0) -> list[policy.CaseOutcome]:
+    return [policy.CaseOutcome(case_id=f"{category}-{i}", category=category, passed=i < passed,
+                               errored=passed <= i < passed + errored) for i in range(n)]
+
+
+def test_post_change_promotes_when_no_category_of_a_changed_route_regresses():
+    v = policy.judge_post_change([("programming", "old/m", "new/m")],
+                                 {"old/m": case_outcomes(40, 32) + case_outcomes(40, 30, "coding"),
+                                  "new/m": case_outcomes(40, 33) + case_outcomes(40, 30, "coding")},
+                                 {"old/m": "pre"}, TH)
+    assert v.promote and v.reasons == [] and [c.category for c in v.comparisons] == ["coding", "math"]
+    assert v.comparisons[1].verdict.baseline_bench_ids == ["pre"]
+
+
+def test_post_change_a_critical_drop_in_one_category_rolls_back_even_if_others_improve():
+    v = policy.judge_post_change([("programming", "old/m", "new/m")],
+                                 {"old/m": case_outcomes(40, 32) + case_outcomes(40, 20, "coding"),
+                                  "new/m": case_outcomes(40, 20) + case_outcomes(40, 40, "coding")},
+                                 {"old/m": "pre"}, TH)
+    assert not v.promote and len(v.reasons) == 1
+    assert v.reasons[0].startswith("programming (math): new/m vs old/m: −30.0 points vs baseline 80.0")
+
+
+def test_post_change_alert_drop_fails_only_when_significant():
+    # 8 of 40 fewer (−20 points would be critical): −7.5 points, 3 pass→fail only, not significant → warns, promotes
+    small = policy.judge_post_change([("r", "o", "n")], {"o": case_outcomes(40, 30), "n": case_outcomes(40, 27)},
+                                     {"o": "pre"}, TH)
+    assert small.promote and small.comparisons[0].verdict.state == "warn"
+
+
+def test_post_change_errors_no_common_cases_and_missing_results_never_promote():
+    errored = policy.judge_post_change([("r", "o", "n")], {"o": case_outcomes(20, 16),
+                                                           "n": case_outcomes(20, 10, errored=6)}, {"o": "pre"}, TH)
+    assert not errored.promote and errored.comparisons[0].verdict.state == "incomplete"
+    other = [policy.CaseOutcome(case_id=f"x-{i}", category="math", passed=True) for i in range(20)]
+    disjoint = policy.judge_post_change([("r", "o", "n")], {"o": case_outcomes(20, 16), "n": other}, {"o": "pre"}, TH)
+    assert not disjoint.promote and disjoint.comparisons[0].verdict.state == "baseline_established"
+    missing = policy.judge_post_change([("r", "o", "n")], {"o": case_outcomes(20, 16)}, {"o": "pre"}, TH)
+    assert not missing.promote and "has no results" in missing.reasons[0]
+    assert not policy.judge_post_change([], {}, {}, TH).promote          # nothing measured is no evidence
+
+
+def test_post_change_a_new_route_needs_only_a_complete_measurement():
+    v = policy.judge_post_change([("new-cat", None, "n")], {"n": case_outcomes(20, 5)}, {}, TH)
+    assert v.promote and v.comparisons[0].before is None

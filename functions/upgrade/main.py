@@ -1,16 +1,17 @@
-"""Cloud Function upgrade: the weekly chain's stage after the planner (trigger plan-ready).
+"""Cloud Function upgrade: every promotion of a serving version (trigger plan-ready).
 
-Builds the candidate serving version from the plan's auto-applied changes and promotes it in one
-transaction that checks the pointer; records what it applied and what waits, and why.
+Messages: the planner's hand-over (apply the week's plan), a finished post-change benchmark
+(promote the measured candidate or roll it back), an operator's request to apply approved
+changes now. Logic in shared/serving/stage.py.
 """
 import functions_framework
 from cloudevents.http.event import CloudEvent
 
-from shared.messages import StageDone
+from shared.messages import UpgradeMessage
 from shared.platform.events import handle_pubsub
-from shared.serving.stage import handle_plan_ready
+from shared.serving.stage import handle_upgrade_message
 
 
 @functions_framework.cloud_event
 def apply_upgrades(cloud_event: CloudEvent) -> None:
-    handle_pubsub(cloud_event, StageDone, "upgrade", handle_plan_ready)
+    handle_pubsub(cloud_event, UpgradeMessage, "upgrade", handle_upgrade_message)

@@ -137,7 +137,8 @@ def usd(amount: Decimal, places: int = 6) -> float:
 
 
 def estimate_cost(cases: list[Any], models: list[str], pricing: Mapping[str, Mapping[str, Any] | None],
-                  attempts: int, allow_unpriced: Iterable[str] = ()) -> dict[str, Any]:
+                  attempts: int, allow_unpriced: Iterable[str] = (),
+                  samples: Mapping[str, int] | None = None) -> dict[str, Any]:
     """Upper bound of a run before any call. Unpriced models the operator allowed are listed in
     `unpriced_models` and bound at $0; the others in `refused_models` with the reason."""
     allow = tuple(allow_unpriced)
@@ -154,9 +155,11 @@ def estimate_cost(cases: list[Any], models: list[str], pricing: Mapping[str, Map
             else:
                 refused[m] = str(exc)
             continue
-        per_model[m] = sum((call_bound(rates, pt, mt, attempts) for pt, mt in per_call), ZERO)
+        # a self-consistency target makes `samples` calls per case
+        per_model[m] = sum((call_bound(rates, pt, mt, attempts) for pt, mt in per_call), ZERO) * (samples or {}).get(m, 1)
     total = sum(per_model.values(), ZERO)
-    return {"calls": len(cases) * len(models), "attempts_per_call": attempts,
+    calls = sum(len(cases) * (samples or {}).get(m, 1) for m in models)
+    return {"calls": calls, "attempts_per_call": attempts,
             "prompt_tokens_per_model": sum(pt for pt, _ in per_call),
             "max_completion_tokens_per_model": sum(mt for _, mt in per_call),
             "usd_upper_bound": usd(total), "usd_upper_bound_exact": str(total),

@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from shared.bench import budget
 from shared.bench import store as results_store
-from shared.bench.cases import CaseResult
-from shared.bench.client import ChatClient
+from shared.bench.cases import Case, CaseResult
+from shared.bench.client import ChatClient, Completion
 from shared.bench.code_client import CodeBatcher, CodeRunnerClient
-from shared.bench.planning import Plan
+from shared.bench.planning import Plan, samples_of
 from shared.bench.scorers import code_case, score_from_verdict
 from shared.bench.scorers import score as score_case
 from shared.bench.spend import RunBudget, SpendLedger
@@ -31,9 +31,12 @@ def run_units(settings: Settings, plan: Plan, units: list[tuple[str, str]],
     batcher = CodeBatcher(code_runner, settings.code_runner_batch_size)
     pending: dict[int, CodeCase] = {}
     attempts = settings.http_max_attempts
-    rates = {m: budget.rates_or_none(m, pricing.get(m)) for m in {m for m, _ in units}}
-    bounds = [budget.call_bound(rates[m], budget.prompt_token_bound(by_id[c].prompt, by_id[c].system),
-                                by_id[c].max_tokens, attempts) if rates[m] else budget.ZERO for m, c in units]
+    rates = {m: budget.rates_or_none(plan.model_of(m), pricing.get(m)) for m in {m for m, _ in units}}
+    # a target's calls per case (self-consistency samples k times) and its template in the prompt
+    calls = {m: samples_of(plan.variants.get(m)) for m in rates}
+    bounds = [budget.call_bound(rates[m], budget.prompt_token_bound(
+        by_id[c].prompt, (by_id[c].system or "") + ((plan.variants.get(m) or {}).get("template") or "")),
+        by_id[c].max_tokens, attempts) * calls[m] if rates[m] else budget.ZERO for m, c in units]
     spend = RunBudget(SpendLedger(settings, plan.bench_id), bounds, settings.bench_concurrency)
 
     def one(index: int, unit: tuple[str, str]) -> CaseResult:
@@ -45,7 +48,7 @@ def run_units(settings: Settings, plan: Plan, units: list[tuple[str, str]],
                               scorer=case.scorer, status="errored", error=refused)
         charge = bounds[index]  # until the call says otherwise, assume its whole bound was spent
         try:
-            done = client.complete(model, case)
+            done = call_target(client, plan, model, case)
             exact, source = budget.actual_cost(rates[model], done.cost_usd, done.prompt_tokens,
                                                done.completion_tokens)
             charge = budget.ledger_charge(exact, bounds[index] / attempts, responded=done.attempts > 0)
@@ -84,6 +87,17 @@ def run_units(settings: Settings, plan: Plan, units: list[tuple[str, str]],
     for index, code in pending.items():
         results[index] = with_verdict(results[index], code, verdicts.get(index, "no verdict returned"))
     return results
+
+
+def call_target(client: ChatClient, plan: Plan, label: str, case: Case) -> Completion:
+    """A plain target is the model called with the case as it is; a variant runs its strategy
+    (system prompt template, chain of thought, self-consistency) through shared/bench/strategies.py."""
+    variant = plan.variants.get(label)
+    if not variant:
+        return client.complete(label, case)
+    from shared.bench.strategies import run_target
+
+    return run_target(client, variant["model"], case, variant.get("strategy"), variant.get("template"))
 
 
 def with_verdict(result: CaseResult, code: CodeCase, verdict: CodeVerdict | str) -> CaseResult:

@@ -98,7 +98,8 @@ def start_bench(settings: Settings, bench_id: str, phase: str, models: list[str]
                 publish_shard: Callable[[str, int], None],
                 on_complete: Callable[[dict[str, Any]], None] | None = None,
                 weekly_ctx: dict[str, Any] | None = None, repo: records.BenchRuns | None = None,
-                store: results_store.BenchResults | None = None) -> dict[str, Any]:
+                store: results_store.BenchResults | None = None, variants: dict[str, dict[str, Any]] | None = None,
+                cases_uri: str | None = None, upgrade_id: str | None = None) -> dict[str, Any]:
     """Plan a run (idempotent per bench id), then run it inline (one shard) or fan out. A
     redelivered request for a run that is still going resumes it instead of being dropped."""
     repo = repo or records.repository()
@@ -107,19 +108,20 @@ def start_bench(settings: Settings, bench_id: str, phase: str, models: list[str]
         return _resume(settings, existing, publish_shard, on_complete, repo, store)
     now = datetime.now(timezone.utc)
     try:
-        plan = create_plan(settings, bench_id, phase, models, suite, max_per_category, weekly_run_id, store)
-    except (BudgetRefused, SuiteError) as exc:
+        plan = create_plan(settings, bench_id, phase, models, suite, max_per_category, weekly_run_id, store,
+                           variants, cases_uri)
+    except (BudgetRefused, SuiteError, results_store.NotStored) as exc:
         # nothing was called; a bad suite cannot succeed on retry either, so it is a result too
         status = "refused" if isinstance(exc, BudgetRefused) else "failed"
         repo.create(bench_id, {"bench_id": bench_id, "phase": phase, "status": status, "error": str(exc),
-                               "created_at": now, "weekly_run_id": weekly_run_id})
+                               "created_at": now, "weekly_run_id": weekly_run_id, "upgrade_id": upgrade_id})
         log.error(f"benchmark {status}", bench_id=bench_id, reason=str(exc))
         summary = {"bench_id": bench_id, "status": status, "verdict": status, "error": str(exc)}
         if on_complete:
             on_complete(summary)
         return summary
     if not repo.create(bench_id, {"bench_id": bench_id, "phase": phase, "status": "running", "created_at": now,
-                                  "weekly_run_id": weekly_run_id, "weekly_ctx": weekly_ctx,
+                                  "weekly_run_id": weekly_run_id, "weekly_ctx": weekly_ctx, "upgrade_id": upgrade_id,
                                   "plan": plan.model_dump(mode="python"), "shards_done": 0, "shards": {}}):
         # planned concurrently
         return _resume(settings, repo.get(bench_id) or {}, publish_shard, on_complete, repo, store)
@@ -142,6 +144,10 @@ def _resume(settings: Settings, doc: dict[str, Any], publish_shard: Callable[[st
     if doc.get("status") != "running" or not doc.get("plan"):
         log.warning("benchmark run already handled; redelivery ignored", bench_id=bench_id,
                     status=doc.get("status"))
+        summary = doc.get("summary") or ({"bench_id": bench_id, "status": doc["status"], "error": doc.get("error")}
+                                         if doc.get("status") in ("refused", "failed") else None)
+        if on_complete and summary:     # the hand-over may have been lost with the instance that ran it
+            on_complete(summary)
         return {"bench_id": bench_id, "status": "duplicate"}
     plan = Plan.model_validate(doc["plan"])
     if plan.shard_count == 1:

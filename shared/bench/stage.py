@@ -8,7 +8,8 @@ from shared.bench import fanout
 from shared.config import get_settings
 from shared.cycle.protocol import StageResult, complete_deferred, run_stage, skip_stage
 from shared.log import get_logger, log_context
-from shared.messages import BenchmarkMessage, BenchRequest, BenchShard, RunContext
+from shared.messages import (BenchmarkMessage, BenchRequest, BenchShard, PostChangeBench, PostChangeMeasured,
+                             RunContext)
 from shared.pipeline import load_manifest
 from shared.platform import pubsub
 from shared.platform.events import EventMeta, note_delivery
@@ -29,9 +30,19 @@ def stage_result(summary: dict[str, Any]) -> StageResult:
                        error=None if ok else summary.get("error") or f"benchmark {summary.get('status')}")
 
 
+def post_change_measured(upgrade_id: str, bench_id: str) -> None:
+    """Tell the upgrade function a post-change run is over: it judges and promotes (or not)."""
+    pubsub.publish(load_manifest().function("upgrade").trigger_topic,
+                   PostChangeMeasured(upgrade_id=upgrade_id, bench_id=bench_id), upgrade_id=upgrade_id)
+
+
 def _completion_for(bench_id: str):
-    """A shard of a weekly run completes the (deferred) weekly stage when it aggregates."""
+    """The run that aggregates completes what waits for it: the (deferred) weekly stage, or the
+    upgrade whose candidate it measured."""
     doc = fanout.load_bench(bench_id) or {}
+    if doc.get("upgrade_id"):
+        upgrade_id = doc["upgrade_id"]
+        return lambda summary: post_change_measured(upgrade_id, bench_id)
     ctx_raw = doc.get("weekly_ctx")
     if not ctx_raw:
         return None
@@ -50,6 +61,14 @@ def handle_benchmark_message(message: BenchmarkMessage, meta: EventMeta) -> None
                 summary = (fanout.load_bench(msg.bench_id) or {}).get("summary")
                 if summary:
                     completion(summary)   # idempotent: redoes a completion lost with its instance
+        return
+    if isinstance(msg, PostChangeBench):
+        note_delivery(meta, STAGE, "bench_run", msg.bench_id)
+        with log_context(stage="benchmark-post", bench_id=msg.bench_id, upgrade_id=msg.upgrade_id):
+            fanout.start_bench(settings, msg.bench_id, "post", [], None, None, msg.weekly_run_id, publish_shard,
+                               lambda summary: post_change_measured(msg.upgrade_id, msg.bench_id),
+                               variants={k: t.model_dump(mode="json") for k, t in msg.targets.items()},
+                               cases_uri=msg.cases_uri, upgrade_id=msg.upgrade_id)
         return
     if isinstance(msg, BenchRequest):
         bench_id = msg.bench_id or f"bench-{meta.message_id}"

@@ -17,7 +17,9 @@ from shared.serving.changes import Change
 
 PLANS = "plans"
 REVIEWS = "reviews"
-ReviewStatus = Literal["pending", "approved", "rejected", "applied"]
+# rolled_back: approved and measured, but the post-change benchmark regressed; not retried
+# automatically (the item says which upgrade and why)
+ReviewStatus = Literal["pending", "approved", "rejected", "applied", "rolled_back"]
 Verdict = Literal["approved", "rejected"]
 Decided = Literal["decided", "already", "missing"]
 
@@ -40,6 +42,7 @@ class PlanStore(Protocol):
     def decide(self, change_id: str, verdict: Verdict, by: str, reason: str, now: datetime) -> Decided:
         """Approve or reject a pending item, once: "already" when it was decided before."""
     def mark_applied(self, change_ids: list[str], version: int) -> None: ...
+    def mark_rolled_back(self, change_ids: list[str], upgrade_id: str, reason: str) -> None: ...
 
 
 class FirestorePlanStore:
@@ -99,6 +102,11 @@ class FirestorePlanStore:
         for change_id in change_ids:
             self._review_ref(change_id).update({"status": "applied", "applied_in_version": version})
 
+    def mark_rolled_back(self, change_ids: list[str], upgrade_id: str, reason: str) -> None:
+        for change_id in change_ids:
+            self._review_ref(change_id).update({"status": "rolled_back", "rolled_back_in": upgrade_id,
+                                                "rollback_reason": reason[:2000]})
+
     def create(self, plan: Plan) -> bool:
         from google.api_core.exceptions import AlreadyExists
 
@@ -145,6 +153,12 @@ class InMemoryPlanStore:
         with self._mutex:
             for change_id in change_ids:
                 self.items[change_id].update(status="applied", applied_in_version=version)
+
+    def mark_rolled_back(self, change_ids: list[str], upgrade_id: str, reason: str) -> None:
+        with self._mutex:
+            for change_id in change_ids:
+                self.items[change_id].update(status="rolled_back", rolled_back_in=upgrade_id,
+                                             rollback_reason=reason[:2000])
 
     def create(self, plan: Plan) -> bool:
         with self._mutex:

@@ -43,6 +43,14 @@ class ServingStore(Protocol):
     def save_upgrade(self, run_id: str, outcome: dict[str, Any]) -> None:
         """The upgrade stage's outcome for a run (kept once: a second save leaves the first)."""
     def upgrade(self, run_id: str) -> dict[str, Any] | None: ...
+    def settle_upgrade(self, run_id: str, outcome: dict[str, Any]) -> bool:
+        """Replace an outcome whose result is "measuring" by the final one, once: False when it
+        was settled already (a redelivery) or never began."""
+    def upgrades_since(self, since: datetime) -> list[dict[str, Any]]:
+        """Upgrade outcomes saved at or after `since` (their `saved_at`), newest first."""
+
+
+MEASURING = "measuring"
 
 
 def current(store: ServingStore) -> ServingVersion | None:
@@ -142,6 +150,28 @@ class FirestoreServingStore(_PointerMoves):
         snap = self._col(UPGRADES).document(fs.doc_id(run_id)).get()
         return snap.to_dict() if snap.exists else None
 
+    def settle_upgrade(self, run_id: str, outcome: dict[str, Any]) -> bool:
+        from google.cloud import firestore
+
+        from shared.platform import firestore as fs
+
+        ref = self._col(UPGRADES).document(fs.doc_id(run_id))
+
+        @firestore.transactional
+        def txn(transaction: Any) -> bool:
+            snap = ref.get(transaction=transaction)
+            if not snap.exists or (snap.to_dict() or {}).get("result") != MEASURING:
+                return False
+            transaction.set(ref, outcome)
+            return True
+        return bool(txn(fs.client().transaction()))
+
+    def upgrades_since(self, since: datetime) -> list[dict[str, Any]]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        docs = [s.to_dict() for s in self._col(UPGRADES).where(filter=FieldFilter("saved_at", ">=", since)).stream()]
+        return sorted(docs, key=lambda d: d["saved_at"], reverse=True)
+
 
 class InMemoryServingStore(_PointerMoves):
     """The same contract in dicts, with an injectable clock."""
@@ -186,6 +216,18 @@ class InMemoryServingStore(_PointerMoves):
 
     def upgrade(self, run_id: str) -> dict[str, Any] | None:
         return deepcopy(self.upgrades.get(run_id))
+
+    def settle_upgrade(self, run_id: str, outcome: dict[str, Any]) -> bool:
+        with self._mutex:
+            if (self.upgrades.get(run_id) or {}).get("result") != MEASURING:
+                return False
+            self.upgrades[run_id] = deepcopy(outcome)
+            return True
+
+    def upgrades_since(self, since: datetime) -> list[dict[str, Any]]:
+        with self._mutex:
+            docs = [deepcopy(d) for d in self.upgrades.values() if d.get("saved_at") and d["saved_at"] >= since]
+        return sorted(docs, key=lambda d: d["saved_at"], reverse=True)
 
 
 @functools.cache

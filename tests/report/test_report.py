@@ -48,7 +48,8 @@ def run_dict(statuses: dict[str, str] | None = None, **options: Any) -> dict[str
     if stages["benchmark"]["status"] == "succeeded":
         stages["benchmark"]["summary"] = BENCH_PASS
     if stages["upgrade"]["status"] == "succeeded":
-        stages["upgrade"]["summary"] = {"post_benchmark": BENCH_PASS}
+        stages["upgrade"]["summary"] = {"result": "promoted", "post_benchmark": BENCH_PASS,
+                                        "post_change": {"promote": True, "text": "no regression"}}
     return {"run_id": "wk-test-1", "started_at": STARTED, "chain": CHAIN, "stages": stages,
             "options": {"full": True, "dry_run": False, "benchmarks": True, **options}}
 
@@ -97,7 +98,8 @@ def simulated_run(**options: Any) -> dict[str, Any]:
     sim = {**BENCH_PASS, "simulated": True, "llm_base_url": "http://127.0.0.1:1/v1",
            "simulated_because": ["LLM base URL listed in SIMULATOR_BASE_URLS"]}
     run["stages"]["benchmark"]["summary"] = sim
-    run["stages"]["upgrade"]["summary"] = {"post_benchmark": sim}
+    run["stages"]["upgrade"]["summary"] = {"result": "promoted", "post_benchmark": sim,
+                                           "post_change": {"promote": True, "text": "no regression"}}
     return run
 
 
