@@ -17,6 +17,7 @@ from shared.bench import strategies
 from shared.bench.cases import Case
 from shared.config import Settings
 from shared.platform.http import HttpSource, SourceError
+from shared.serving.models import Strategy
 
 
 class Completion(BaseModel):
@@ -88,6 +89,9 @@ class ChatClient:
 
 
 class Chat(Protocol):
+    """What run_strategy needs of a client (ChatClient; a scripted one in tests)."""
+    settings: Settings
+
     def chat(self, model: str, messages: Sequence[Mapping[str, str]], *, seed: int, temperature: float,
              max_tokens: int) -> Completion: ...
 
@@ -96,13 +100,13 @@ def _total(values: list[float | int | None]) -> Any:
     return None if not values or any(v is None for v in values) else sum(values)  # type: ignore[arg-type]
 
 
-def run_strategy(client: Chat, model: str, case: Case, strategy: strategies.Strategy,
+def run_strategy(client: Chat, model: str, case: Case, strategy: Strategy,
                  template_text: str | None = None, seed: int | None = None) -> StrategyCompletion:
     """Make a strategy's calls for one case (one after another: the benchmark's thread pool is
     the concurrency) and combine them. The seed defaults to the client's BENCH_SEED. Calls stop
     once a majority of successful samples can no longer be reached: the case is errored anyway.
     An invalid strategy raises StrategyError before any call."""
-    base_seed = client.settings.bench_seed if seed is None else seed    # type: ignore[attr-defined]
+    base_seed = client.settings.bench_seed if seed is None else seed
     requests = strategies.requests_for(case, strategy, template_text, base_seed)
     allowed_failures = len(requests) - strategies.needed(len(requests))
     done: list[Completion] = []
