@@ -12,6 +12,15 @@ The hedge behaviour is an adversary for the scorers: it knows no answer and, fro
 alone, hedges and enumerates (every option letter, the prompt's numbers, several names,
 "I don't know.", one-key JSON, code returning an object equal to everything, ...).
 usage has token counts but no cost (the benchmark prices simulated calls from the catalog).
+
+Reasoning strategies (shared/bench/strategies.py), simulated: a request whose system message asks
+for a "Final answer:" line is answered chain-of-thought style (a reasoning paragraph labelled
+SIMULATED, then "Final answer: <reference or wrong answer>"), with the model's optional
+`strategy_quality` bonus added to its quality: `chain_of_thought` at temperature 0,
+`self_consistency` (else `chain_of_thought`) for a sample at temperature > 0. At temperature > 0
+the right/wrong draw and the wrong answer also depend on the request's seed, so the samples of
+self-consistency differ. At temperature 0 without that instruction nothing changes: the same
+answer as ever, whatever the system message says.
 """
 from __future__ import annotations
 
@@ -31,6 +40,7 @@ import yaml
 
 from infra.local_http import LocalServer
 from shared.bench.cases import Case
+from shared.bench.strategies import COT_MARKER
 from shared.bench.suite import SUITES_DIR, load_suite
 
 EVIL_CODE = {
@@ -194,6 +204,21 @@ def hedge_answer(prompt: str, seed: object = 0) -> tuple[str, str]:
     return name, tricks[name]
 
 
+SIMULATED_REASONING = "[SIMULATED reasoning: no model thought about this] Working through it step by step."
+
+
+def chain_of_thought(case: Case, text: str) -> str:
+    """A right or wrong answer written chain-of-thought style: reasoning, then "Final answer:".
+    Code and creative pieces follow the marker on lines of their own; short answers (the last
+    line of the answer, without its "####" / "Answer:" prefix) follow it on its line."""
+    if case.scorer in ("python_tests", "constraints"):
+        return f"{SIMULATED_REASONING}\n\n{COT_MARKER}\n{text}"
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()] or [""]
+    final = re.sub(r"(?i)^\s*(?:####|answer\s*:)\s*", "", lines[-1]).strip()
+    working = " ".join(ln.strip() for ln in lines[:-1])
+    return f"{SIMULATED_REASONING} {working}".rstrip() + f"\n{COT_MARKER} {final}"
+
+
 class Simulator:
     def __init__(self, config: dict[str, Any]):
         self.seed = config.get("seed", 0)
@@ -210,21 +235,39 @@ class Simulator:
     def spec(self, model: str) -> dict[str, Any]:
         return self.models.get(model) or self.default
 
-    def answer(self, model: str, prompt: str) -> tuple[str, Case | None]:
+    def answer(self, model: str, prompt: str, system: str | None = None, temperature: float = 0.0,
+               seed: object = None) -> tuple[str, Case | None]:
         spec = self.spec(model)
         case = self.by_prompt.get(prompt)
         behaviour = spec.get("behaviour")
+        cot = bool(system) and COT_MARKER in system      # type: ignore[operator]
+        sampled = temperature > 0                          # a sample: the request's seed varies it
         if behaviour == "hedge":      # from the prompt alone: the case is only looked up for bookkeeping
-            return hedge_answer(prompt, self.seed)[1], case
+            text = hedge_answer(prompt, f"{self.seed}|{seed}" if sampled else self.seed)[1]
+            return (f"{SIMULATED_REASONING}\n{COT_MARKER} {text}" if cot else text), case
         if case is None:
             return "I don't know.", None
         if behaviour in EVIL_CODE and case.scorer == "python_tests":
             return f"```python\n{EVIL_CODE[behaviour]}\n```", case
         quality = spec.get("quality", {})
-        p = quality.get(case.category, quality.get("default", 0.5))
-        if _unit(self.seed, model, case.id) < p and case.reference:
-            return case.reference, case
-        return wrong_answer(case, random.Random(f"{self.seed}|{model}|{case.id}")), case
+        p = quality.get(case.category, quality.get("default", 0.5)) + self.bonus(spec, cot, sampled)
+        draw = _unit(self.seed, model, case.id, "sample", seed) if sampled else _unit(self.seed, model, case.id)
+        if draw < p and case.reference:
+            text = case.reference
+        else:
+            rng = f"{self.seed}|{model}|{case.id}" + (f"|{seed}" if sampled else "")
+            text = wrong_answer(case, random.Random(rng))
+        return (chain_of_thought(case, text) if cot else text), case
+
+    @staticmethod
+    def bonus(spec: dict[str, Any], cot: bool, sampled: bool) -> float:
+        """The model's strategy_quality bonus for this kind of request (0 without the instruction)."""
+        extra = spec.get("strategy_quality") or {}
+        if not cot:
+            return 0.0
+        if sampled and "self_consistency" in extra:
+            return float(extra["self_consistency"])
+        return float(extra.get("chain_of_thought", 0.0))
 
     def latency_s(self, model: str, case_id: str) -> float:
         spec = self.spec(model)
@@ -265,13 +308,15 @@ def make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 req = json.loads(self.rfile.read(length))
                 model = req["model"]
                 prompt = [m for m in req["messages"] if m.get("role") == "user"][-1]["content"]
+                system = "\n\n".join(m["content"] for m in req["messages"] if m.get("role") == "system") or None
+                temperature = float(req.get("temperature") or 0)
             except (ValueError, KeyError, IndexError, TypeError):
                 return self._send(400, b'{"error": {"message": "bad request"}}')
             with sim.lock:
                 sim.calls += 1
             spec = sim.spec(model)
             behaviour = spec.get("behaviour")
-            content, case = sim.answer(model, prompt)
+            content, case = sim.answer(model, prompt, system, temperature, req.get("seed"))
             time.sleep(sim.latency_s(model, case.id if case else prompt[:40]))
             if behaviour == "http500":
                 return self._send(500, b'{"error": {"message": "simulated upstream failure"}}')

@@ -282,11 +282,19 @@ def _found(m: re.Match) -> Found:
     return _number_value(m), m.group(0).strip(), bool(m.group("pct"))  # type: ignore[return-value]
 
 
+DISTINCT_LIMIT = 8   # more distinct final numbers than this are "several" all the same
+
+
 def _distinct(found: list[Found]) -> list[Found]:
+    """The distinct numbers, in order, up to DISTINCT_LIMIT + 1 of them: every verdict only asks
+    whether there is one or several (and shows four), and comparing all pairs of a huge list of
+    numbers ("Final answer: 0 1 2 ... 99999") would take minutes."""
     out: list[Found] = []
     for f in found:
         if not any(_close(f[0], g[0]) for g in out):
             out.append(f)
+            if len(out) > DISTINCT_LIMIT:
+                break
     return out
 
 
@@ -845,6 +853,74 @@ def score_constraints(case: Case, response: str) -> ScoreResult:
     if failed:
         detail += "; failed: " + "; ".join(failed)
     return _result(not failed, _short(detail, 400), score=round(frac, 6))
+
+
+# =============================================================================================
+# vote keys (self-consistency: shared/bench/strategies.py)
+# =============================================================================================
+
+# words that put a second candidate beside the first in a short answer (alias_match's hedge
+# words without yes/no/not/and, which a single answer may well contain: "No", "not guilty")
+_VOTE_HEDGES = {"or", "nor", "either", "neither", "maybe", "perhaps", "possibly", "probably", "vs", "versus"}
+_VOTE_SEPARATOR = re.compile(r"[;/|]|\?\s*\S|,(?!\d)")
+
+VoteKey = str | float
+
+
+def _single_text(answer: str) -> str | None:
+    """The normalised answer when it names one candidate, else None (a list separator, a hedge
+    word, both yes and no)."""
+    norm = normalize_answer(answer)
+    words = norm.split()
+    if not norm or {"yes", "no"} <= set(words):
+        return None
+    if words[0] in ("yes", "no"):     # "Yes, both were American." answers yes (as alias_match reads it)
+        return words[0]
+    if _VOTE_SEPARATOR.search(answer) or set(words) & _VOTE_HEDGES:
+        return None
+    return norm
+
+
+def _code_key(code: str) -> str:
+    return "\n".join(line.rstrip() for line in code.splitlines() if line.strip())
+
+
+def vote_key(case: Case, response: str) -> VoteKey | None:
+    """The one answer a response gives, read and normalised the way this case's scorer reads it,
+    or None when it gives none or several candidates (such a response abstains from a vote).
+    Reads the response and the question only, never the expected answer: numeric gives the
+    final number (a float: compare keys with same_vote, so 42 and 42.0 and 4.2e1 agree; 25% is
+    25); choice the option letter; exact the normalised text after the last answer marker (else
+    the whole response); alias_match / token_f1 the SQuAD-normalised answer part; python_tests
+    the extracted code with blank lines and trailing spaces dropped; constraints the response
+    with whitespace collapsed and case folded, when it is an attempt at all."""
+    if response is None or not response.strip():
+        return None
+    if case.scorer == "numeric":
+        found = extract_number(response)
+        return None if found is None else float(found[0])
+    if case.scorer == "choice":
+        return extract_choice(response, case.choices)[0]
+    if case.scorer == "exact":
+        markers = list(_EXACT_MARKER.finditer(response))
+        answer = response[markers[-1].end():].strip().split("\n")[0] if markers else response
+        norm = _norm_exact(answer)
+        return norm if norm and _single_text(answer) is not None else None
+    if case.scorer in ("alias_match", "token_f1"):
+        return _single_text(extract_answer_text(response))
+    if case.scorer == "python_tests":
+        code = extract_code(response, case.entry_point)
+        return _code_key(code) if code and code.strip() else None
+    if case.scorer == "constraints":
+        return None if attempt_problem(case, response) else " ".join(response.split()).casefold()
+    return None
+
+
+def same_vote(a: VoteKey, b: VoteKey) -> bool:
+    """Two vote keys name the same answer: numbers within the numeric tolerance, texts equal."""
+    if isinstance(a, float) and isinstance(b, float):
+        return _close(a, b)
+    return type(a) is type(b) and a == b
 
 
 # =============================================================================================
