@@ -14,7 +14,8 @@ POLICY_FILE = Path(__file__).with_name("risk_policy.yaml")
 RISK_ORDER: dict[str, int] = {"LOW": 0, "MEDIUM": 1, "HIGH": 2}
 FLOOR: dict[str, Risk] = {"catalog_add": "LOW", "catalog_deactivate": "LOW", "catalog_reactivate": "LOW",
                           "pricing_update": "LOW", "category_add": "LOW", "routing_primary": "MEDIUM",
-                          "fallback_update": "MEDIUM", "prompt_template_update": "HIGH", "strategy_change": "HIGH"}
+                          "fallback_update": "MEDIUM", "prompt_template_update": "HIGH", "strategy_change": "HIGH",
+                          "evaluate_model": "LOW"}
 # what a risk level may mean at most: MEDIUM and HIGH changes always wait for a person
 DECISION_FLOOR: dict[str, tuple[str, ...]] = {"LOW": ("auto_apply", "gated"), "MEDIUM": ("gated",), "HIGH": ("gated",)}
 
