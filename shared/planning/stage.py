@@ -15,6 +15,7 @@ from shared.planning.facts import current_serving, gather
 from shared.planning.planner import Plan, make_plan
 from shared.planning.policy import load_policy
 from shared.platform.events import EventMeta
+from shared.research.store import ResearchStore
 from shared.serving import store as serving_store
 from shared.serving.bootstrap import NothingToServe
 
@@ -32,8 +33,9 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
 
 def plan_week(run_id: str, now: datetime, repo: runs.WeeklyRuns | None = None,
               catalog: catalog_store.CatalogStore | None = None, serving: serving_store.ServingStore | None = None,
-              store: plans.PlanStore | None = None) -> Plan:
-    """The run's plan: made once; a redelivery reads the stored one."""
+              store: plans.PlanStore | None = None, research: ResearchStore | None = None) -> Plan:
+    """The run's plan: made once; a redelivery reads the stored one. `research`: the blackboard
+    whose open proposals it reads (default: the research repository)."""
     store = store or plans.repository()
     existing = store.get(run_id)
     if existing is not None:
@@ -45,7 +47,7 @@ def plan_week(run_id: str, now: datetime, repo: runs.WeeklyRuns | None = None,
     if run is None:
         raise LookupError(f"weekly run {run_id} not found")
     version = current_serving(catalog, serving, now, run_id)
-    plan = make_plan(gather(run, catalog, serving, now), version, load_policy())
+    plan = make_plan(gather(run, catalog, serving, now, research), version, load_policy())
     if not store.create(plan):
         plan = store.get(run_id) or plan
     # review items for what waits for a person (a redelivery finds them made: create-once)
