@@ -56,7 +56,9 @@ class RiskPolicy(BaseModel):
         return self.decisions[self.kinds[kind]]
 
 
-def load_policy(path: Path = POLICY_FILE) -> RiskPolicy:
+def load_policy(path: Path | str | None = None) -> RiskPolicy:
+    """The policy in `path` (None: the packaged risk_policy.yaml); PolicyError names what is wrong."""
+    path = Path(path) if path else POLICY_FILE
     try:
         return RiskPolicy.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
     except (OSError, yaml.YAMLError) as exc:

@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import yaml
 
 from shared.catalog.store import ROUTING, InMemoryCatalogStore
 from shared.catalog.sync import run_sync
-from shared.config import settings_from_env
+from shared.config import get_settings, settings_from_env
 from shared.cycle import runs
 from shared.messages import WeeklyCycleRequest
+from shared.planning import stage
 from shared.planning.facts import current_serving
 from shared.planning.planner import models_to_evaluate
 from shared.planning.plans import InMemoryPlanStore
+from shared.planning.policy import POLICY_FILE, PolicyError, load_policy
 from shared.planning.stage import plan_summary, plan_week
 from shared.platform import firestore as fs
 from shared.research.store import InMemoryResearchStore
@@ -128,3 +131,58 @@ def test_the_weeks_open_proposals_become_changes_and_a_malformed_one_is_skipped(
     assert (e.target, e.decision) == ("x-ai/grok-demo-4", "deferred") and models_to_evaluate(plan) == [e.target]
     assert (s.target, s.decision, s.evidence["proposals"]) == ("default", "gated", ["s"])
     assert plan_summary(plan)["counts"]["gated"] >= 1
+
+
+# --- RISK_POLICY_FILE ----------------------------------------------------------------------------
+@pytest.fixture
+def policy_env(monkeypatch):
+    """Set RISK_POLICY_FILE for get_settings() (its cache cleared before and after)."""
+    def use(path):
+        monkeypatch.setenv("RISK_POLICY_FILE", str(path))
+        get_settings.cache_clear()
+    yield use
+    monkeypatch.delenv("RISK_POLICY_FILE", raising=False)
+    get_settings.cache_clear()
+
+
+def spy_policy(monkeypatch) -> list:
+    """What the stage loads, recorded (the stage's own load_policy, wrapped)."""
+    loaded: list = []
+
+    def load(path):
+        loaded.append(path)
+        return load_policy(path)
+    monkeypatch.setattr(stage, "load_policy", load)
+    return loaded
+
+
+def test_the_stage_reads_the_policy_the_setting_names(week2, policy_env, monkeypatch, tmp_path):
+    raw = yaml.safe_load(POLICY_FILE.read_text())
+    raw["kinds"]["pricing_update"] = "MEDIUM"          # stricter: repricing waits for a person
+    stricter = tmp_path / "stricter.yaml"
+    stricter.write_text(yaml.safe_dump(raw))
+    policy_env(stricter)
+    loaded = spy_policy(monkeypatch)
+    repo, catalog, _, serving = week2
+    plan = plan_week("run-1", NOW, repo, catalog, serving, InMemoryPlanStore(), InMemoryResearchStore())
+    assert loaded == [str(stricter)]
+    pricing = [c for c in plan.changes if c.kind == "pricing_update"]
+    assert pricing and all((c.risk, c.decision) == ("MEDIUM", "gated") for c in pricing)
+
+
+def test_an_invalid_policy_file_fails_the_stage_naming_the_entry(week2, policy_env, tmp_path):
+    raw = yaml.safe_load(POLICY_FILE.read_text())
+    raw["guards"]["min_model_age_days"] = -1
+    del raw["kinds"]["evaluate_model"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    policy_env(bad)
+    repo, catalog, _, serving = week2
+    with pytest.raises(PolicyError, match=r"guards\.min_model_age_days: Input should be greater than or equal to 0"):
+        plan_week("run-1", NOW, repo, catalog, serving, InMemoryPlanStore(), InMemoryResearchStore())
+    bad.write_text(yaml.safe_dump({**raw, "guards": {}}))
+    with pytest.raises(PolicyError, match=r"kinds: no risk for \['evaluate_model'\]"):
+        load_policy(bad)
+    policy_env(tmp_path / "missing.yaml")
+    with pytest.raises(PolicyError, match="cannot read the risk policy"):
+        plan_week("run-1", NOW, repo, catalog, serving, InMemoryPlanStore(), InMemoryResearchStore())
