@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     research_sources: str | None = Field(None, description="research YAML path")
     research_max_response_bytes: int = Field(8 * 1024 * 1024, ge=1)
 
+    risk_policy_file: str | None = Field(None, description="planner risk policy YAML path "
+                                         "(default the packaged shared/planning/risk_policy.yaml)")
+
     max_event_age_s: int = Field(6 * 3600, ge=60)
     log_level: str = "INFO"
 

@@ -203,3 +203,9 @@ def test_validator_errors_name_the_variable():
         settings_from_env({"BENCH_ALERT_POINTS": "20"})
     with pytest.raises(ConfigError, match="SANDBOX_ALLOW_WEAK: "):
         settings_from_env({"SANDBOX_ALLOW_WEAK": "maybe"})
+
+
+def test_risk_policy_file():
+    """RISK_POLICY_FILE names the planner's risk policy; unset means the packaged one."""
+    assert settings_from_env({}).risk_policy_file is None
+    assert settings_from_env({"RISK_POLICY_FILE": "/etc/policy.yaml"}).risk_policy_file == "/etc/policy.yaml"

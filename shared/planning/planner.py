@@ -4,21 +4,29 @@ change ids. Storage and Pub/Sub are the planner stage's; nothing here reads a cl
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.planning.policy import RiskPolicy
 from shared.policy import ModelVerdict
+from shared.research.blackboard import ProposalType
 from shared.serving.changes import POST_BENCHMARK_KINDS, Change
-from shared.serving.models import Route, ServingVersion
+from shared.serving.models import Route, ServingVersion, Strategy, StrategyName
 
 # priority = base for the kind + the strength of its evidence (parts kept on every change)
 BASE_PRIORITY = {"routing_primary": 50.0, "fallback_update": 35.0, "catalog_deactivate": 30.0,
                  "catalog_add": 20.0, "catalog_reactivate": 20.0, "category_add": 15.0, "pricing_update": 10.0,
-                 "prompt_template_update": 25.0, "strategy_change": 25.0}
+                 "prompt_template_update": 25.0, "strategy_change": 25.0, "evaluate_model": 5.0}
 TOP_N = 3
+DEFAULT_STRATEGY = "default"           # the strategy of every category without its own entry
+DEFAULT_TEMPLATE = "system"            # the platform's general system prompt
+MEASURED_NEXT = "measured by the next benchmark run"
+# how a proposal may name a strategy (lower case, spaces and hyphens as "_") -> the served name
+STRATEGY_ALIASES: dict[str, StrategyName] = {
+    **{name: name for name in get_args(StrategyName)}, "cot": "chain_of_thought", "sc": "self_consistency"}
 
 
 class ModelFacts(BaseModel):
@@ -38,6 +46,37 @@ class RankingFacts(BaseModel):
     snapshot_id: str
 
 
+class ProposedStrategy(BaseModel):
+    """A strategy as a proposal names it: not checked against the served names here (an unknown
+    name is a deferred change saying so, not a malformed proposal)."""
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    params: dict[str, str | int | float | bool] = Field({}, max_length=20)
+
+
+class ProposalFacts(BaseModel):
+    """An open research proposal as the planner reads it (shared/planning/facts.py builds it from
+    the blackboard document, which is untrusted: what does not fit here is skipped, logged).
+    `target`: what the proposal names: a category (strategy_change), a template (prompt_change)
+    or an OpenRouter model id (evaluate_model). `strategy` and `text`: the concrete change, when
+    the proposal carries one. `score`: the proposal's own score, else its finding's relevance."""
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=1500)
+    type: ProposalType
+    title: str = Field("", max_length=2000)
+    finding_ids: list[str] = Field([], max_length=20)
+    urls: list[str] = Field([], max_length=20)
+    score: float = Field(0.0, ge=0.0, allow_inf_nan=False)
+    target: str | None = Field(None, min_length=1, max_length=300)
+    strategy: ProposedStrategy | None = None
+    text: str | None = Field(None, max_length=20_000)
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _name_alone(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
 class PlanningFacts(BaseModel):
     """The week's evidence, gathered by the planner stage from the records of this run."""
     run_id: str
@@ -55,6 +94,7 @@ class PlanningFacts(BaseModel):
     bench_simulated: bool = False
     verdicts: dict[str, ModelVerdict] = {}      # pre-change benchmark, per model
     routing_changes_this_week: dict[str, int] = {}
+    proposals: list[ProposalFacts] = []         # the week's open research proposals
 
 
 class Plan(BaseModel):
@@ -136,6 +176,7 @@ class _Planner:
         self.catalog()
         self.repair_routes()
         self.follow_leaders()
+        self.research()
         return sorted(self.changes, key=lambda c: (-c.priority, c.id))
 
     def catalog(self) -> None:
@@ -206,6 +247,102 @@ class _Planner:
                               f"{leader} leads the {slug} ranking (snapshot {ranking.snapshot_id}); "
                               f"{route.primary} is the primary", {"ranking_leader": 10.0},
                               self.evidence(ranking_snapshots=[ranking.snapshot_id]))
+
+
+    # --- research proposals ---------------------------------------------------------------
+    def research(self) -> None:
+        """Each open proposal becomes at most one change (routing_hint: none by itself; the
+        ranking and benchmark rules decide routes). Proposals that come to the same change (same
+        kind, target, before and after, hence the same id) make one change with all of them as
+        evidence and the best score in its priority."""
+        drafts: dict[str, tuple[Change, str | None, str | None, list[ProposalFacts]]] = {}
+        for p in sorted(self.f.proposals, key=lambda p: p.id):
+            draft = {"strategy_change": self.strategy_proposal, "prompt_change": self.prompt_proposal,
+                     "evaluate_model": self.evaluate_proposal}.get(p.type, lambda _: None)(p)
+            if draft is None:
+                continue
+            change, rule, decision = draft
+            if change.id in drafts:
+                drafts[change.id][3].append(p)
+            else:
+                drafts[change.id] = (change, rule, decision, [p])
+        for change, rule, decision, props in drafts.values():
+            others = [p.id for p in props[1:]]
+            evidence = {"findings": sorted({f for p in props for f in p.finding_ids}),
+                        "finding_urls": sorted({u for p in props for u in p.urls}),
+                        "proposals": [p.id for p in props]}
+            self.add(change.model_copy(update={
+                "evidence": {k: v for k, v in evidence.items() if v},
+                "priority_parts": {"kind": BASE_PRIORITY[change.kind],
+                                   "proposal_score": round(max(p.score for p in props), 2)},
+                "rationale": change.rationale + (f" Also proposed by {', '.join(others)}." if others else "")}),
+                rule, decision)
+
+    @staticmethod
+    def proposed(p: ProposalFacts) -> str:
+        return f"research proposal {p.id} ({p.title})" if p.title else f"research proposal {p.id}"
+
+    def strategy_proposal(self, p: ProposalFacts) -> tuple[Change, str | None, str | None] | None:
+        """A category's strategy (one with a route), or `default` when the proposal names no
+        category; the strategy must map to a served name, else the change is deferred."""
+        target = p.target or DEFAULT_STRATEGY
+        stored = self.v.strategies.get(target)
+        before = stored.model_dump() if stored else None
+        name = STRATEGY_ALIASES.get(re.sub(r"[\s-]+", "_", p.strategy.name.strip().lower())) if p.strategy else None
+        after = (Strategy(name=name, params=p.strategy.params).model_dump() if name and p.strategy
+                 else p.strategy.model_dump() if p.strategy else None)
+        where = (f"for {target}" if p.target else f"for {DEFAULT_STRATEGY} (the proposal names no category; "
+                 f"rule: a general technique goes to the strategy of every category without its own)")
+        why = f"{self.proposed(p)} proposes a strategy change {where}"
+        change = Change(kind="strategy_change", target=target, before=before, after=after,
+                        rationale=f"{why}; served now: {self.v.strategy_for(target).name}")
+        if target != DEFAULT_STRATEGY and target not in self.v.routing:
+            return change, f"the proposal names category {target}, which has no route", "deferred"
+        if p.strategy is None:
+            return change, "the proposal names no concrete strategy (direct, chain_of_thought or self_consistency)", \
+                "deferred"
+        if name is None:
+            return change, (f"the proposed strategy {p.strategy.name!r} is not one the platform serves "
+                            f"({', '.join(get_args(StrategyName))})"), "deferred"
+        if Strategy.model_validate(after) == self.v.strategy_for(target):
+            return None                           # what is served already
+        return change, None, None
+
+    def prompt_proposal(self, p: ProposalFacts) -> tuple[Change, str | None, str | None] | None:
+        """A new version of a served template (`system` when the proposal names none), only with
+        the proposal's own text."""
+        target = p.target or DEFAULT_TEMPLATE
+        old = self.v.prompts.get(target)
+        text = p.text.strip() if p.text and p.text.strip() else None
+        after = {"text": text, "version": (old.version if old else 0) + 1} if text else None
+        where = target if p.target else f"{DEFAULT_TEMPLATE} (the proposal names no template; rule: the general one)"
+        change = Change(kind="prompt_template_update", target=target, before=old.model_dump() if old else None,
+                        after=after, rationale=f"{self.proposed(p)} proposes a change to the prompt template {where}")
+        if old is None:
+            return change, f"the proposal names template {target}, which is not served", "deferred"
+        if text is None:
+            return change, "the proposal carries no template text: nothing concrete to review", "deferred"
+        if text == old.text:
+            return None
+        return change, None, None
+
+    def evaluate_proposal(self, p: ProposalFacts) -> tuple[Change, str | None, str | None]:
+        """A request to the next benchmark run to measure a catalog model; it changes nothing
+        served, so it is never applied (and never part of a candidate)."""
+        target = p.target or (p.finding_ids[0] if p.finding_ids else p.id)
+        change = Change(kind="evaluate_model", target=target,
+                        rationale=f"{self.proposed(p)} proposes measuring {target}")
+        m = self.f.models.get(target) if p.target else None
+        if m is None:
+            return change, f"{target} is not in the OpenRouter catalog: there is nothing to benchmark", "rejected"
+        if not m.active:
+            return change, f"{target} is inactive in the OpenRouter catalog: there is nothing to benchmark", "rejected"
+        return change, MEASURED_NEXT, "deferred"
+
+
+def models_to_evaluate(plan: Plan) -> list[str]:
+    """The catalog models the plan asks the next benchmark run to measure (sorted, once each)."""
+    return sorted({c.target for c in plan.changes if c.kind == "evaluate_model" and c.decision == "deferred"})
 
 
 def make_plan(facts: PlanningFacts, serving: ServingVersion, policy: RiskPolicy) -> Plan:

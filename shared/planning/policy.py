@@ -14,7 +14,8 @@ POLICY_FILE = Path(__file__).with_name("risk_policy.yaml")
 RISK_ORDER: dict[str, int] = {"LOW": 0, "MEDIUM": 1, "HIGH": 2}
 FLOOR: dict[str, Risk] = {"catalog_add": "LOW", "catalog_deactivate": "LOW", "catalog_reactivate": "LOW",
                           "pricing_update": "LOW", "category_add": "LOW", "routing_primary": "MEDIUM",
-                          "fallback_update": "MEDIUM", "prompt_template_update": "HIGH", "strategy_change": "HIGH"}
+                          "fallback_update": "MEDIUM", "prompt_template_update": "HIGH", "strategy_change": "HIGH",
+                          "evaluate_model": "LOW"}
 # what a risk level may mean at most: MEDIUM and HIGH changes always wait for a person
 DECISION_FLOOR: dict[str, tuple[str, ...]] = {"LOW": ("auto_apply", "gated"), "MEDIUM": ("gated",), "HIGH": ("gated",)}
 
@@ -55,7 +56,9 @@ class RiskPolicy(BaseModel):
         return self.decisions[self.kinds[kind]]
 
 
-def load_policy(path: Path = POLICY_FILE) -> RiskPolicy:
+def load_policy(path: Path | str | None = None) -> RiskPolicy:
+    """The policy in `path` (None: the packaged risk_policy.yaml); PolicyError names what is wrong."""
+    path = Path(path) if path else POLICY_FILE
     try:
         return RiskPolicy.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
     except (OSError, yaml.YAMLError) as exc:

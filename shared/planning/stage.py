@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from shared.catalog import store as catalog_store
+from shared.config import get_settings
 from shared.cycle import runs
 from shared.cycle.protocol import StageResult, run_stage
 from shared.log import get_logger, log_context
@@ -13,8 +14,9 @@ from shared.messages import StageDone
 from shared.planning import plans
 from shared.planning.facts import current_serving, gather
 from shared.planning.planner import Plan, make_plan
-from shared.planning.policy import load_policy
+from shared.planning.policy import PolicyError, load_policy
 from shared.platform.events import EventMeta
+from shared.research.store import ResearchStore
 from shared.serving import store as serving_store
 from shared.serving.bootstrap import NothingToServe
 
@@ -32,8 +34,9 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
 
 def plan_week(run_id: str, now: datetime, repo: runs.WeeklyRuns | None = None,
               catalog: catalog_store.CatalogStore | None = None, serving: serving_store.ServingStore | None = None,
-              store: plans.PlanStore | None = None) -> Plan:
-    """The run's plan: made once; a redelivery reads the stored one."""
+              store: plans.PlanStore | None = None, research: ResearchStore | None = None) -> Plan:
+    """The run's plan: made once; a redelivery reads the stored one. `research`: the blackboard
+    whose open proposals it reads (default: the research repository)."""
     store = store or plans.repository()
     existing = store.get(run_id)
     if existing is not None:
@@ -44,8 +47,9 @@ def plan_week(run_id: str, now: datetime, repo: runs.WeeklyRuns | None = None,
     run = (repo or runs.repository()).get(run_id)
     if run is None:
         raise LookupError(f"weekly run {run_id} not found")
+    policy = load_policy(get_settings().risk_policy_file)      # RISK_POLICY_FILE, else the packaged one
     version = current_serving(catalog, serving, now, run_id)
-    plan = make_plan(gather(run, catalog, serving, now), version, load_policy())
+    plan = make_plan(gather(run, catalog, serving, now, research), version, policy)
     if not store.create(plan):
         plan = store.get(run_id) or plan
     # review items for what waits for a person (a redelivery finds them made: create-once)
@@ -60,7 +64,7 @@ def handle_benchmark_completed(done: StageDone, meta: EventMeta) -> None:
     def work(started: datetime) -> StageResult:
         try:
             plan = plan_week(ctx.run_id, datetime.now(timezone.utc))
-        except NothingToServe as exc:     # a retry cannot help: the run says why
+        except (NothingToServe, PolicyError) as exc:     # a retry cannot help: the run says why
             return StageResult(status="failed", error=str(exc))
         return StageResult(status="succeeded", summary=plan_summary(plan))
 

@@ -14,7 +14,10 @@ from shared.serving.models import (AppliedChange, PromptTemplate, Route, ServedC
                                    ServingVersion, Strategy)
 
 ChangeKind = Literal["catalog_add", "catalog_deactivate", "catalog_reactivate", "pricing_update", "category_add",
-                     "routing_primary", "fallback_update", "prompt_template_update", "strategy_change"]
+                     "routing_primary", "fallback_update", "prompt_template_update", "strategy_change",
+                     "evaluate_model"]
+# kinds that change nothing served: a request to the next benchmark run, never part of a candidate
+NOT_SERVED_KINDS = ("evaluate_model",)
 # kinds that change what a route serves: measured by a post-change benchmark before promotion
 POST_BENCHMARK_KINDS = ("routing_primary", "fallback_update", "strategy_change", "prompt_template_update")
 Risk = Literal["LOW", "MEDIUM", "HIGH"]
@@ -69,13 +72,17 @@ def _short(value: Any) -> str:
 def build_candidate(base: ServingVersion, changes: list[Change], created_by: str, reason: str,
                     now: datetime) -> ServingVersion:
     """Version base.number + 1 with `changes` applied in order. ChangeConflict when a change's
-    `before` is not what `base` holds (it was planned against another version)."""
+    `before` is not what `base` holds (it was planned against another version), or when a change
+    is of a kind that changes nothing served (`evaluate_model`: it asks the next benchmark run to
+    measure a model; it is rejected here, never silently dropped, so a candidate's change list
+    is exactly what it serves differently)."""
     models = dict(base.models)
     categories = dict(base.categories)
     routing = dict(base.routing)
     prompts = dict(base.prompts)
     strategies = dict(base.strategies)
     for c in changes:
+        _require(c.kind not in NOT_SERVED_KINDS, c, "it changes nothing served and is never part of a candidate")
         if c.kind in ("catalog_add", "catalog_reactivate"):
             models[c.target] = ServedModel.model_validate({**(c.after or {}), "id": c.target, "active": True})
         elif c.kind == "catalog_deactivate":
