@@ -104,6 +104,12 @@ class Settings(BaseSettings):
 
     risk_policy_file: str | None = Field(None, description="planner risk policy YAML path "
                                          "(default the packaged shared/planning/risk_policy.yaml)")
+    github_repository: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+                                          description="owner/name: routing changes open pull requests there")
+    github_token: SecretStr | None = None
+    github_api_url: Url = "https://api.github.com"
+    github_base_branch: str = Field("main", pattern=r"^[A-Za-z0-9_./-]+$")
+    github_routing_path: str = Field("routing/routing.yaml", pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 
     max_event_age_s: int = Field(6 * 3600, ge=60)
     log_level: str = "INFO"
@@ -154,6 +160,20 @@ class Settings(BaseSettings):
     def llm_key(self) -> str | None:
         key = self.llm_api_key or (self.openrouter_api_key if not self.llm_base_url else None)
         return key.get_secret_value() if key else None
+
+    @field_validator("github_routing_path")
+    @classmethod
+    def _relative_path(cls, value: str) -> str:
+        if any(part in (".", "..") for part in value.split("/")):
+            raise ValueError("must be a path inside the repository (no '.' or '..' parts)")
+        return value
+
+    @property
+    def github_review(self) -> tuple[str, str] | None:
+        """(repository, token) when routing changes open pull requests; None when either is unset."""
+        if not self.github_repository or not self.github_token:
+            return None
+        return self.github_repository, self.github_token.get_secret_value()
 
     def require_raw_bucket(self) -> str:
         return self.raw_bucket or self.require_reports_bucket()

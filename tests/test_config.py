@@ -209,3 +209,28 @@ def test_risk_policy_file():
     """RISK_POLICY_FILE names the planner's risk policy; unset means the packaged one."""
     assert settings_from_env({}).risk_policy_file is None
     assert settings_from_env({"RISK_POLICY_FILE": "/etc/policy.yaml"}).risk_policy_file == "/etc/policy.yaml"
+
+
+def test_github_review_settings():
+    """Review pull requests need both GITHUB_REPOSITORY and GITHUB_TOKEN; the token is a secret
+    (absent from str/repr/dumps and from config errors); a bad repository or path is named."""
+    from shared.config import secret_env_names
+
+    s = settings_from_env({})
+    assert s.github_review is None and s.github_api_url == "https://api.github.com"
+    assert (s.github_base_branch, s.github_routing_path) == ("main", "routing/routing.yaml")
+    assert settings_from_env({"GITHUB_REPOSITORY": "acme/routing"}).github_review is None
+    assert settings_from_env({"GITHUB_TOKEN": KEY}).github_review is None
+    s = settings_from_env({"GITHUB_REPOSITORY": "acme/routing", "GITHUB_TOKEN": KEY,
+                           "GITHUB_API_URL": "http://127.0.0.1:9/", "GITHUB_BASE_BRANCH": "release/1",
+                           "GITHUB_ROUTING_PATH": "config/routing.json"})
+    assert s.github_review == ("acme/routing", KEY) and s.github_api_url == "http://127.0.0.1:9"
+    assert (s.github_base_branch, s.github_routing_path) == ("release/1", "config/routing.json")
+    for text in (str(s), repr(s), s.model_dump_json(), str(s.model_dump())):
+        assert "TOPSECRET987" not in text
+    assert "GITHUB_TOKEN" in secret_env_names() and "GITHUB_REPOSITORY" not in secret_env_names()
+    for var, value in (("GITHUB_REPOSITORY", "acme"), ("GITHUB_REPOSITORY", "a/b/c"),
+                       ("GITHUB_ROUTING_PATH", "/etc/routing.yaml"), ("GITHUB_ROUTING_PATH", "a/../b.yaml")):
+        with pytest.raises(ConfigError, match=f"{var}: ") as exc:
+            settings_from_env({var: value, "GITHUB_TOKEN": KEY})
+        assert "TOPSECRET987" not in str(exc.value)

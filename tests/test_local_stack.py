@@ -36,7 +36,7 @@ def test_down_without_a_stack_is_harmless(tmp_path, capsys):
 def test_secret_env_names_are_the_secret_settings():
     from shared.config import secret_env_names
 
-    assert {"OPENROUTER_API_KEY", "LLM_API_KEY"} <= secret_env_names()
+    assert {"OPENROUTER_API_KEY", "LLM_API_KEY", "GITHUB_TOKEN"} <= secret_env_names()
     assert "OPENROUTER_BASE_URL" not in secret_env_names()
 
 

@@ -1,8 +1,10 @@
 """Plans behind a repository: one plan per weekly run (`plans/{run_id}`), written once, so a
 redelivered planner message finds the plan it made; and one review item per gated change
 (`reviews/{change_id}`: pending, then approved or rejected by a named person with a reason, then
-applied), decided exactly once however many people press the button. `FirestorePlanStore` in production,
-`InMemoryPlanStore` for unit tests, one contract (tests/planning/test_plan_store_contract.py).
+applied), decided exactly once however many people press the button; a routing change's review
+item also records the pull request opened for it (`pull_request`: number, url, branch), once.
+`FirestorePlanStore` in production, `InMemoryPlanStore` for unit tests, one contract
+(tests/planning/test_plan_store_contract.py).
 The collection name lives here only."""
 from __future__ import annotations
 
@@ -22,12 +24,14 @@ REVIEWS = "reviews"
 ReviewStatus = Literal["pending", "approved", "rejected", "applied", "rolled_back"]
 Verdict = Literal["approved", "rejected"]
 Decided = Literal["decided", "already", "missing"]
+Recorded = Literal["recorded", "already", "missing"]
 
 
 def review_item(change: Change, run_id: str, now: datetime) -> dict[str, Any]:
     return {"change_id": change.id, "run_id": run_id, "kind": change.kind, "target": change.target,
             "risk": change.risk, "status": "pending", "created_at": now, "change": change.model_dump(mode="json"),
-            "decided_by": None, "decided_at": None, "reason": None, "applied_in_version": None}
+            "decided_by": None, "decided_at": None, "reason": None, "applied_in_version": None,
+            "pull_request": None}
 
 
 class PlanStore(Protocol):
@@ -43,6 +47,8 @@ class PlanStore(Protocol):
         """Approve or reject a pending item, once: "already" when it was decided before."""
     def mark_applied(self, change_ids: list[str], version: int) -> None: ...
     def mark_rolled_back(self, change_ids: list[str], upgrade_id: str, reason: str) -> None: ...
+    def record_pull_request(self, change_id: str, pull_request: dict[str, Any]) -> Recorded:
+        """Note the pull request opened for an item, once: "already" when one is noted (kept)."""
 
 
 class FirestorePlanStore:
@@ -107,6 +113,26 @@ class FirestorePlanStore:
             self._review_ref(change_id).update({"status": "rolled_back", "rolled_back_in": upgrade_id,
                                                 "rollback_reason": reason[:2000]})
 
+    def record_pull_request(self, change_id: str, pull_request: dict[str, Any]) -> Recorded:
+        from google.cloud import firestore
+
+        from shared.platform import firestore as fs
+
+        ref = self._review_ref(change_id)
+
+        @firestore.transactional
+        def txn(transaction: Any) -> Recorded:
+            snap = ref.get(transaction=transaction)
+            if not snap.exists:
+                return "missing"
+            if (snap.to_dict() or {}).get("pull_request"):
+                return "already"
+            transaction.update(ref, {"pull_request": dict(pull_request)})
+            return "recorded"
+        settled = fs.contended(lambda: txn(fs.client().transaction(max_attempts=10)),
+                               lambda: not (self.review(change_id) or {}).get("pull_request"))
+        return "already" if settled is None else settled
+
     def create(self, plan: Plan) -> bool:
         from google.api_core.exceptions import AlreadyExists
 
@@ -159,6 +185,16 @@ class InMemoryPlanStore:
             for change_id in change_ids:
                 self.items[change_id].update(status="rolled_back", rolled_back_in=upgrade_id,
                                              rollback_reason=reason[:2000])
+
+    def record_pull_request(self, change_id: str, pull_request: dict[str, Any]) -> Recorded:
+        with self._mutex:
+            item = self.items.get(change_id)
+            if item is None:
+                return "missing"
+            if item.get("pull_request"):
+                return "already"
+            item["pull_request"] = deepcopy(pull_request)
+            return "recorded"
 
     def create(self, plan: Plan) -> bool:
         with self._mutex:

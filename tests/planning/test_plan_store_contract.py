@@ -66,3 +66,16 @@ def test_concurrent_approvals_decide_once(store):
         outcomes = list(pool.map(lambda who: store.decide(item["change_id"], "approved", who, "ok", NOW),
                                  [f"op{i}" for i in range(6)]))
     assert sorted(outcomes) == ["already"] * 5 + ["decided"]
+
+
+def test_a_pull_request_is_recorded_once(store):
+    [item] = items()
+    store.open_reviews([item])
+    assert store.review(item["change_id"])["pull_request"] is None
+    first = {"number": 7, "url": "https://github.test/o/r/pull/7", "branch": f"pipeline/{item['change_id']}"}
+    assert store.record_pull_request(item["change_id"], first) == "recorded"
+    assert store.record_pull_request(item["change_id"], {**first, "number": 8}) == "already"
+    assert store.record_pull_request("nope", first) == "missing"
+    assert store.review(item["change_id"])["pull_request"] == first
+    assert store.decide(item["change_id"], "approved", "github:alice", "pull request #7 merged", NOW) == "decided"
+    assert store.review(item["change_id"])["pull_request"] == first      # a decision keeps it
