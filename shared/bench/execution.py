@@ -9,12 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 from shared.bench import budget
 from shared.bench import store as results_store
 from shared.bench.cases import Case, CaseResult
-from shared.bench.client import ChatClient, Completion
+from shared.bench.client import ChatClient, Completion, run_strategy
 from shared.bench.code_client import CodeBatcher, CodeRunnerClient
-from shared.bench.planning import Plan, samples_of
+from shared.bench.planning import Plan, samples_of, strategy_of
 from shared.bench.scorers import code_case, score_from_verdict
 from shared.bench.scorers import score as score_case
 from shared.bench.spend import RunBudget, SpendLedger
+from shared.bench.strategies import system_message
 from shared.config import Settings
 from shared.redaction import redact
 from shared.sandbox.models import CodeCase, CodeVerdict
@@ -34,9 +35,9 @@ def run_units(settings: Settings, plan: Plan, units: list[tuple[str, str]],
     rates = {m: budget.rates_or_none(plan.model_of(m), pricing.get(m)) for m in {m for m, _ in units}}
     # a target's calls per case (self-consistency samples k times) and its template in the prompt
     calls = {m: samples_of(plan.variants.get(m)) for m in rates}
-    bounds = [budget.call_bound(rates[m], budget.prompt_token_bound(
-        by_id[c].prompt, (by_id[c].system or "") + ((plan.variants.get(m) or {}).get("template") or "")),
-        by_id[c].max_tokens, attempts) * calls[m] if rates[m] else budget.ZERO for m, c in units]
+    bounds = [budget.call_bound(rates[m], budget.prompt_token_bound(by_id[c].prompt, system_of(plan, m, by_id[c])),
+                                by_id[c].max_tokens, attempts) * calls[m] if rates[m] else budget.ZERO
+              for m, c in units]
     spend = RunBudget(SpendLedger(settings, plan.bench_id), bounds, settings.bench_concurrency)
 
     def one(index: int, unit: tuple[str, str]) -> CaseResult:
@@ -89,15 +90,21 @@ def run_units(settings: Settings, plan: Plan, units: list[tuple[str, str]],
     return results
 
 
+def system_of(plan: Plan, label: str, case: Case) -> str | None:
+    """The system message a target sends for a case (for the prompt's cost bound)."""
+    variant = plan.variants.get(label)
+    if not variant:
+        return case.system
+    return system_message(case, strategy_of(variant), variant.get("template"))
+
+
 def call_target(client: ChatClient, plan: Plan, label: str, case: Case) -> Completion:
     """A plain target is the model called with the case as it is; a variant runs its strategy
-    (system prompt template, chain of thought, self-consistency) through shared/bench/strategies.py."""
+    (system prompt template, chain of thought, self-consistency: shared/bench/strategies.py)."""
     variant = plan.variants.get(label)
     if not variant:
         return client.complete(label, case)
-    from shared.bench.strategies import run_target
-
-    return run_target(client, variant["model"], case, variant.get("strategy"), variant.get("template"))
+    return run_strategy(client, variant["model"], case, strategy_of(variant), variant.get("template"))
 
 
 def with_verdict(result: CaseResult, code: CodeCase, verdict: CodeVerdict | str) -> CaseResult:

@@ -20,6 +20,7 @@ from shared.bench.budget import BudgetRefused
 from shared.bench.execution import run_units
 from shared.bench.planning import Plan, create_plan, units_of
 from shared.bench.results import aggregate
+from shared.bench.strategies import StrategyError
 from shared.bench.suite import SuiteError
 from shared.config import Settings
 from shared.log import get_logger
@@ -110,7 +111,7 @@ def start_bench(settings: Settings, bench_id: str, phase: str, models: list[str]
     try:
         plan = create_plan(settings, bench_id, phase, models, suite, max_per_category, weekly_run_id, store,
                            variants, cases_uri)
-    except (BudgetRefused, SuiteError, results_store.NotStored) as exc:
+    except (BudgetRefused, SuiteError, StrategyError, results_store.NotStored) as exc:
         # nothing was called; a bad suite cannot succeed on retry either, so it is a result too
         status = "refused" if isinstance(exc, BudgetRefused) else "failed"
         repo.create(bench_id, {"bench_id": bench_id, "phase": phase, "status": status, "error": str(exc),

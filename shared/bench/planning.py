@@ -16,9 +16,11 @@ from shared.bench import store as results_store
 from shared.bench.budget import BudgetRefused
 from shared.bench.cases import PlannedCases
 from shared.bench.spend import SpendLedger
+from shared.bench.strategies import calls_for
 from shared.bench.suite import SuiteError, load_suite
 from shared.catalog import store as catalog_store
 from shared.config import Settings
+from shared.serving.models import Strategy
 
 
 class Plan(BaseModel):
@@ -60,13 +62,17 @@ def default_targets() -> dict[str, list[str]]:
     return {m: sorted(c) for m, c in sorted(targets.items())}
 
 
+def strategy_of(variant: dict[str, Any] | None) -> Strategy:
+    """A target's reasoning strategy (direct when it names none). `params.template` names the
+    serving template and is resolved into the target's text: the strategy itself does not take it."""
+    raw = (variant or {}).get("strategy") or {"name": "direct"}
+    params = {k: v for k, v in (raw.get("params") or {}).items() if k != "template"}
+    return Strategy.model_validate({**raw, "params": params})
+
+
 def samples_of(variant: dict[str, Any] | None) -> int:
-    """Calls per case of a target: k for self-consistency, else 1."""
-    strategy = (variant or {}).get("strategy") or {}
-    if strategy.get("name") != "self_consistency":
-        return 1
-    k = (strategy.get("params") or {}).get("k", 5)
-    return k if isinstance(k, int) and not isinstance(k, bool) and k > 0 else 1
+    """Calls per case of a target: k for self-consistency, else 1 (StrategyError if invalid)."""
+    return calls_for(strategy_of(variant))
 
 
 def catalog_pricing(models: list[str]) -> dict[str, dict[str, str] | None]:

@@ -77,7 +77,13 @@ def test_week_2_is_planned_against_version_1(week2):
     assert {t for k, t in kinds if k == "pricing_update"} == {"google/gemini-demo-pro", "deepseek/deepseek-demo-v4",
                                                              "x-ai/grok-demo-4"}    # not the format-only one
     assert kinds[("catalog_deactivate", "mistralai/mistral-demo-small")].decision == "auto_apply"
-    assert all(c.decision == "auto_apply" and c.risk == "LOW" for c in plan.changes if c.kind != "fallback_update")
+    routing = ("fallback_update", "routing_primary")
+    assert all(c.decision == "auto_apply" and c.risk == "LOW" for c in plan.changes if c.kind not in routing)
+    # week 2's technology ranking has a new leader: a routing change for a person to review
+    tech = kinds[("routing_primary", "technology")]
+    assert tech.after["primary"] == "anthropic/claude-demo-sonnet" and tech.risk == "MEDIUM"
+    assert tech.decision == "gated" and tech.decision_rule == "risk policy: MEDIUM"
+    assert store.review(tech.id)["status"] == "pending"
     assert all(c.evidence["sync_runs"] == [rec.sync_run_id] for c in plan.changes)
     candidate = build_candidate(v1, plan.by_decision("auto_apply"), "planner:run-1", "week 2", NOW)
     assert candidate.models["google/gemini-demo-pro"].pricing["prompt"] == "0.000001"
@@ -101,10 +107,10 @@ def test_a_category_whose_leader_is_not_its_primary_gets_a_gated_routing_change(
     catalog.collections[ROUTING]["programming"]["primary_model"] = ranked[1]   # version 1 routes to #2
     catalog.collections[ROUTING]["programming"]["fallbacks"] = [ranked[2]]
     plan = plan_week("run-1", NOW, repo, catalog, InMemoryServingStore(), InMemoryPlanStore(), InMemoryResearchStore())
-    [c] = [c for c in plan.changes if c.kind == "routing_primary"]
+    [c] = [c for c in plan.changes if c.kind == "routing_primary" and c.target == "programming"]
     assert (c.target, c.after["primary"], c.risk, c.decision) == ("programming", ranked[0], "MEDIUM", "gated")
     assert c.evidence["ranking_snapshots"] == [rec.rankings["programming"]["snapshot_id"]]
-    assert plan.top == [c.id]        # nothing applied this week: the top lists what is proposed
+    assert c.id in plan.top and len(plan.top) == 2   # nothing applied this week: the top lists what is proposed
 
 
 def test_nothing_to_plan_against_without_a_catalog():
