@@ -276,11 +276,14 @@ def serving_rollback(body: dict[str, Any], query: dict[str, str]) -> tuple[int, 
 
 
 def changes_list(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from typing import get_args
+
     from shared.planning import plans
+    from shared.planning.plans import ReviewStatus
 
     status = body.get("status") or query.get("status")
-    if status not in (None, "pending", "approved", "rejected", "applied"):
-        raise ApiError(400, "status must be pending, approved, rejected or applied")
+    if status not in (None, *get_args(ReviewStatus)):
+        raise ApiError(400, f"status must be one of {', '.join(get_args(ReviewStatus))}")
     return 200, {"items": plans.repository().reviews(status)}
 
 
@@ -325,6 +328,41 @@ def changes_reject(body: dict[str, Any], query: dict[str, str]) -> tuple[int, di
     return _decide(body, "rejected")
 
 
+class ApplyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[str] = Field([], max_length=100, description="empty: every approved change not yet applied")
+    reason: str = Field(min_length=3, max_length=500)
+    by: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@ -]+$")
+    demo: bool = False
+
+
+def changes_apply(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared.cycle.trigger import request_apply
+    from shared.planning import plans
+
+    req = ApplyBody.model_validate(body)
+    for change_id in req.ids:
+        _record_id(change_id, "change")
+    approved = {r["change_id"] for r in plans.repository().reviews("approved")}
+    missing = [i for i in req.ids if i not in approved] if req.ids else []
+    if missing or not approved:
+        raise ApiError(409, f"not approved (or applied already): {', '.join(missing)}" if missing
+                       else "no approved change waits to be applied")
+    out = request_apply(req.by, req.reason, req.ids, req.demo)
+    return 202, {**out, "status_url": f"/upgrades/status?id={out['upgrade_id']}"}
+
+
+def upgrade_status(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared.serving import store as serving_store
+    from shared.serving.stage import compact
+
+    upgrade_id = _record_id(body.get("id") or query.get("id"), "upgrade")
+    outcome = serving_store.repository().upgrade(upgrade_id)
+    if outcome is None:
+        raise ApiError(404, f"no upgrade {upgrade_id!r} (yet: an apply request is handled within seconds)")
+    return 200, compact(outcome)
+
+
 Handler = Callable[[dict[str, Any], dict[str, str]], tuple[int, dict[str, Any]]]
 ACTIONS: dict[str, Handler] = {
     "weekly.run": weekly_run,
@@ -349,6 +387,8 @@ ACTIONS: dict[str, Handler] = {
     "changes.show": changes_show,
     "changes.approve": changes_approve,
     "changes.reject": changes_reject,
+    "changes.apply": changes_apply,
+    "upgrades.status": upgrade_status,
 }
 ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/weekly/run"): "weekly.run",
@@ -373,6 +413,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/changes/show"): "changes.show",
     ("POST", "/changes/approve"): "changes.approve",
     ("POST", "/changes/reject"): "changes.reject",
+    ("POST", "/changes/apply"): "changes.apply",
+    ("GET", "/upgrades/status"): "upgrades.status",
 }
 
 

@@ -11,6 +11,9 @@
     python -m shared.cli status ID [--json]      (any record id, or the id of the message that made it)
     python -m shared.cli serving history [--limit N] | show [N] | rollback --to N --reason TEXT --by NAME [--json]
     python -m shared.cli changes list [--status S] | show ID | approve ID | reject ID --by NAME --reason TEXT
+    python -m shared.cli changes apply [ID ...] --by NAME --reason TEXT [--demo] [--timeout S] [--json]
+        (applies approved changes now: candidate, post-change benchmark, promoted or rolled back;
+        exit 0 promoted or nothing to apply, 1 rolled back or not promoted, 3 still measuring at --timeout)
 
 Backends: the environment (GCP, or emulators) as configured; when no emulator variable and no
 GOOGLE_CLOUD_PROJECT is set and .local/stack.env exists (after `make up`), that file is used.
@@ -379,6 +382,8 @@ def cmd_changes(args: argparse.Namespace) -> int:
             return 1
         _print_json(item)
         return 0
+    if args.changes_command == "apply":
+        return _apply_now(args, store)
     verdict = "approved" if args.changes_command == "approve" else "rejected"
     outcome = store.decide(args.id, verdict, args.by, args.reason, datetime.now(timezone.utc))
     if outcome != "decided":
@@ -390,6 +395,51 @@ def cmd_changes(args: argparse.Namespace) -> int:
           f"{args.id} {verdict} by {args.by}; the next weekly cycle's upgrade applies approved changes"
           if verdict == "approved" else f"{args.id} rejected by {args.by}")
     return 0
+
+
+def _apply_now(args: argparse.Namespace, store: Any) -> int:
+    """Publish an apply request to the upgrade function and follow its outcome to the end."""
+    from shared.cycle.trigger import request_apply
+    from shared.serving import store as serving_store
+    from shared.serving.stage import compact
+    from shared.serving.store import MEASURING
+
+    approved = {r["change_id"] for r in store.reviews("approved")}
+    missing = [i for i in args.ids if i not in approved]
+    if missing or not approved:
+        _err(f"not approved (or applied already): {', '.join(missing)}" if missing
+             else "no approved change waits to be applied (see `changes list --status approved`)")
+        return 1
+    out = request_apply(args.by, args.reason, args.ids, args.demo)
+    print(f"apply request {out['upgrade_id']} published to {out['topic']} (message {out['message_id']})",
+          file=sys.stderr)
+    serving = serving_store.repository()
+    deadline, said = time.monotonic() + args.timeout, None
+    while True:
+        outcome = serving.upgrade(out["upgrade_id"])
+        result = (outcome or {}).get("result")
+        if result and result != said:
+            print(f"upgrade {out['upgrade_id']}: {result}" + (f" (post-change benchmark {outcome.get('post_bench_id')})"
+                                                              if result == MEASURING else ""), file=sys.stderr)
+            said = result
+        if result and result != MEASURING:
+            break
+        if time.monotonic() > deadline:
+            _err(f"upgrade {out['upgrade_id']} is {result or 'not started'} after {args.timeout:g}s; follow it with "
+                 f"`python -m shared.cli status {out['upgrade_id']}`")
+            return 3
+        time.sleep(1.0)
+    if args.json:
+        _print_json(compact(outcome))
+    elif outcome.get("rolled_back"):
+        rb = outcome["rollback"]
+        print(f"rolled back: candidate version {rb['candidate_version']} not promoted, serving stays at version "
+              f"{rb['kept_version']}: {rb['reason'][:500]}")
+    else:
+        print(f"{result}" + (f": serving version {outcome['promoted_version']}" if outcome.get("promoted_version")
+                             else "") + f"; {len(outcome.get('applied') or [])} applied, "
+              f"{len(outcome.get('waiting') or {})} waiting")
+    return 0 if result in ("promoted", "nothing to apply") else 1
 
 
 def cmd_serving(args: argparse.Namespace) -> int:
@@ -518,7 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     ch = sub.add_parser("changes", help="gated changes waiting for a person")
     chsub = ch.add_subparsers(dest="changes_command", required=True)
     chl = chsub.add_parser("list")
-    chl.add_argument("--status", choices=["pending", "approved", "rejected", "applied"])
+    chl.add_argument("--status", choices=["pending", "approved", "rejected", "applied", "rolled_back"])
     chs = chsub.add_parser("show")
     chs.add_argument("id")
     decided = [chsub.add_parser(name, help=f"{name} a pending change (recorded with who and why)")
@@ -527,7 +577,14 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument("id")
         parser.add_argument("--by", required=True)
         parser.add_argument("--reason", required=True)
-    for parser in (chl, chs, *decided):
+    cha = chsub.add_parser("apply", help="apply approved changes now (post-change benchmark, then promoted or "
+                                         "rolled back) instead of at the next weekly cycle")
+    cha.add_argument("ids", nargs="*", help="approved change ids (none: every approved change not yet applied)")
+    cha.add_argument("--by", required=True)
+    cha.add_argument("--reason", required=True)
+    cha.add_argument("--demo", action="store_true", help="accept a simulated post-change benchmark (demo stacks)")
+    cha.add_argument("--timeout", type=float, default=900, help="seconds to follow the outcome (default 900)")
+    for parser in (chl, chs, *decided, cha):
         parser.add_argument("--json", action="store_true")
         parser.set_defaults(func=cmd_changes)
     sts = sub.add_parser("status", help="any record by id, or the record a message id created")

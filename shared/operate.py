@@ -84,16 +84,23 @@ def poison(limit: int = 20) -> dict[str, Any]:
 
 
 def find(record_id: str) -> dict[str, Any]:
-    """The record with this id (a weekly run, sync run, research scan, benchmark run or dead
-    letter), or the record a Pub/Sub message created, with any dead letters naming it."""
+    """The record with this id (a weekly run, sync run, research scan, benchmark run, upgrade or
+    dead letter), or the record a Pub/Sub message created, with any dead letters naming it."""
     from shared.bench.fanout import load_bench
     from shared.catalog.sync import load_record
     from shared.cycle import runs
     from shared.research.store import repository as research_store
 
+    from shared.serving import store as serving_store
+    from shared.serving.stage import compact
+
+    def upgrade(upgrade_id: str) -> dict[str, Any] | None:
+        outcome = serving_store.repository().upgrade(upgrade_id)
+        return compact(outcome) if outcome else None
+
     lookups = [("weekly_run", runs.get_run), ("sync_run", load_record),
                ("research_scan", research_store().load_scan), ("bench_run", load_bench),
-               ("dead_letter", message_log.dead_letter)]
+               ("upgrade", upgrade), ("dead_letter", message_log.dead_letter)]
     for kind, load in lookups:
         found = load(record_id)
         if found is not None:

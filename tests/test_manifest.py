@@ -470,7 +470,7 @@ def test_every_publish_is_a_declared_output(manifest):
     assert problems == []
     # the api triggers the four kinds of run; the benchmark hands over past the planned stages
     assert published["api"] == {"weekly-cycle-requests", "catalog-sync-requests", "research-scan-requests",
-                                "benchmark-requests"}
+                                "benchmark-requests", "plan-ready"}      # plan-ready: changes apply
     # a finished post-change run goes back to upgrade, which asked for it
     assert published["benchmark"] == {"benchmark-requests", "benchmark-completed", "plan-ready"}
     assert published["planner"] == {"plan-ready"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.messages import (BenchRequest, CatalogSyncRequest, ResearchScanRequest, RunOptions, SyncMode,
-                             WeeklyCycleRequest)
+from shared.messages import (ApplyApproved, BenchRequest, CatalogSyncRequest, ResearchScanRequest, RunOptions,
+                             SyncMode, WeeklyCycleRequest)
 from shared.pipeline import load_manifest
 from shared.platform import pubsub
 from shared.text import new_id
@@ -47,3 +47,12 @@ def request_bench(models: list[str] | None = None, suite: str | None = None,
     topic = load_manifest().function("benchmark").trigger_topic
     message_id = pubsub.publish(topic, request)
     return {"bench_id": request.bench_id, "topic": topic, "message_id": message_id}
+
+
+def request_apply(by: str, reason: str, change_ids: list[str] | None = None, demo: bool = False) -> dict[str, Any]:
+    """Ask the upgrade function to apply approved changes now (the same candidate → post-change
+    benchmark → promote or roll back path as the weekly cycle); follow `upgrades/{upgrade_id}`."""
+    request = ApplyApproved(upgrade_id=new_id("apply"), change_ids=change_ids or [], by=by, reason=reason, demo=demo)
+    topic = load_manifest().function("upgrade").trigger_topic
+    message_id = pubsub.publish(topic, request)
+    return {"upgrade_id": request.upgrade_id, "topic": topic, "message_id": message_id}
