@@ -27,6 +27,9 @@ DATASET = REPO_ROOT / "infra" / "demo_data" / "openrouter"
 RESEARCH = REPO_ROOT / "infra" / "demo_data" / "research"
 DEMO_SCAN_DATE = "2026-11-22"  # the demo research feeds are dated around this day
 SIMULATOR_CONFIG = REPO_ROOT / "infra" / "simulator.yaml"
+# every demo model was first seen minutes ago: the packaged policy's 7-day age guard would defer
+# every routing change, so the demo uses a copy without it (and says so)
+DEMO_RISK_POLICY = REPO_ROOT / "infra" / "demo_data" / "risk_policy.demo.yaml"
 # The demo benchmark calls the simulator, which costs nothing; the estimate still prices the
 # calls from the demo catalog as if they went to OpenRouter (× HTTP_MAX_ATTEMPTS), and the spend
 # ledger counts them, so the run, daily and weekly caps are set above it.
@@ -65,6 +68,55 @@ def say_plan(run_id: str) -> None:
         + f"; {len(upgrade.get('applied') or [])} applied, {len(upgrade.get('waiting') or {})} waiting")
 
 
+def approve_and_apply(run_id: str, timeout_s: float = 300) -> bool:
+    """DEMO: approve the week's gated routing change as a person would, apply it now, and show
+    its post-change benchmark (SIMULATED) and whether it was promoted or rolled back."""
+    from datetime import datetime, timezone
+
+    from shared.cycle.trigger import request_apply
+    from shared.planning import plans
+    from shared.serving import store as serving_store
+    from shared.serving.store import MEASURING
+
+    store = plans.repository()
+    gated = [r for r in store.reviews("pending") if r["run_id"] == run_id and r["kind"] == "routing_primary"]
+    if not gated:
+        say("no gated routing change this week: nothing to approve")
+        return True
+    item = gated[0]
+    say(f"review item {item['change_id']} waits: {item['kind']} {item['target']} "
+        f"{item['change']['before']['primary']} → {item['change']['after']['primary']} ({item['risk']})")
+    store.decide(item["change_id"], "approved", "demo-operator",
+                 "DEMO: approved by the demo script (in production a person decides)", datetime.now(timezone.utc))
+    say(f"approved by demo-operator; applying it now (python -m shared.cli changes apply {item['change_id']} "
+        f"--by demo-operator --reason ... --demo)")
+    out = request_apply("demo-operator", "DEMO: apply the approved routing change", [item["change_id"]], demo=True)
+    deadline = time.monotonic() + timeout_s
+    outcome: dict = {}
+    while time.monotonic() < deadline:
+        outcome = serving_store.repository().upgrade(out["upgrade_id"]) or {}
+        if outcome.get("result") not in (None, MEASURING):
+            break
+        time.sleep(0.5)
+    else:
+        say(f"upgrade {out['upgrade_id']} did not finish in {timeout_s:.0f}s ({outcome.get('result')})")
+        return False
+    post = outcome.get("post_benchmark") or {}
+    say(f"post-change benchmark {post.get('bench_id')} (SIMULATED: {', '.join(post.get('simulated_because') or [])}): "
+        f"{(outcome.get('post_change') or {}).get('text')}")
+    for c in (outcome.get("post_change") or {}).get("comparisons") or []:
+        v = c["verdict"]
+        say(f"  {c['route']:12} {c['category']:17} {c['before']} {v.get('baseline_pass_rate')} → {c['after']} "
+            f"{v.get('current_pass_rate')}: {v['state']}")
+    if outcome.get("rolled_back"):
+        rb = outcome["rollback"]
+        say(f"upgrade {out['upgrade_id']}: ROLLED BACK, serving stays at version {rb['kept_version']}: {rb['reason'][:300]}")
+    else:
+        say(f"upgrade {out['upgrade_id']}: {outcome['result']}"
+            + (f" (serving version {outcome['promoted_version']})" if outcome.get("promoted_version") else ""))
+    return outcome.get("result") in ("promoted", "rolled back")
+
+
 def wait_for(loader, record_id: str, what: str, timeout_s: float = 300) -> dict:
     """Poll a run record (sync, scan) until it leaves "running"."""
     deadline = time.monotonic() + timeout_s
@@ -101,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         simulator = SimulatorServer(yaml.safe_load(SIMULATOR_CONFIG.read_text())).start()
         # listed as a simulator: results are labelled simulated whatever the server says
         env.update({"LLM_BASE_URL": simulator.base_url, "SIMULATOR_BASE_URLS": simulator.base_url,
-                    **DEMO_BENCH_ENV})
+                    "RISK_POLICY_FILE": str(DEMO_RISK_POLICY), **DEMO_BENCH_ENV})
         say(f"model simulator (SIMULATED answers, {SIMULATOR_CONFIG.name}) at {simulator.base_url}")
+        say(f"planner risk policy {DEMO_RISK_POLICY.relative_to(REPO_ROOT)} (DEMO: no minimum model age)")
 
     if local_stack.Stack.load(args.state_dir):
         local_stack.down(args.state_dir, log=say)  # a previous demo was interrupted
@@ -161,9 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         md = next((s for s in saved if s.suffix == ".md"), None)
         if md:
             print("\n" + md.read_text())
+        applied_ok = True
+        if replay is not None:
+            applied_ok = approve_and_apply(out["run_id"])
         say(f"{safe_line(run)}; demo finished in "
             f"{time.monotonic() - started:.1f}s")
-        return 0 if run.get("status") == "completed" else 1
+        return 0 if run.get("status") == "completed" and applied_ok else 1
     finally:
         if args.keep_up:
             say(f"stack left running; env in {args.state_dir / 'stack.env'}; "
