@@ -231,9 +231,15 @@ class Simulator:
                     self.by_prompt[case.prompt] = case
         self.calls = 0
         self.lock = threading.Lock()
+        # set at run time by tests (POST /_sim/quality): a model answers with this quality instead
+        # (degrade a new primary, or make it reliably good)
+        self.quality_override: dict[str, dict[str, float]] = {}
 
     def spec(self, model: str) -> dict[str, Any]:
-        return self.models.get(model) or self.default
+        spec = self.models.get(model) or self.default
+        if model in self.quality_override:
+            return {**spec, "quality": dict(self.quality_override[model])}
+        return spec
 
     def answer(self, model: str, prompt: str, system: str | None = None, temperature: float = 0.0,
                seed: object = None) -> tuple[str, Case | None]:
@@ -300,7 +306,20 @@ def make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, json.dumps({"calls": sim.calls}).encode())
             self._send(404, b'{"error": {"message": "not found"}}')
 
+        def do_DELETE(self) -> None:
+            if self.path.rstrip("/") == "/_sim/quality":
+                sim.quality_override.clear()
+                return self._send(200, b'{"quality": {}}')
+            self._send(404, b'{"error": {"message": "not found"}}')
+
         def do_POST(self) -> None:
+            if self.path.rstrip("/") == "/_sim/quality":    # {"model": ID, "quality": {"default": 0.2}}
+                try:
+                    req = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                    sim.quality_override[str(req["model"])] = {str(k): float(v) for k, v in req["quality"].items()}
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    return self._send(400, b'{"error": {"message": "want {model, quality: {category: p}}"}}')
+                return self._send(200, json.dumps({"quality": sim.quality_override}).encode())
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 return self._send(404, b'{"error": {"message": "not found"}}')
             length = int(self.headers.get("Content-Length") or 0)

@@ -147,7 +147,7 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory):
         pytest.fail(f"demo dataset missing at {DEMO_DATA}")
     import yaml
 
-    from infra.demo import SIMULATOR_CONFIG, write_research_sources
+    from infra.demo import DEMO_RISK_POLICY, SIMULATOR_CONFIG, write_research_sources
     from infra.model_simulator import SimulatorServer
 
     replay = ReplayServer(ReplayState(DEMO_DATA, week=1, research_dir=DEMO_RESEARCH)).start()
@@ -164,6 +164,8 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory):
                                            "BENCH_ALLOW_UNPRICED": "sim/*",
                                            "BENCH_DAILY_BUDGET_USD": "1000", "BENCH_WEEKLY_BUDGET_USD": "5000",
                                            "BENCH_CALL_TIMEOUT_S": "2", "BENCH_SHARD_SIZE": "50",
+                                           # as the demo: every model was first seen minutes ago
+                                           "RISK_POLICY_FILE": str(DEMO_RISK_POLICY),
                                            # planted: must never reach code_runner or any output
                                            "LLM_API_KEY": PLANTED_SECRET},
                                log=lambda m: print(f"[local cloud] {m}"))
@@ -192,6 +194,7 @@ def cloud(local_cloud: LocalCloud) -> LocalCloud:
     local_cloud.replay_control("DELETE", "requests")
     local_cloud.replay_control("POST", "load", {"week": 1, "page_size": 0})
     local_cloud.replay_control("POST", "load", {"research_dir": str(DEMO_RESEARCH)})
+    httpx.delete(f"{local_cloud.simulator.root_url}/_sim/quality", timeout=5).raise_for_status()
     reset_caches()
     return local_cloud
 

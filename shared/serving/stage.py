@@ -334,6 +334,7 @@ def handle_upgrade_message(message: UpgradeMessage, meta: EventMeta) -> None:
     if isinstance(msg, PostChangeMeasured):
         with log_context(stage="upgrade-post", upgrade_id=msg.upgrade_id, bench_id=msg.bench_id):
             finish_measured(msg.upgrade_id, msg.bench_id, now)
+        note_delivery(meta, STAGE, "upgrade", msg.upgrade_id)     # handled: `status MESSAGE_ID` finds it
         return
     if isinstance(msg, ApplyApproved):
         note_delivery(meta, STAGE, "upgrade", msg.upgrade_id)
