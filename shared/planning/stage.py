@@ -15,6 +15,7 @@ from shared.planning import plans
 from shared.planning.facts import current_serving, gather
 from shared.planning.planner import Plan, make_plan
 from shared.planning.policy import PolicyError, load_policy
+from shared.planning.review_prs import open_review_prs
 from shared.platform.events import EventMeta
 from shared.research.store import ResearchStore
 from shared.serving import store as serving_store
@@ -58,15 +59,30 @@ def plan_week(run_id: str, now: datetime, repo: runs.WeeklyRuns | None = None,
     return plan
 
 
+def ask_people(plan: Plan, now: datetime, store: plans.PlanStore | None = None,
+               serving: serving_store.ServingStore | None = None) -> dict[str, Any]:
+    """What waits for a person, put where people review it: each gated routing change as a
+    pull request when GitHub is configured (idempotent; a failure is logged and retried by the
+    next delivery or run, never failing the plan)."""
+    version = serving_store.current(serving or serving_store.repository())
+    if version is None or not plan.by_decision("gated"):
+        return {}
+    opened = open_review_prs(plan, version, store or plans.repository(), get_settings(), now)
+    if opened.errors:
+        log.warning("some review pull requests could not be opened", errors=opened.errors)
+    return {"review_prs": opened.counts()} if opened.configured else {}
+
+
 def handle_benchmark_completed(done: StageDone, meta: EventMeta) -> None:
     ctx = done.run
 
     def work(started: datetime) -> StageResult:
+        now = datetime.now(timezone.utc)
         try:
-            plan = plan_week(ctx.run_id, datetime.now(timezone.utc))
+            plan = plan_week(ctx.run_id, now)
         except (NothingToServe, PolicyError) as exc:     # a retry cannot help: the run says why
             return StageResult(status="failed", error=str(exc))
-        return StageResult(status="succeeded", summary=plan_summary(plan))
+        return StageResult(status="succeeded", summary={**plan_summary(plan), **ask_people(plan, now)})
 
     with log_context(run_id=ctx.run_id, stage=STAGE):
         run_stage(ctx, STAGE, work)

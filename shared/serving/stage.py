@@ -36,6 +36,7 @@ from shared.messages import (ApplyApproved, PostChangeBench, PostChangeMeasured,
                              UpgradeMessage)
 from shared.pipeline import load_manifest
 from shared.planning import plans
+from shared.planning.review_prs import approve_merged_prs
 from shared.platform import pubsub
 from shared.platform.events import EventMeta, RetryLater, note_delivery
 from shared.serving import store as serving_store
@@ -80,6 +81,9 @@ class Deps:
     # finishes the weekly stage a measured candidate deferred (idempotent: the run protocol's)
     complete_stage: Callable[[RunContext, StageResult], None] = field(
         default=lambda ctx, result: complete_deferred(ctx, STAGE, result))
+    # merged review pull requests approve their items before an upgrade reads the approved ones
+    settle_prs: Callable[[plans.PlanStore, datetime], Any] = field(
+        default=lambda store, now: approve_merged_prs(store, get_settings(), now))
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -302,6 +306,8 @@ def upgrade_week(ctx: RunContext, now: datetime, deps: Deps | None = None) -> di
     if done is None and store.get(ctx.run_id) is None:
         raise NothingToUpgrade(f"no plan for run {ctx.run_id}: the planner stage did not make one")
     plan = store.get(ctx.run_id)
+    if done is None:
+        deps.settle_prs(store, now)
     req = UpgradeRequest(upgrade_id=ctx.run_id, created_by=f"upgrade:{ctx.run_id}", reason=f"weekly run {ctx.run_id}",
                          dry_run=ctx.options.dry_run, benchmarks=ctx.options.benchmarks, demo=ctx.options.demo,
                          ctx=ctx.model_dump(mode="json"), pre_bench_id=f"{ctx.run_id}.benchmark-pre")
@@ -315,6 +321,8 @@ def upgrade_week(ctx: RunContext, now: datetime, deps: Deps | None = None) -> di
 def apply_approved(msg: ApplyApproved, now: datetime, deps: Deps | None = None) -> dict[str, Any]:
     """An operator's request: the approved changes (all, or the named ones) through the same path."""
     deps = deps or Deps()
+    if deps.serving.upgrade(msg.upgrade_id) is None:
+        deps.settle_prs(deps.plans, now)
     items = deps.plans.reviews("approved")
     if msg.change_ids:
         items = [i for i in items if i["change_id"] in set(msg.change_ids)]

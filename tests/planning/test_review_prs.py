@@ -317,3 +317,31 @@ def test_with_the_firestore_plan_store(github, settings, cloud):
     item = store.review(change.id)
     assert (item["status"], item["decided_by"], item["pull_request"]["number"]) == ("approved", "github:alice", 1)
     assert len(pulls(github)) == 1
+
+
+def test_a_merged_pull_request_lets_the_next_upgrade_measure_and_apply_the_change(github, settings):
+    """Wired: the upgrade settles merged pull requests before it reads the approved changes."""
+    from shared.bench.records import InMemoryBenchRuns
+    from shared.bench.store import InMemoryBenchResults
+    from shared.messages import RunContext, RunOptions
+    from shared.serving.stage import Deps, upgrade_week
+    from shared.serving.store import InMemoryServingStore
+
+    change = routing_change()
+    store = opened(plans.InMemoryPlanStore(), change, run_id="r0")
+    review_prs.open_review_prs([change], VERSION, store, settings, NOW)
+    number = store.review(change.id)["pull_request"]["number"]
+    control(github, f"repos/{REPO}/pulls/{number}/merge", {"by": "alice"})
+    serving = InMemoryServingStore()
+    from shared.serving.models import ServedModel
+
+    serving.promote(VERSION.model_copy(update={"number": 1, "models": {
+        m: ServedModel(id=m, name=m) for m in ("a/one", "b/two", "c/three")}}))
+    store.create(Plan(run_id="r1", based_on=1, created_at=NOW, changes=[], top=[]))
+    requests = []
+    deps = Deps(serving=serving, plans=store, bench_runs=InMemoryBenchRuns(), results=InMemoryBenchResults(),
+                publish=requests.append, complete_stage=lambda ctx, result: None,
+                settle_prs=lambda s, now: review_prs.approve_merged_prs(s, settings, now))
+    out = upgrade_week(RunContext(run_id="r1", options=RunOptions(demo=True), started_at=NOW), NOW, deps)
+    assert store.review(change.id)["decided_by"] == "github:alice"
+    assert out["result"] == "measuring" and out["measured"] == [change.id] and len(requests) == 1

@@ -51,7 +51,8 @@ class Published(list):
 
 def deps() -> Deps:
     return Deps(serving=InMemoryServingStore(), plans=InMemoryPlanStore(), bench_runs=InMemoryBenchRuns(),
-                results=InMemoryBenchResults(), publish=Published(), complete_stage=Published())
+                results=InMemoryBenchResults(), publish=Published(), complete_stage=Published(),
+                settle_prs=lambda store, now: None)
 
 
 def setup(dry_run: bool = False, benchmarks: bool = True, changes=(ADD, PRICE, ROUTE)):
