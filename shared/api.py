@@ -294,7 +294,7 @@ def changes_show(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict
     item = plans.repository().review(change_id)
     if item is None:
         raise ApiError(404, f"no review item {change_id!r}")
-    return 200, item
+    return 200, plans.present(item)
 
 
 class DecisionBody(BaseModel):
@@ -311,9 +311,11 @@ def _decide(body: dict[str, Any], verdict: str) -> tuple[int, dict[str, Any]]:
 
     req = DecisionBody.model_validate(body)
     store = plans.repository()
-    outcome = store.decide(req.id, verdict, req.by, req.reason, datetime.now(timezone.utc))
+    outcome, why = plans.decide_review(store, req.id, verdict, req.by, req.reason, datetime.now(timezone.utc))
     if outcome == "missing":
         raise ApiError(404, f"no review item {req.id!r}")
+    if outcome == "blocked":
+        raise ApiError(409, f"{req.id}: {why}")
     if outcome == "already":
         item = store.review(req.id) or {}
         raise ApiError(409, f"{req.id} was {item.get('status')} already (by {item.get('decided_by')})")

@@ -380,16 +380,16 @@ def cmd_changes(args: argparse.Namespace) -> int:
         if item is None:
             _err(f"no review item {args.id!r}")
             return 1
-        _print_json(item)
+        _print_json(plans.present(item))
         return 0
     if args.changes_command == "apply":
         return _apply_now(args, store)
     verdict = "approved" if args.changes_command == "approve" else "rejected"
-    outcome = store.decide(args.id, verdict, args.by, args.reason, datetime.now(timezone.utc))
+    outcome, why = plans.decide_review(store, args.id, verdict, args.by, args.reason, datetime.now(timezone.utc))
     if outcome != "decided":
         item = store.review(args.id) or {}
-        _err(f"no review item {args.id!r}" if outcome == "missing" else
-             f"{args.id} was {item.get('status')} already (by {item.get('decided_by')})")
+        _err(f"no review item {args.id!r}" if outcome == "missing" else f"{args.id}: {why}" if outcome == "blocked"
+             else f"{args.id} was {item.get('status')} already (by {item.get('decided_by')})")
         return 1
     print(json.dumps({"change_id": args.id, "status": verdict}) if args.json else
           f"{args.id} {verdict} by {args.by}; the next weekly cycle's upgrade applies approved changes"

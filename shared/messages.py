@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
 
 SyncMode = Literal["full", "quick", "rankings"]
 # An OpenRouter-style model id ("openai/gpt-4o", "meta-llama/llama-3.1-8b-instruct:free",
@@ -127,14 +127,22 @@ class BenchTarget(_Message):
 
 
 class PostChangeBench(_Message):
-    """The upgrade's post-change benchmark of a candidate: the targets its changed routes serve
-    (and the targets they replace, where the pre-change run did not measure them as served), on
-    the same cases as the pre-change run. Published by upgrade on benchmark-requests."""
+    """A comparison run on benchmark-requests: the targets a change makes a route serve and the
+    targets they replace, on the same cases. Either the upgrade's post-change benchmark of a
+    candidate (`upgrade_id`; the pre-change run's cases) or the A/B of one gated strategy or
+    prompt change (`ab_change_id`, published by the planner), attached to its review item."""
     bench_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,150}$")
-    upgrade_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,120}$")
+    upgrade_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,120}$")
+    ab_change_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,120}$")
     targets: dict[str, BenchTarget] = Field(min_length=1, max_length=MAX_MODELS_PER_REQUEST)
     cases_uri: str | None = None                # the pre-change run's planned cases (None: the suite)
     weekly_run_id: str | None = None
+
+    @model_validator(mode="after")
+    def _one_purpose(self) -> "PostChangeBench":
+        if (self.upgrade_id is None) == (self.ab_change_id is None):
+            raise ValueError("exactly one of upgrade_id and ab_change_id")
+        return self
 
 
 class BenchmarkMessage(RootModel[Union[StageDone, BenchShard, PostChangeBench, BenchRequest]]):

@@ -473,7 +473,7 @@ def test_every_publish_is_a_declared_output(manifest):
                                 "benchmark-requests", "plan-ready"}      # plan-ready: changes apply
     # a finished post-change run goes back to upgrade, which asked for it
     assert published["benchmark"] == {"benchmark-requests", "benchmark-completed", "plan-ready"}
-    assert published["planner"] == {"plan-ready"}
+    assert published["planner"] == {"plan-ready", "benchmark-requests"}     # A/B runs
     assert published["upgrade"] == {"upgrade-completed", "benchmark-requests"}
     assert published["weekly_cycle"] == {"catalog-sync-requests"}
     assert published["catalog_sync"] == {"catalog-synced"}

@@ -100,7 +100,8 @@ def start_bench(settings: Settings, bench_id: str, phase: str, models: list[str]
                 on_complete: Callable[[dict[str, Any]], None] | None = None,
                 weekly_ctx: dict[str, Any] | None = None, repo: records.BenchRuns | None = None,
                 store: results_store.BenchResults | None = None, variants: dict[str, dict[str, Any]] | None = None,
-                cases_uri: str | None = None, upgrade_id: str | None = None) -> dict[str, Any]:
+                cases_uri: str | None = None, upgrade_id: str | None = None,
+                ab_change_id: str | None = None) -> dict[str, Any]:
     """Plan a run (idempotent per bench id), then run it inline (one shard) or fan out. A
     redelivered request for a run that is still going resumes it instead of being dropped."""
     repo = repo or records.repository()
@@ -115,7 +116,8 @@ def start_bench(settings: Settings, bench_id: str, phase: str, models: list[str]
         # nothing was called; a bad suite cannot succeed on retry either, so it is a result too
         status = "refused" if isinstance(exc, BudgetRefused) else "failed"
         repo.create(bench_id, {"bench_id": bench_id, "phase": phase, "status": status, "error": str(exc),
-                               "created_at": now, "weekly_run_id": weekly_run_id, "upgrade_id": upgrade_id})
+                               "created_at": now, "weekly_run_id": weekly_run_id, "upgrade_id": upgrade_id,
+                               "ab_change_id": ab_change_id})
         log.error(f"benchmark {status}", bench_id=bench_id, reason=str(exc))
         summary = {"bench_id": bench_id, "status": status, "verdict": status, "error": str(exc)}
         if on_complete:
@@ -123,6 +125,7 @@ def start_bench(settings: Settings, bench_id: str, phase: str, models: list[str]
         return summary
     if not repo.create(bench_id, {"bench_id": bench_id, "phase": phase, "status": "running", "created_at": now,
                                   "weekly_run_id": weekly_run_id, "weekly_ctx": weekly_ctx, "upgrade_id": upgrade_id,
+                                  "ab_change_id": ab_change_id,
                                   "plan": plan.model_dump(mode="python"), "shards_done": 0, "shards": {}}):
         # planned concurrently
         return _resume(settings, repo.get(bench_id) or {}, publish_shard, on_complete, repo, store)

@@ -130,3 +130,18 @@ def aggregate(settings: Settings, plan: Plan, store: results_store.BenchResults 
             "not_called": len(exhausted), "shards": plan.shard_count, "models": models, "estimate": plan.estimate,
             "results_prefix": store.results_location(plan.bench_id),
             "thresholds": thresholds.model_dump()}
+
+
+def read_outcomes(bench_id: str, labels: set[str], bench_runs: Any, store: results_store.BenchResults
+                  ) -> dict[str, list[policy.CaseOutcome]]:
+    """label → its case outcomes in a finished run (`bench_runs`: shared/bench/records.py's
+    repository), as the post-change and A/B judgements take them."""
+    doc = bench_runs.get(bench_id) or {}
+    shards = ((doc.get("plan") or {}).get("shard_count")) or 0
+    out: dict[str, list[policy.CaseOutcome]] = {}
+    for r in store.read_results(bench_id, shards) if shards else []:
+        if r.model in labels:
+            out.setdefault(r.model, []).append(policy.CaseOutcome(
+                case_id=r.case_id, category=r.category, passed=r.status == "scored" and bool(r.passed),
+                errored=r.status == "errored"))
+    return out

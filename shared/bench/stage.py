@@ -36,6 +36,13 @@ def post_change_measured(upgrade_id: str, bench_id: str) -> None:
                    PostChangeMeasured(upgrade_id=upgrade_id, bench_id=bench_id), upgrade_id=upgrade_id)
 
 
+def attach_ab(change_id: str, bench_id: str) -> None:
+    """An A/B run is over: its paired verdict goes on the change's review item."""
+    from shared.serving.ab import attach_result
+
+    attach_result(change_id, bench_id)
+
+
 def _completion_for(bench_id: str):
     """The run that aggregates completes what waits for it: the (deferred) weekly stage, or the
     upgrade whose candidate it measured."""
@@ -43,6 +50,9 @@ def _completion_for(bench_id: str):
     if doc.get("upgrade_id"):
         upgrade_id = doc["upgrade_id"]
         return lambda summary: post_change_measured(upgrade_id, bench_id)
+    if doc.get("ab_change_id"):
+        change_id = doc["ab_change_id"]
+        return lambda summary: attach_ab(change_id, bench_id)
     ctx_raw = doc.get("weekly_ctx")
     if not ctx_raw:
         return None
@@ -64,11 +74,14 @@ def handle_benchmark_message(message: BenchmarkMessage, meta: EventMeta) -> None
         return
     if isinstance(msg, PostChangeBench):
         note_delivery(meta, STAGE, "bench_run", msg.bench_id)
-        with log_context(stage="benchmark-post", bench_id=msg.bench_id, upgrade_id=msg.upgrade_id):
-            fanout.start_bench(settings, msg.bench_id, "post", [], None, None, msg.weekly_run_id, publish_shard,
-                               lambda summary: post_change_measured(msg.upgrade_id, msg.bench_id),
+        upgrade_id, change_id = msg.upgrade_id, msg.ab_change_id
+        done = ((lambda summary: post_change_measured(upgrade_id, msg.bench_id)) if upgrade_id
+                else (lambda summary: attach_ab(change_id, msg.bench_id)))
+        with log_context(stage="benchmark-post" if upgrade_id else "benchmark-ab", bench_id=msg.bench_id):
+            fanout.start_bench(settings, msg.bench_id, "post" if upgrade_id else "ab", [], None, None,
+                               msg.weekly_run_id, publish_shard, done,
                                variants={k: t.model_dump(mode="json") for k, t in msg.targets.items()},
-                               cases_uri=msg.cases_uri, upgrade_id=msg.upgrade_id)
+                               cases_uri=msg.cases_uri, upgrade_id=upgrade_id, ab_change_id=change_id)
         return
     if isinstance(msg, BenchRequest):
         bench_id = msg.bench_id or f"bench-{meta.message_id}"

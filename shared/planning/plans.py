@@ -47,6 +47,8 @@ class PlanStore(Protocol):
         """Approve or reject a pending item, once: "already" when it was decided before."""
     def mark_applied(self, change_ids: list[str], version: int) -> None: ...
     def mark_rolled_back(self, change_ids: list[str], upgrade_id: str, reason: str) -> None: ...
+    def attach_ab(self, change_id: str, ab: dict[str, Any]) -> None:
+        """Set the item's A/B result (`ab`: running, then complete or failed)."""
     def record_pull_request(self, change_id: str, pull_request: dict[str, Any]) -> Recorded:
         """Note the pull request opened for an item, once: "already" when one is noted (kept)."""
 
@@ -107,6 +109,9 @@ class FirestorePlanStore:
     def mark_applied(self, change_ids: list[str], version: int) -> None:
         for change_id in change_ids:
             self._review_ref(change_id).update({"status": "applied", "applied_in_version": version})
+
+    def attach_ab(self, change_id: str, ab: dict[str, Any]) -> None:
+        self._review_ref(change_id).update({"ab": ab})
 
     def mark_rolled_back(self, change_ids: list[str], upgrade_id: str, reason: str) -> None:
         for change_id in change_ids:
@@ -180,6 +185,10 @@ class InMemoryPlanStore:
             for change_id in change_ids:
                 self.items[change_id].update(status="applied", applied_in_version=version)
 
+    def attach_ab(self, change_id: str, ab: dict[str, Any]) -> None:
+        with self._mutex:
+            self.items[change_id]["ab"] = deepcopy(ab)
+
     def mark_rolled_back(self, change_ids: list[str], upgrade_id: str, reason: str) -> None:
         with self._mutex:
             for change_id in change_ids:
@@ -211,3 +220,43 @@ class InMemoryPlanStore:
 @functools.cache
 def repository() -> PlanStore:
     return FirestorePlanStore()
+
+
+# --- what a person sees and may decide (the CLI and the api share these) ---------------------
+AB_KINDS = ("strategy_change",)        # never approved without an A/B result attached
+
+
+def approval_blocker(item: dict[str, Any]) -> str | None:
+    """Why this item cannot be approved yet (None: it can)."""
+    ab = item.get("ab") or {}
+    if item.get("kind") in AB_KINDS and ab.get("status") != "complete":
+        where = f" (A/B run {ab.get('bench_id')} is {ab.get('status')})" if ab else " (none was run)"
+        return f"a {item['kind']} cannot be approved without an A/B result attached{where}"
+    return None
+
+
+def decide_review(store: PlanStore, change_id: str, verdict: Verdict, by: str, reason: str,
+                  now: datetime) -> tuple[str, str | None]:
+    """Decide an item as a person does: ("decided" | "already" | "missing" | "blocked", why)."""
+    item = store.review(change_id)
+    if item is None:
+        return "missing", None
+    blocker = approval_blocker(item) if verdict == "approved" else None
+    if blocker:
+        return "blocked", blocker
+    return store.decide(change_id, verdict, by, reason, now), None
+
+
+def present(item: dict[str, Any]) -> dict[str, Any]:
+    """A review item as shown: with the prompt diff of a template change."""
+    out = dict(item)
+    change = item.get("change") or {}
+    if item.get("kind") == "prompt_template_update":
+        import difflib
+
+        before = (change.get("before") or {}).get("text") or ""
+        after = (change.get("after") or {}).get("text") or ""
+        out["prompt_diff"] = "\n".join(difflib.unified_diff(
+            before.splitlines(), after.splitlines(), f"{item['target']} v{(change.get('before') or {}).get('version')}",
+            f"{item['target']} v{(change.get('after') or {}).get('version')}", lineterm=""))
+    return out

@@ -16,9 +16,12 @@ from shared.planning.facts import current_serving, gather
 from shared.planning.planner import Plan, make_plan
 from shared.planning.policy import PolicyError, load_policy
 from shared.planning.review_prs import open_review_prs
+from shared.pipeline import load_manifest
+from shared.platform import pubsub
 from shared.platform.events import EventMeta
 from shared.research.store import ResearchStore
 from shared.serving import store as serving_store
+from shared.serving.ab import request_ab_tests
 from shared.serving.bootstrap import NothingToServe
 
 log = get_logger(__name__)
@@ -61,16 +64,21 @@ def plan_week(run_id: str, now: datetime, repo: runs.WeeklyRuns | None = None,
 
 def ask_people(plan: Plan, now: datetime, store: plans.PlanStore | None = None,
                serving: serving_store.ServingStore | None = None) -> dict[str, Any]:
-    """What waits for a person, put where people review it: each gated routing change as a
-    pull request when GitHub is configured (idempotent; a failure is logged and retried by the
-    next delivery or run, never failing the plan)."""
+    """What waits for a person, with the evidence to decide: an A/B run for each gated strategy
+    or template change (its verdict lands on the review item), and each gated routing change as a
+    pull request when GitHub is configured. Idempotent; a pull request that cannot be opened is
+    logged and tried again by the next delivery or run, never failing the plan."""
     version = serving_store.current(serving or serving_store.repository())
     if version is None or not plan.by_decision("gated"):
         return {}
-    opened = open_review_prs(plan, version, store or plans.repository(), get_settings(), now)
+    store = store or plans.repository()
+    topic = load_manifest().function("benchmark").trigger_topic
+    asked = request_ab_tests(plan.by_decision("gated"), version, store,
+                             lambda msg: pubsub.publish(topic, msg, change_id=msg.ab_change_id or ""))
+    opened = open_review_prs(plan, version, store, get_settings(), now)
     if opened.errors:
         log.warning("some review pull requests could not be opened", errors=opened.errors)
-    return {"review_prs": opened.counts()} if opened.configured else {}
+    return {"ab_tests": asked, **({"review_prs": opened.counts()} if opened.configured else {})}
 
 
 def handle_benchmark_completed(done: StageDone, meta: EventMeta) -> None:

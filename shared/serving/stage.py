@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from shared import policy
 from shared.bench import records
 from shared.bench import store as results_store
+from shared.bench.results import read_outcomes
 from shared.config import get_settings
 from shared.cycle.protocol import StageResult, complete_deferred, run_stage
 from shared.log import get_logger, log_context
@@ -205,15 +206,7 @@ def begin_measuring(req: UpgradeRequest, outcome: dict[str, Any], candidate: Ser
 
 # --- judging a measured candidate ---------------------------------------------------------------
 def _outcomes(bench_id: str, labels: set[str], deps: Deps) -> dict[str, list[policy.CaseOutcome]]:
-    doc = deps.bench_runs.get(bench_id) or {}
-    shards = ((doc.get("plan") or {}).get("shard_count")) or 0
-    out: dict[str, list[policy.CaseOutcome]] = {}
-    for r in deps.results.read_results(bench_id, shards) if shards else []:
-        if r.model in labels:
-            out.setdefault(r.model, []).append(policy.CaseOutcome(
-                case_id=r.case_id, category=r.category, passed=r.status == "scored" and bool(r.passed),
-                errored=r.status == "errored"))
-    return out
+    return read_outcomes(bench_id, labels, deps.bench_runs, deps.results)
 
 
 def rollback_record(record: dict[str, Any], verdict: policy.PostChangeVerdict, reasons: list[str],

@@ -125,3 +125,35 @@ def test_a_degraded_new_primary_is_rolled_back_and_serving_is_byte_identical(clo
     assert review["status"] == "rolled_back" and review["rolled_back_in"] == outcome["upgrade_id"]
     found = cli(cloud, "status", outcome["upgrade_id"], "--json")
     assert found.returncode == 0 and json.loads(found.stdout)["kind"] == "upgrade"
+
+
+def test_a_strategy_change_gets_a_real_ab_run_and_is_approvable_only_with_it(cloud):
+    """The benchmark function runs the science route's model with its current strategy (chain of
+    thought) and the proposed one (self-consistency, k=3) on the same cases; the paired verdict is
+    attached to the review item; approval is refused before it and accepted after."""
+    from shared.serving.ab import request_ab_tests
+    from shared.serving.changes import Change
+
+    request_sync("full", requested_by="test")
+    version = wait_until(lambda: serving_store.current(serving_store.repository()), 90, "serving version 1")
+    assert version.strategy_for("science").name == "chain_of_thought"
+    change = Change(kind="strategy_change", target="science", before=version.strategies["science"].model_dump(),
+                    after={"name": "self_consistency", "params": {"k": 3}}, decision="gated", risk="HIGH",
+                    decision_rule="risk policy: HIGH")
+    store = plans.repository()
+    store.open_reviews([plans.review_item(change, "test-run", version.created_at)])
+    topic = load_manifest().function("benchmark").trigger_topic
+    assert request_ab_tests([change], version, store, lambda msg: pubsub.publish(topic, msg)) == [change.id]
+    early = cli(cloud, "changes", "approve", change.id, "--by", "ana", "--reason", "sounds good")
+    assert early.returncode == 1 and "cannot be approved without an A/B result attached" in early.stderr
+    ab = wait_until(lambda: ((store.review(change.id) or {}).get("ab") or {}).get("status") == "complete"
+                    and store.review(change.id)["ab"], 300, "the A/B result")
+    primary = version.routing["science"].primary
+    assert {c["route"] for c in ab["comparisons"]} == {"science"} and len(ab["comparisons"]) == 6
+    assert ab["simulated"] and ab["verdict"] in ("no regression", "regression") and len(ab["scores"]) == 2
+    assert all(label.startswith(f"{primary}#") for label in ab["scores"])
+    assert all(c["current_pass_rate"] is not None and c["proposed_pass_rate"] is not None for c in ab["comparisons"])
+    shown = json.loads(cli(cloud, "changes", "show", change.id, "--json").stdout)
+    assert shown["ab"]["text"] == ab["text"]
+    r = api(cloud, "POST", "/changes/approve", json={"id": change.id, "by": "ana", "reason": "A/B attached"})
+    assert r.status_code == 200, r.text
