@@ -12,7 +12,7 @@ from shared.messages import ReportPublished, RunContext, StageDone
 from shared.pipeline import load_manifest
 from shared.platform import pubsub, storage
 from shared.platform.events import EventMeta
-from shared.report.weekly import build_report, render_markdown, report_json, report_paths
+from shared.report.weekly import build_report, render_markdown, report_json, report_paths, upgrade_section
 
 log = get_logger(__name__)
 STAGE = "reporter"
@@ -22,6 +22,23 @@ def handle_stage_done(done: StageDone, meta: EventMeta) -> None:
     ctx = done.run
     with log_context(run_id=ctx.run_id, stage=STAGE):
         run_stage(ctx, STAGE, lambda started: StageResult(status="succeeded", summary=write_report(ctx, started)))
+
+
+def gather_upgrades(run: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The run's plan (its top changes), its upgrade outcome and the week's upgrades."""
+    from datetime import timedelta
+
+    from shared.planning import plans
+    from shared.serving import store as serving_store
+
+    store, serving = plans.repository(), serving_store.repository()
+    plan = store.get(run["run_id"])
+    top = [{**c.model_dump(mode="json", include={"id", "kind", "target", "decision", "decision_rule", "risk",
+                                                 "priority", "rationale", "evidence", "simulated"})}
+           for c in (plan.changes if plan else []) if c.id in (plan.top if plan else [])]
+    upgrade = serving.upgrade(run["run_id"]) or (run.get("stages") or {}).get("upgrade", {}).get("summary") or {}
+    return upgrade_section(upgrade, top, serving.upgrades_since(now - timedelta(days=7)),
+                           len(store.reviews("pending")))
 
 
 def write_report(ctx: RunContext, started: datetime) -> dict[str, Any]:
@@ -35,7 +52,8 @@ def write_report(ctx: RunContext, started: datetime) -> dict[str, Any]:
 
     sync_run_id = (((run.get("stages") or {}).get("catalog_sync") or {}).get("summary") or {}).get("sync_run_id")
     sync = load_record(sync_run_id) if sync_run_id else None
-    report = build_report(run, sync, started, model_details(sync.added) if sync else {})
+    report = build_report(run, sync, started, model_details(sync.added) if sync else {},
+                          gather_upgrades(run, started))
     bucket = get_settings().require_reports_bucket()
     md_path, json_path = report_paths(report)
     md_uri = f"gs://{bucket}/{md_path}"

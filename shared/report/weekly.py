@@ -40,12 +40,33 @@ class WeeklyReport(BaseModel):
     catalog: dict[str, Any]
     research: dict[str, Any] = {}
     benchmark: dict[str, Any] = {}
+    upgrades: dict[str, Any] = {}
     paths: dict[str, str] = {}
 
 
+def upgrade_section(upgrade: dict[str, Any], top: list[dict[str, Any]], week: list[dict[str, Any]],
+                    pending: int) -> dict[str, Any]:
+    """The report's upgrade facts: the top changes with their evidence, what this run's upgrade
+    did (applied, waiting and why, post-change verdict or rollback) and the week's metrics over
+    every upgrade (weekly and operators' applies)."""
+    metrics = [u.get("metrics") or {} for u in week if u.get("result") != "measuring"]
+    attempted = sum(m.get("candidates") or 0 for m in metrics)
+    promoted = sum(m.get("promoted") or 0 for m in metrics)
+    return {"result": upgrade.get("result"), "promoted_version": upgrade.get("promoted_version"),
+            "applied": upgrade.get("applied") or [], "waiting": upgrade.get("waiting") or {},
+            "post_change": (upgrade.get("post_change") or {}).get("text"),
+            "post_bench_id": (upgrade.get("post_benchmark") or {}).get("bench_id"),
+            "rollback": upgrade.get("rollback"), "top": top, "reviews_pending": pending,
+            "week": {"upgrades": len(metrics), "candidates": attempted, "promoted": promoted,
+                     "rolled_back": sum(m.get("rolled_back") or 0 for m in metrics),
+                     "success_rate": round(promoted / attempted, 4) if attempted else None}}
+
+
 def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime,
-                 added_details: dict[str, dict[str, Any]] | None = None) -> WeeklyReport:
-    """`added_details`: catalog documents (name, pricing) of the models the sync added."""
+                 added_details: dict[str, dict[str, Any]] | None = None,
+                 upgrades: dict[str, Any] | None = None) -> WeeklyReport:
+    """`added_details`: catalog documents (name, pricing) of the models the sync added;
+    `upgrades`: upgrade_section(...) of the run (the reporter gathers it)."""
     options = run.get("options") or {}
     stages_state = run.get("stages") or {}
     checks = policy.required_checks(stages_state, options, policy.SyncFacts(
@@ -110,7 +131,7 @@ def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime,
                         dry_run=bool(options.get("dry_run")), safe=decision.safe, safe_label=decision.label,
                         demo=decision.demo, simulated=decision.simulated, reasons=decision.reasons,
                         checks=checks, stages=stages, summary=summary, catalog=catalog,
-                        research=research, benchmark=benchmark)
+                        research=research, benchmark=benchmark, upgrades=upgrades or {})
 
 
 _env = markdown_templates("shared.report")

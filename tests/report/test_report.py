@@ -326,3 +326,27 @@ def test_added_models_come_from_the_details_passed_in():
         {"id": "a/new", "name": "New Model", "pricing": {"prompt": "0.000001", "completion": "0.000002"}},
         {"id": "a/gone", "name": None, "pricing": None}]
     assert "- `a/new` — New Model (prompt $1/M, completion $2/M)" in render_markdown(report)
+
+
+def test_the_upgrades_section_shows_the_top_changes_the_rollback_and_the_week():
+    from shared.report.weekly import render_markdown, upgrade_section
+
+    top = [{"id": "routing_primary-1", "kind": "routing_primary", "target": "technology", "decision": "gated",
+            "risk": "MEDIUM", "priority": 40.0, "rationale": "b/two leads technology", "simulated": True,
+            "evidence": {"sync_runs": ["sync-1"], "ranking_snapshots": ["snap-9"]}}]
+    upgrade = {"result": "rolled back", "applied": [], "waiting": {"routing_primary-1": "gated: risk policy: MEDIUM"},
+               "post_change": {"text": "1 of 6 comparisons failed"}, "post_benchmark": {"bench_id": "r.benchmark-post"},
+               "rollback": {"candidate_version": 3, "kept_version": 2, "reason": "technology (math): −40 points",
+                            "figures": [{"route": "technology", "category": "math", "before": "a/one",
+                                         "before_pass_rate": 80.0, "after": "b/two", "after_pass_rate": 40.0,
+                                         "delta_points": -40.0, "level": "critical", "n": 20}]},
+               "metrics": {"candidates": 2, "promoted": 1, "rolled_back": 1}}
+    week = [upgrade, {"result": "promoted", "metrics": {"candidates": 1, "promoted": 1, "rolled_back": 0}},
+            {"result": "measuring"}]
+    section = upgrade_section(upgrade, top, week, pending=1)
+    assert section["week"] == {"upgrades": 2, "candidates": 3, "promoted": 2, "rolled_back": 1, "success_rate": 0.6667}
+    md = render_markdown(build_report(run_dict(ALL_OK), sync_record(), NOW, upgrades=section))
+    assert "Upgrade: **rolled back**" in md and "serving stays at version 2" in md
+    assert "- technology / math: a/one 80.0 → b/two 40.0 (-40.0 points, critical, n = 20)" in md
+    assert "1. `routing_primary` technology (MEDIUM, gated, SIMULATED evidence, priority 40.0)" in md
+    assert "ranking_snapshots snap-9" in md and "success rate 66.7%" in md
