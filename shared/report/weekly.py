@@ -56,7 +56,10 @@ def upgrade_section(upgrade: dict[str, Any], top: list[dict[str, Any]], week: li
             "applied": upgrade.get("applied") or [], "waiting": upgrade.get("waiting") or {},
             "post_change": (upgrade.get("post_change") or {}).get("text"),
             "post_bench_id": (upgrade.get("post_benchmark") or {}).get("bench_id"),
-            "rollback": upgrade.get("rollback"), "top": top, "reviews_pending": pending,
+            "rollback": upgrade.get("rollback"), "reviews_pending": pending,
+            "top": [{**c, "evidence_text": "; ".join(f"{k} {', '.join(ids)}"
+                                                     for k, ids in (c.get("evidence") or {}).items())
+                     or "none recorded"} for c in top],
             "week": {"upgrades": len(metrics), "candidates": attempted, "promoted": promoted,
                      "rolled_back": sum(m.get("rolled_back") or 0 for m in metrics),
                      "success_rate": round(promoted / attempted, 4) if attempted else None}}

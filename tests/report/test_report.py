@@ -349,4 +349,4 @@ def test_the_upgrades_section_shows_the_top_changes_the_rollback_and_the_week():
     assert "Upgrade: **rolled back**" in md and "serving stays at version 2" in md
     assert "- technology / math: a/one 80.0 → b/two 40.0 (-40.0 points, critical, n = 20)" in md
     assert "1. `routing_primary` technology (MEDIUM, gated, SIMULATED evidence, priority 40.0)" in md
-    assert "ranking_snapshots snap-9" in md and "success rate 66.7%" in md
+    assert "Evidence: sync_runs sync-1; ranking_snapshots snap-9\n" in md and "success rate 66.7%" in md
