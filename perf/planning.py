@@ -106,8 +106,8 @@ def promote_and_roll_back(v1, candidate, repeats: int) -> None:
     os.environ.update(stack.env)
     try:
         store = FirestoreServingStore()
-        promote, roll_back = [], []
-        for _ in range(repeats):
+        promote, roll_back, settle = [], [], []
+        for i in range(repeats):
             httpx.delete(f"http://{stack.env['FIRESTORE_EMULATOR_HOST']}/emulator/v1/projects/"
                          f"{stack.project}/databases/(default)/documents", timeout=60).raise_for_status()
             assert store.promote(v1) == "promoted"
@@ -118,9 +118,15 @@ def promote_and_roll_back(v1, candidate, repeats: int) -> None:
             assert store.point_to(1, expected_current=2, by="perf", reason="perf") == "pointed"
             roll_back.append(time.perf_counter() - started)
             assert store.version(1).content() == v1.content()
+            # an automatic rollback moves no pointer: it settles the measuring record, once
+            store.save_upgrade(f"perf-{i}", {"result": "measuring", "candidate": candidate.model_dump(mode="json")})
+            started = time.perf_counter()
+            assert store.settle_upgrade(f"perf-{i}", {"result": "rolled back", "rolled_back": True})
+            settle.append(time.perf_counter() - started)
         print(f"  promote (create version 2, move the pointer, audit): {statistics.median(promote) * 1000:.0f} ms; "
-              f"roll back (pointer to 1, audit): {statistics.median(roll_back) * 1000:.0f} ms "
-              f"(Firestore emulator on loopback)")
+              f"roll back by hand (pointer to 1, audit): {statistics.median(roll_back) * 1000:.0f} ms; "
+              f"automatic rollback of a measured candidate (settle its record; the pointer never moved): "
+              f"{statistics.median(settle) * 1000:.0f} ms (Firestore emulator on loopback)")
     finally:
         local_stack.down(state, log=lambda m: None)
 
