@@ -254,8 +254,8 @@ def finish_measured(upgrade_id: str, bench_id: str, now: datetime, deps: Deps | 
     if not reasons:
         moved = serving.promote(candidate) == "moved"
         now_serving = serving_store.current(serving)
-        if moved and not (now_serving and now_serving.number == candidate.number
-                          and now_serving.content_sha256() == candidate.content_sha256()):
+        # "moved" by this very candidate (promoted before its instance died) is a promotion
+        if moved and not (now_serving and now_serving.model_dump(mode="json") == candidate.model_dump(mode="json")):
             outcome.update(result="not promoted: the serving version moved while the candidate was measured; "
                                   "its changes wait for the next upgrade", metrics=upgrade_metrics(
                                       1 + promoted_before, promoted_before, 0))

@@ -296,3 +296,39 @@ def test_apply_now_uses_the_same_path_and_the_newest_pre_change_run():
     assert done["result"] == "promoted" and d.serving.version(2).created_by == "operator:ana"
     assert d.plans.review(route.id)["status"] == "applied"
     assert apply_approved(msg, NOW, d)["result"] == "promoted" and d.serving.current_number() == 2
+
+
+def test_an_unchanged_week_plans_nothing_and_the_upgrade_check_can_pass():
+    from shared.policy import judge_upgrade
+
+    d, ctx = setup(changes=())
+    out = upgrade_week(ctx, NOW, d)
+    assert out["result"] == "nothing to apply" and d.serving.current_number() == 1 and d.publish == []
+    assert out["metrics"] == {"candidates": 0, "promoted": 0, "rolled_back": 0, "success_rate": None}
+    assert judge_upgrade(out, demo=False)[0] == "passed"
+
+
+def test_two_apply_requests_for_the_same_approved_change_apply_it_once():
+    d, _ = setup()
+    bench_run(d, "r1.benchmark-pre", {"a/one": 0.8})
+    route = approve_route(d)
+    first = apply_approved(ApplyApproved(upgrade_id="apply-a", by="ana", reason="now", demo=True), NOW, d)
+    second = apply_approved(ApplyApproved(upgrade_id="apply-b", by="bo", reason="now", demo=True), NOW, d)
+    assert first["result"] == second["result"] == MEASURING           # both measure the same candidate ...
+    for upgrade_id in ("apply-a", "apply-b"):
+        bench_run(d, f"{upgrade_id}.benchmark-post", {"b/two": 0.8})
+    done = [finish_measured(u, f"{u}.benchmark-post", NOW, d)["result"] for u in ("apply-a", "apply-b")]
+    assert done[0] == "promoted" and done[1].startswith("not promoted: the serving version moved")   # ... once
+    assert d.serving.current_number() == 2 and len(d.serving.versions) == 2
+    assert d.plans.review(route.id)["status"] == "applied"
+
+
+def test_a_measured_candidate_promoted_before_its_instance_died_is_recognised():
+    from shared.serving.models import ServingVersion
+
+    d, ctx = setup()
+    record = measuring(d, ctx)
+    bench_run(d, "r1.benchmark-post", {"b/two": 0.8})
+    assert d.serving.promote(ServingVersion.model_validate(record["candidate"])) == "promoted"   # then it died
+    done = finish_measured("r1", "r1.benchmark-post", NOW, d)
+    assert done["result"] == "promoted" and done["promoted_version"] == 3 and len(d.serving.versions) == 3
