@@ -12,7 +12,7 @@ import functools
 import threading
 from copy import deepcopy
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Callable, Literal, Protocol
 
 from shared.planning.planner import Plan
 from shared.serving.changes import Change
@@ -86,7 +86,10 @@ class FirestorePlanStore:
         docs = [s.to_dict() for s in (col.where(filter=FieldFilter("status", "==", status)) if status else col).stream()]
         return sorted(docs, key=lambda d: (d["created_at"], d["change_id"]))
 
-    def decide(self, change_id: str, verdict: Verdict, by: str, reason: str, now: datetime) -> Decided:
+    def _update_once(self, change_id: str, still_open: Callable[[dict[str, Any]], bool],
+                     fields: dict[str, Any]) -> str:
+        """Update the item in a transaction only while `still_open(item)`: "done" | "already" |
+        "missing"; a contended transaction looks again (shared/platform/firestore.contended)."""
         from google.cloud import firestore
 
         from shared.platform import firestore as fs
@@ -94,17 +97,22 @@ class FirestorePlanStore:
         ref = self._review_ref(change_id)
 
         @firestore.transactional
-        def txn(transaction: Any) -> Decided:
+        def txn(transaction: Any) -> str:
             snap = ref.get(transaction=transaction)
             if not snap.exists:
                 return "missing"
-            if (snap.to_dict() or {}).get("status") != "pending":
+            if not still_open(snap.to_dict() or {}):
                 return "already"
-            transaction.update(ref, {"status": verdict, "decided_by": by, "reason": reason, "decided_at": now})
-            return "decided"
+            transaction.update(ref, fields)
+            return "done"
         settled = fs.contended(lambda: txn(fs.client().transaction(max_attempts=10)),
-                               lambda: ((self.review(change_id) or {}).get("status") == "pending"))
+                               lambda: still_open(self.review(change_id) or {}))
         return "already" if settled is None else settled
+
+    def decide(self, change_id: str, verdict: Verdict, by: str, reason: str, now: datetime) -> Decided:
+        out = self._update_once(change_id, lambda item: item.get("status") == "pending",
+                                {"status": verdict, "decided_by": by, "reason": reason, "decided_at": now})
+        return "decided" if out == "done" else out    # type: ignore[return-value]
 
     def mark_applied(self, change_ids: list[str], version: int) -> None:
         for change_id in change_ids:
@@ -119,24 +127,9 @@ class FirestorePlanStore:
                                                 "rollback_reason": reason[:2000]})
 
     def record_pull_request(self, change_id: str, pull_request: dict[str, Any]) -> Recorded:
-        from google.cloud import firestore
-
-        from shared.platform import firestore as fs
-
-        ref = self._review_ref(change_id)
-
-        @firestore.transactional
-        def txn(transaction: Any) -> Recorded:
-            snap = ref.get(transaction=transaction)
-            if not snap.exists:
-                return "missing"
-            if (snap.to_dict() or {}).get("pull_request"):
-                return "already"
-            transaction.update(ref, {"pull_request": dict(pull_request)})
-            return "recorded"
-        settled = fs.contended(lambda: txn(fs.client().transaction(max_attempts=10)),
-                               lambda: not (self.review(change_id) or {}).get("pull_request"))
-        return "already" if settled is None else settled
+        out = self._update_once(change_id, lambda item: not item.get("pull_request"),
+                                {"pull_request": dict(pull_request)})
+        return "recorded" if out == "done" else out    # type: ignore[return-value]
 
     def create(self, plan: Plan) -> bool:
         from google.api_core.exceptions import AlreadyExists
