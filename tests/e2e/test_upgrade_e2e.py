@@ -157,3 +157,30 @@ def test_a_strategy_change_gets_a_real_ab_run_and_is_approvable_only_with_it(clo
     assert shown["ab"]["text"] == ab["text"]
     r = api(cloud, "POST", "/changes/approve", json={"id": change.id, "by": "ana", "reason": "A/B attached"})
     assert r.status_code == 200, r.text
+
+
+def test_the_next_weekly_cycle_measures_an_approved_change_and_can_be_safe(cloud):
+    """An approved routing change waits for the next weekly cycle: its upgrade stage stays open
+    while the post-change benchmark runs, then promotes; with nothing else changed and every
+    check passed, the run is SAFE (a demo: simulated models)."""
+    first, item = week_two(cloud)
+    httpx.post(f"{cloud.simulator.root_url}/_sim/quality",
+               json={"model": NEW_LEADER, "quality": {"default": 1.0}}, timeout=5).raise_for_status()
+    assert cli(cloud, "changes", "approve", item["change_id"], "--by", "ana", "--reason", "ok").returncode == 0
+    from infra.demo import DEMO_SCAN_DATE
+    from shared.cycle.trigger import request_research_scan
+    from shared.research.store import repository as research_store
+
+    scan = request_research_scan(as_of=DEMO_SCAN_DATE, requested_by="test")     # the digest needs a scan
+    wait_until(lambda: (s := research_store().load_scan(scan["scan_id"])) and s.status != "running", 120, "the scan")
+    out = request_weekly_run(RunOptions(demo=True), requested_by="test")        # the same week 2 data again
+    run = wait_until(lambda: (r := runs.get_run(out["run_id"])) and r["status"] in ("completed", "failed") and r,
+                     300, "the second run")
+    assert run["status"] == "completed", run["stages"]
+    plan = plans.repository().get(out["run_id"])
+    assert {c.kind for c in plan.changes} <= {"routing_primary", "strategy_change"}     # the catalog is unchanged
+    upgrade = run["stages"]["upgrade"]["summary"]
+    assert upgrade["result"] == "promoted" and upgrade["measured"] == [item["change_id"]], upgrade
+    assert upgrade["post_benchmark"]["bench_id"] == f"{out['run_id']}.benchmark-post"
+    assert serving_store.repository().version(upgrade["promoted_version"]).routing["technology"].primary == NEW_LEADER
+    assert run["safe"] is True and run["safe_label"] == "SAFE=true (DEMO: simulated models)", run["reasons"]
