@@ -23,7 +23,8 @@ BASE_PRIORITY = {"routing_primary": 50.0, "fallback_update": 35.0, "catalog_deac
 TOP_N = 3
 DEFAULT_STRATEGY = "default"           # the strategy of every category without its own entry
 DEFAULT_TEMPLATE = "system"            # the platform's general system prompt
-MEASURED_NEXT = "measured by the next benchmark run"
+# the planner stage requests that run (bench id eval-<change id>) as soon as the plan is made
+MEASURED_NEXT = "measured by an on-demand benchmark run the planner requests (bench id eval-<change id>)"
 # how a proposal may name a strategy (lower case, spaces and hyphens as "_") -> the served name
 STRATEGY_ALIASES: dict[str, StrategyName] = {
     **{name: name for name in get_args(StrategyName)}, "cot": "chain_of_thought", "sc": "self_consistency"}
@@ -341,7 +342,7 @@ class _Planner:
 
 
 def models_to_evaluate(plan: Plan) -> list[str]:
-    """The catalog models the plan asks the next benchmark run to measure (sorted, once each)."""
+    """The catalog models the plan asks a benchmark run to measure (sorted, once each)."""
     return sorted({c.target for c in plan.changes if c.kind == "evaluate_model" and c.decision == "deferred"})
 
 

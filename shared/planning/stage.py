@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic import ValidationError
+
 from shared.catalog import store as catalog_store
 from shared.config import get_settings
 from shared.cycle import runs
 from shared.cycle.protocol import StageResult, run_stage
 from shared.log import get_logger, log_context
-from shared.messages import StageDone
+from shared.messages import BenchRequest, StageDone
 from shared.planning import plans
 from shared.planning.facts import current_serving, gather
 from shared.planning.planner import Plan, make_plan
@@ -64,21 +66,34 @@ def plan_week(run_id: str, now: datetime, repo: runs.WeeklyRuns | None = None,
 
 def ask_people(plan: Plan, now: datetime, store: plans.PlanStore | None = None,
                serving: serving_store.ServingStore | None = None) -> dict[str, Any]:
-    """What waits for a person, with the evidence to decide: an A/B run for each gated strategy
+    """The runs and reviews a plan asks for: a benchmark of each model a research finding proposes
+    to evaluate; and what waits for a person, with the evidence to decide: an A/B run for each gated strategy
     or template change (its verdict lands on the review item), and each gated routing change as a
     pull request when GitHub is configured. Idempotent; a pull request that cannot be opened is
     logged and tried again by the next delivery or run, never failing the plan."""
+    topic = load_manifest().function("benchmark").trigger_topic
+    asked_runs: list[str] = []
+    for change in [c for c in plan.changes if c.kind == "evaluate_model" and c.decision == "deferred"]:        # an idempotent id: a redelivered plan asks for the same run
+        try:
+            request = BenchRequest(bench_id=f"eval-{change.id}", models=[change.target],
+                                   requested_by=f"planner:{plan.run_id}")
+        except ValidationError as exc:     # a proposal's model id the benchmark cannot take
+            log.warning("evaluate_model change not benchmarked: bad model id", change_id=change.id,
+                        error=str(exc.errors()[0]["msg"]))
+            continue
+        pubsub.publish(topic, request)
+        asked_runs.append(request.bench_id)
+    evaluations = {"evaluations": asked_runs} if asked_runs else {}
     version = serving_store.current(serving or serving_store.repository())
     if version is None or not plan.by_decision("gated"):
-        return {}
+        return evaluations
     store = store or plans.repository()
-    topic = load_manifest().function("benchmark").trigger_topic
     asked = request_ab_tests(plan.by_decision("gated"), version, store,
                              lambda msg: pubsub.publish(topic, msg, change_id=msg.ab_change_id or ""))
     opened = open_review_prs(plan, version, store, get_settings(), now)
     if opened.errors:
         log.warning("some review pull requests could not be opened", errors=opened.errors)
-    return {"ab_tests": asked, **({"review_prs": opened.counts()} if opened.configured else {})}
+    return {**evaluations, "ab_tests": asked, **({"review_prs": opened.counts()} if opened.configured else {})}
 
 
 def handle_benchmark_completed(done: StageDone, meta: EventMeta) -> None:

@@ -192,3 +192,19 @@ def test_an_invalid_policy_file_fails_the_stage_naming_the_entry(week2, policy_e
     policy_env(tmp_path / "missing.yaml")
     with pytest.raises(PolicyError, match="cannot read the risk policy"):
         plan_week("run-1", NOW, repo, catalog, serving, InMemoryPlanStore(), InMemoryResearchStore())
+
+
+def test_a_plan_asks_for_a_benchmark_of_each_model_to_evaluate(monkeypatch):
+    from shared.planning import stage
+    from shared.planning.planner import Plan
+    from shared.serving.changes import Change
+
+    sent = []
+    monkeypatch.setattr(stage.pubsub, "publish", lambda topic, msg, **attrs: sent.append((topic, msg)))
+    evaluate = Change(kind="evaluate_model", target="acme/new-model", decision="deferred")
+    bad = Change(kind="evaluate_model", target="not a model id", decision="deferred")
+    plan = Plan(run_id="run-1", based_on=1, created_at=NOW, changes=[evaluate, bad], top=[])
+    out = stage.ask_people(plan, NOW, InMemoryPlanStore(), InMemoryServingStore())
+    assert out == {"evaluations": [f"eval-{evaluate.id}"]}
+    ((topic, msg),) = sent                              # the bad id is logged and skipped, not published
+    assert topic == "benchmark-requests" and msg.bench_id == f"eval-{evaluate.id}" and msg.models == ["acme/new-model"]
