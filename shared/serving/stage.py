@@ -148,7 +148,8 @@ def apply_changes(req: UpgradeRequest, changes: list[Change], approved: list[Cha
         decision = decide([c for c in changes if c.id not in recovered], current, req.created_by, req.reason, now,
                           [c for c in approved if c.id not in recovered],
                           None if req.benchmarks else NO_BENCHMARKS, recent_rollbacks(serving, now))
-        pre_id, cases_uri, complete = pre_change_run(req.pre_bench_id, deps.bench_runs) if req.benchmarks else (None, None, set())
+        pre_id, cases_uri, complete = (pre_change_run(req.pre_bench_id, deps.bench_runs) if req.benchmarks
+                                       else (None, None, set()))
         single, measuring, post = decision.candidate, None, None
         if decision.measured_candidate is not None:
             post = plan_post_change(decision.candidate or current, decision.measured_candidate, pre_id, complete)
@@ -295,20 +296,16 @@ def upgrade_week(ctx: RunContext, now: datetime, deps: Deps | None = None) -> di
     """Apply the run's plan and the approved changes; returns the outcome (`upgrades/{run_id}`)."""
     deps = deps or Deps()
     serving, store = deps.serving, deps.plans
-    done = serving.upgrade(ctx.run_id)
-    if done is None and store.get(ctx.run_id) is None:
+    done, plan = serving.upgrade(ctx.run_id), store.get(ctx.run_id)
+    if done is None and plan is None:
         raise NothingToUpgrade(f"no plan for run {ctx.run_id}: the planner stage did not make one")
-    plan = store.get(ctx.run_id)
     if done is None:
         deps.settle_prs(store, now)
     req = UpgradeRequest(upgrade_id=ctx.run_id, created_by=f"upgrade:{ctx.run_id}", reason=f"weekly run {ctx.run_id}",
                          dry_run=ctx.options.dry_run, benchmarks=ctx.options.benchmarks, demo=ctx.options.demo,
                          ctx=ctx.model_dump(mode="json"), pre_bench_id=f"{ctx.run_id}.benchmark-pre")
     approved = [Change.model_validate(r["change"]) for r in store.reviews("approved")]
-    outcome = apply_changes(req, plan.changes if plan else [], approved, now, deps)
-    if plan is not None:
-        outcome.setdefault("plan_based_on", plan.based_on)
-    return outcome
+    return apply_changes(req, plan.changes if plan else [], approved, now, deps)
 
 
 def apply_approved(msg: ApplyApproved, now: datetime, deps: Deps | None = None) -> dict[str, Any]:
