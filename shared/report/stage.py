@@ -12,7 +12,8 @@ from shared.messages import ReportPublished, RunContext, StageDone
 from shared.pipeline import load_manifest
 from shared.platform import pubsub, storage
 from shared.platform.events import EventMeta
-from shared.report.weekly import build_report, render_markdown, report_json, report_paths, upgrade_section
+from shared.report import layout
+from shared.report.weekly import WeeklyReport, build_report, render_markdown, report_json, upgrade_section
 
 log = get_logger(__name__)
 STAGE = "reporter"
@@ -41,6 +42,24 @@ def gather_upgrades(run: dict[str, Any], now: datetime) -> dict[str, Any]:
                            len(store.reviews("pending")))
 
 
+def store_report(bucket: str, report: WeeklyReport) -> WeeklyReport:
+    """Write the run's report objects once, then move reports/latest.json to it if it is the
+    newest run. A redelivery finds them written and keeps them (and returns the stored report,
+    so the run record says what its report says); latest.json only moves forward."""
+    md_path, json_path = layout.report_paths(report)
+    report.paths = {"markdown": f"gs://{bucket}/{md_path}", "json": f"gs://{bucket}/{json_path}"}
+    meta = layout.object_metadata(report)
+    if not storage.create_once(bucket, json_path, report_json(report), layout.JSON_TYPE, meta):
+        report = WeeklyReport.model_validate_json(storage.read_bytes(bucket, json_path))
+        log.info("weekly report already written: kept", json=report.paths["json"])
+    storage.create_once(bucket, md_path, render_markdown(report).encode(), layout.MARKDOWN_TYPE, meta)
+    pointer = layout.latest_pointer(report)
+    if not storage.replace_if(bucket, layout.LATEST_PATH, lambda current: layout.advance_latest(current, pointer),
+                              layout.JSON_TYPE):
+        log.info("reports/latest.json points at a newer run: left", run_id=report.run_id)
+    return report
+
+
 def write_report(ctx: RunContext, started: datetime) -> dict[str, Any]:
     """Build the report from the run record as it stands, write it to the bucket, publish
     ReportPublished; returns the run fields it produced (paths, SAFE and its flags, reasons).
@@ -55,12 +74,8 @@ def write_report(ctx: RunContext, started: datetime) -> dict[str, Any]:
     report = build_report(run, sync, started, model_details(sync.added) if sync else {},
                           gather_upgrades(run, started))
     bucket = get_settings().require_reports_bucket()
-    md_path, json_path = report_paths(report)
-    md_uri = f"gs://{bucket}/{md_path}"
-    json_uri = f"gs://{bucket}/{json_path}"
-    report.paths = {"markdown": md_uri, "json": json_uri}
-    storage.write_bytes(bucket, json_path, report_json(report), "application/json")
-    storage.write_bytes(bucket, md_path, render_markdown(report).encode(), "text/markdown; charset=utf-8")
+    report = store_report(bucket, report)
+    md_uri, json_uri = report.paths["markdown"], report.paths["json"]
     flags = {"safe": report.safe, "safe_label": report.safe_label, "simulated": report.simulated,
              "demo": report.demo}   # the flags stand next to every `safe`
     log.info("weekly report written", markdown=md_uri, safe_label=report.safe_label, reasons=report.reasons)

@@ -8,7 +8,7 @@ passes them in, so the report is tested without emulators.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -157,11 +157,6 @@ _env.filters["price"] = _price
 def render_markdown(report: WeeklyReport) -> str:
     return _env.get_template("weekly.md.j2").render(r=report.model_dump(mode="json"),
                                                      list_limit=MARKDOWN_LIST_LIMIT)
-
-
-def report_paths(report: WeeklyReport) -> tuple[str, str]:
-    day = (report.started_at or report.generated_at).astimezone(timezone.utc).strftime("%Y-%m-%d")
-    return f"reports/{day}.md", f"reports/{day}.json"
 
 
 def report_json(report: WeeklyReport) -> bytes:

@@ -17,7 +17,6 @@ from shared.report.weekly import (
     build_report,
     render_markdown,
     report_json,
-    report_paths,
 )
 
 STARTED = datetime(2026, 3, 1, 3, 0, tzinfo=timezone.utc)
@@ -267,27 +266,7 @@ def test_catalog_sections_rendered():
     assert "| Models in feed | 100 |" in md
 
 
-# --- paths and JSON ---------------------------------------------------------------------------
-
-def test_report_paths_from_started_at_in_utc():
-    """Paths use the run's start date in UTC."""
-    report = build_report(run_dict(ALL_OK), sync_record(), NOW)
-    assert report_paths(report) == ("reports/2026-03-01.md", "reports/2026-03-01.json")
-    east = datetime(2026, 3, 1, 1, 30, tzinfo=timezone(timedelta(hours=3)))  # = 2026-02-28 22:30 UTC
-    run = run_dict(ALL_OK)
-    run["started_at"] = east
-    assert report_paths(build_report(run, sync_record(), NOW)) == ("reports/2026-02-28.md",
-                                                                  "reports/2026-02-28.json")
-
-
-def test_report_paths_fall_back_to_generated_at():
-    """Without started_at the generation date is used."""
-    run = run_dict(ALL_OK)
-    del run["started_at"]
-    report = build_report(run, sync_record(), datetime(2026, 4, 5, 6, 0, tzinfo=timezone.utc))
-    assert report.summary["cycle_duration_s"] is None
-    assert report_paths(report) == ("reports/2026-04-05.md", "reports/2026-04-05.json")
-
+# --- JSON ---------------------------------------------------------------------------
 
 def test_report_json_round_trips():
     """report_json is valid JSON carrying safe, reasons and checks."""
