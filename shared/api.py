@@ -192,14 +192,14 @@ def reports_list(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict
 def reports_show(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
     from shared import operate
 
-    name = body.get("name") or query.get("name")
-    if name is not None and (not isinstance(name, str) or len(name) > 300):
-        raise ApiError(400, "name must be a report object name such as reports/2026-11-29.md")
+    ref = body.get("name") or query.get("name") or body.get("run_id") or query.get("run_id")
+    if ref is not None and (not isinstance(ref, str) or len(ref) > 300):
+        raise ApiError(400, "name must be a run id, a day or a report object name such as "
+                            "reports/2026-11-29/weekly-2026-W48/report.md")
     fmt = "json" if (body.get("format") or query.get("format")) == "json" else "md"
 
     def show() -> dict[str, Any]:
-        uri, text = operate.read_report(name, _week(body, query), fmt)
-        return {"uri": uri, "format": fmt, "text": text}
+        return {**operate.read_report(ref, _week(body, query), fmt), "format": fmt}
     return _operate(show)
 
 

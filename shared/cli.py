@@ -5,7 +5,7 @@
     python -m shared.cli weekly status [--run-id ID] [--json]
     python -m shared.cli research scan [--sources FILE] [--as-of YYYY-MM-DD] [--json]
     python -m shared.cli bench run [--suite NAME] [--model ID ...] [--base-url URL] [--max-cases N] [--json]
-    python -m shared.cli reports list [--week YYYY-Www] [--json] | reports show [NAME] [--week YYYY-Www] [--json]
+    python -m shared.cli reports list [--week YYYY-Www] [--json] | reports show [RUN_ID|DAY|PATH] [--week YYYY-Www] [--json]
     python -m shared.cli deadletters list|show ID|replay ID|purge (ID ... | --all) [--json]
     python -m shared.cli ops poison [--limit N] [--json]
     python -m shared.cli status ID [--json]      (any record id, or the id of the message that made it)
@@ -197,13 +197,20 @@ def follow_run(run_id: str, timeout_s: float, out=print) -> dict[str, Any] | Non
 
 
 def download_report(run: dict[str, Any], directory: Path) -> list[Path]:
+    """Copy the run's report files into `directory`, at their path under reports/
+    (`DIR/YYYY-MM-DD/<run_id>/report.md`), so copies of two runs never overwrite each other."""
     from shared.platform import storage
+    from shared.report import layout
 
     saved = []
     directory.mkdir(parents=True, exist_ok=True)
     for uri in (run.get("report") or {}).values():
         bucket, path = storage.split_uri(uri)
-        target = directory / Path(path).name
+        relative = Path(path.removeprefix(layout.PREFIX))
+        if relative.is_absolute() or ".." in relative.parts:
+            raise ValueError(f"not a report path: {uri}")
+        target = directory / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(storage.read_bytes(bucket, path))
         saved.append(target)
     return saved
@@ -284,12 +291,15 @@ def cmd_reports(args: argparse.Namespace) -> int:
             _print_json(rows)
         else:
             for r in rows:
-                print(f"{r['uri']}  {r['week']}  {r['size']} bytes  {r['updated']}")
-            print(f"{len(rows)} report file(s)" + (f" in week {args.week}" if args.week else ""))
+                print(f"{r['day']}  {r['run_id'] or '(before per-run folders)'}  "
+                      f"{r['safe_label'] or '-'}  {r['uri']}")
+            print(f"{len(rows)} report(s)" + (f" in week {args.week}" if args.week else ""))
         return 0
-    uri, text = operate.read_report(args.name, args.week, "json" if args.json else "md")
-    print(text)
-    print(f"(from {uri})", file=sys.stderr)
+    shown = operate.read_report(args.ref, args.week, "json" if args.json else "md")
+    if shown["note"]:
+        print(shown["note"], file=sys.stderr)
+    print(shown["text"])
+    print(f"(from {shown['uri']})", file=sys.stderr)
     return 0
 
 
@@ -523,11 +533,12 @@ def build_parser() -> argparse.ArgumentParser:
     st.set_defaults(func=cmd_weekly_status)
     rp = sub.add_parser("reports", help="the weekly reports in the bucket")
     rpsub = rp.add_subparsers(dest="reports_command", required=True)
-    rl = rpsub.add_parser("list", help="report files, newest first")
+    rl = rpsub.add_parser("list", help="one row per run, newest first")
     rl.add_argument("--week", help="ISO week, e.g. 2026-W48")
     rl.add_argument("--json", action="store_true")
     rs_ = rpsub.add_parser("show", help="print a report (default: the newest)")
-    rs_.add_argument("name", nargs="?", help="object name, e.g. reports/2026-11-29.md")
+    rs_.add_argument("ref", nargs="?", metavar="RUN_ID|DAY|PATH",
+                     help="a run id, a day (2026-11-29) or a name under reports/; the newest run when several match")
     rs_.add_argument("--week", help="the newest report of this ISO week")
     rs_.add_argument("--json", action="store_true", help="the JSON rendering instead of Markdown")
     for parser in (rl, rs_):

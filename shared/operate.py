@@ -13,47 +13,101 @@ from typing import Any
 from shared.config import get_settings
 from shared.platform import message_log
 
-REPORTS_PREFIX = "reports/"
-
 
 class NotFound(LookupError):
     """Nothing with that id or name; the message says what was looked for."""
 
 
-def _week_of(name: str) -> str | None:
-    """`reports/2026-11-29.md` → `2026-W48` (the ISO week of the run's start)."""
-    m = re.search(r"(\d{4}-\d{2}-\d{2})", name)
-    if not m:
-        return None
-    year, week, _ = date.fromisoformat(m.group(1)).isocalendar()
+def _week_of(day: str) -> str:
+    """`2026-11-29` → `2026-W48` (the ISO week of the run's start)."""
+    year, week, _ = date.fromisoformat(day).isocalendar()
     return f"{year}-W{week:02d}"
 
 
+def _report_row(day: str, run_id: str | None, layout_name: str) -> dict[str, Any]:
+    return {"day": day, "week": _week_of(day), "run_id": run_id, "layout": layout_name, "safe_label": None,
+            "started_at": None, "markdown": None, "json": None, "uri": None, "name": None, "updated": None}
+
+
 def list_reports(week: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """The weekly reports in the bucket, newest first; `week` (YYYY-Www) narrows to one week."""
+    """The weekly reports in the bucket, one row per run, newest first: day, ISO week, run id
+    (None for a report written before the per-run folders), SAFE label (from the objects'
+    metadata; None for the old ones), markdown and json URIs. `week` (YYYY-Www) narrows."""
     from shared.platform import storage
-
-    rows = [{**o, "week": _week_of(o["name"])}
-            for o in storage.list_objects(get_settings().require_reports_bucket(), REPORTS_PREFIX)]
-    rows = [r for r in rows if week is None or r["week"] == week]
-    return sorted(rows, key=lambda r: r["name"], reverse=True)[:limit]
-
-
-def read_report(name: str | None = None, week: str | None = None, fmt: str = "md") -> tuple[str, str]:
-    """(gs:// URI, text) of a report: by object name, else the newest of `week`, else the newest."""
-    from shared.platform import storage
+    from shared.report import layout
 
     bucket = get_settings().require_reports_bucket()
-    if name is None:
-        found = [r for r in list_reports(week) if r["name"].endswith(f".{fmt}")]
-        if not found:
-            raise NotFound(f"no report{f' for week {week}' if week else ''} in gs://{bucket}/{REPORTS_PREFIX}")
-        name = found[0]["name"]
-    if not name.startswith(REPORTS_PREFIX) or ".." in name:
-        raise NotFound(f"{name!r} is not a report: report names start with {REPORTS_PREFIX}")
+    rows: dict[tuple[str, str | None], dict[str, Any]] = {}
+    for obj in storage.list_objects(bucket, layout.PREFIX, limit=None):  # all: listed oldest first
+        parsed = layout.parse_name(obj["name"])
+        if parsed is None:
+            continue
+        row = rows.setdefault((parsed["day"], parsed["run_id"]),
+                              _report_row(parsed["day"], parsed["run_id"], parsed["layout"]))
+        row[parsed["format"]] = obj["uri"]
+        for key in ("safe_label", "started_at"):
+            row[key] = row[key] or obj["metadata"].get(key)
+        if parsed["format"] == "md" or row["name"] is None:     # the row is named by its Markdown
+            row.update(uri=obj["uri"], name=obj["name"], updated=obj["updated"])
+    found = [r for r in rows.values() if week is None or r["week"] == week]
+    return sorted(found, key=_newest_first, reverse=True)[:limit]
+
+
+def _newest_first(row: dict[str, Any]) -> tuple[str, str, str]:
+    when = row["started_at"] or (row["updated"].isoformat() if row["updated"] else "")
+    return row["day"], when, row["run_id"] or ""
+
+
+def _pick(rows: list[dict[str, Any]], what: str) -> tuple[dict[str, Any], str | None]:
+    """The newest of `rows` (newest first), and a note naming it when there was a choice."""
+    if not rows:
+        raise NotFound(f"no report {what}")
+    chosen = rows[0]
+    if len(rows) == 1:
+        return chosen, None
+    others = ", ".join(r["run_id"] or r["name"] for r in rows[1:])
+    return chosen, (f"{len(rows)} reports {what}; showing the newest, run {chosen['run_id'] or chosen['name']} "
+                    f"({chosen['day']}); the others: {others}")
+
+
+def read_report(ref: str | None = None, week: str | None = None, fmt: str = "md") -> dict[str, Any]:
+    """A report's text: `ref` is a run id, a day (YYYY-MM-DD), or an object or folder name under
+    reports/ (flat names from before the per-run folders too); else the newest of `week`, else
+    the newest. When several runs match, the newest is shown and `note` says which and the
+    others. Returns uri, text, run_id, note."""
+    from shared.platform import storage
+    from shared.report import layout
+
+    bucket = get_settings().require_reports_bucket()
+    if ref is not None and ref.startswith(f"gs://{bucket}/"):
+        ref = ref[len(f"gs://{bucket}/"):]
+    if ref is not None and (".." in ref or "//" in ref):
+        raise NotFound(f"{ref!r} is not a report: give a run id, a day or a name under {layout.PREFIX}")
+    if ref is not None and (parsed := layout.parse_name(ref)):
+        name, run_id, note = ref, parsed["run_id"], None
+    else:
+        rows = list_reports(week, limit=10_000)
+        if ref is None:
+            what = f"in week {week}" if week else f"in gs://{bucket}/{layout.PREFIX}"
+        elif ref.startswith(layout.PREFIX):
+            folder = ref.rstrip("/") + "/"
+            rows, what = [r for r in rows if r["name"].startswith(folder)], f"under gs://{bucket}/{folder}"
+        elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", ref):
+            rows, what = [r for r in rows if r["day"] == ref], f"of {ref}"
+        elif layout.RUN_ID.fullmatch(ref):
+            rows, what = [r for r in rows if r["run_id"] == ref], f"of run {ref}"
+        else:
+            raise NotFound(f"{ref!r} is not a report: give a run id, a day or a name under {layout.PREFIX}")
+        if ref is not None and week:
+            what += f" in week {week}"
+        row, note = _pick(rows, what)
+        name, run_id = storage.split_uri(row[fmt])[1] if row[fmt] else None, row["run_id"]
+        if name is None:
+            raise NotFound(f"report {row['name']} has no {fmt} rendering")
     if not storage.exists(bucket, name):
         raise NotFound(f"no report gs://{bucket}/{name}")
-    return f"gs://{bucket}/{name}", storage.read_bytes(bucket, name).decode("utf-8", errors="replace")
+    return {"uri": f"gs://{bucket}/{name}", "run_id": run_id, "note": note,
+            "text": storage.read_bytes(bucket, name).decode("utf-8", errors="replace")}
 
 
 def dead_letters(limit: int = 50) -> list[dict[str, Any]]:
