@@ -1,4 +1,4 @@
-"""Cloud Function reporter: the weekly chain's last stage writes reports/YYYY-MM-DD.{md,json}."""
+"""Cloud Function reporter: the weekly chain's last stage writes reports/YYYY-MM-DD/<run_id>/report.{md,json}."""
 import functions_framework
 from cloudevents.http.event import CloudEvent
 
