@@ -55,7 +55,8 @@ def read_versioned(bucket: str, path: str) -> tuple[bytes, int] | None:
     if blob is None:
         return None
     try:
-        return blob.download_as_bytes(if_generation_match=blob.generation), int(blob.generation)
+        generation = int(blob.generation)     # before the download, which may reset it from its headers
+        return blob.download_as_bytes(if_generation_match=generation), generation
     except NotFound:                # deleted between the two calls
         return None
 
