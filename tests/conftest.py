@@ -104,6 +104,16 @@ class LocalCloud:
                          timeout=60)
         r.raise_for_status()
 
+    def reset_reports(self) -> None:
+        """Empty reports/: a report is written once per run id, and run ids repeat once Firestore
+        is reset (the scheduled run's `weekly-<ISO week>`), so a test would read an earlier
+        test's report."""
+        from google.cloud import storage
+
+        bucket = storage.Client(project=self.project).bucket(self.bucket)
+        for blob in list(bucket.list_blobs(prefix="reports/")):
+            blob.delete()
+
     def dead_letter(self, function: str, body: bytes, message_id: str, attempts: int = 5) -> httpx.Response:
         """Deliver `body` to the dead-letter consumer the way Pub/Sub forwards a message after
         `function`'s subscription gave up on it."""
@@ -190,6 +200,7 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory):
 def cloud(local_cloud: LocalCloud) -> LocalCloud:
     """The local cloud with an empty Firestore and a fresh replay server (week 1, no faults)."""
     local_cloud.reset_firestore()
+    local_cloud.reset_reports()
     local_cloud.replay_control("DELETE", "faults")
     local_cloud.replay_control("DELETE", "requests")
     local_cloud.replay_control("POST", "load", {"week": 1, "page_size": 0})

@@ -89,7 +89,7 @@ def test_weekly_cycle_through_pubsub_writes_the_report(cloud):
     routed = {d["primary_model"] for d in (s.to_dict() for s in fs.client().collection("routing").stream())}
     assert set(bench["summary"]["models"]) == routed
     bucket, md_path = storage.split_uri(run["report"]["markdown"])
-    assert md_path == f"reports/{run['started_at']:%Y-%m-%d}.md" and bucket == cloud.bucket
+    assert md_path == f"reports/{run['started_at']:%Y-%m-%d}/{run_id}/report.md" and bucket == cloud.bucket
     md = storage.read_bytes(bucket, md_path).decode()
     assert "`SAFE=false (simulated models)`" in md and "no change needed a post-change benchmark" in md
     assert "the benchmark ran against simulated models" in md      # never evidence outside a demo

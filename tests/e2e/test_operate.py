@@ -88,21 +88,40 @@ def test_a_message_id_finds_the_record_it_created(cloud):
 
 
 def test_reports_are_listed_and_shown_from_the_bucket(cloud):
+    """Two runs on one day (a scheduled run, then a dry run): two folders, the first report
+    untouched by the second; list shows both, show --week the newest and says so."""
     from shared.cycle.trigger import request_weekly_run
     from shared.messages import RunOptions
+    from shared.platform import storage
 
-    out = request_weekly_run(RunOptions(benchmarks=False), requested_by="test")
-    run = wait_until(lambda: (r := api(cloud, "/weekly/status", run_id=out["run_id"]).json()).get("status")
-                     in ("completed", "failed") and r, 120, "the weekly run")
+    def weekly(**options) -> dict:
+        out = request_weekly_run(RunOptions(benchmarks=False, **options), requested_by="test")
+        return wait_until(lambda: (r := api(cloud, "/weekly/status", run_id=out["run_id"]).json()).get("status")
+                          in ("completed", "failed") and r, 120, "the weekly run")
+
+    run = weekly()
     md_uri = run["report"]["markdown"]
+    first = storage.read_bytes(*storage.split_uri(md_uri))
+    dry = weekly(dry_run=True)
+    assert dry["run_id"] != run["run_id"]
+    assert storage.split_uri(dry["report"]["markdown"])[1] == \
+        f"reports/{dry['started_at'][:10]}/{dry['run_id']}/report.md"
+    assert storage.read_bytes(*storage.split_uri(md_uri)) == first          # not overwritten
+    latest = json.loads(storage.read_bytes(cloud.bucket, "reports/latest.json"))
+    assert (latest["run_id"], latest["markdown"]) == (dry["run_id"], dry["report"]["markdown"])
     p = cli(cloud, "reports", "list")
-    assert p.returncode == 0 and md_uri in p.stdout
+    assert p.returncode == 0 and md_uri in p.stdout and dry["report"]["markdown"] in p.stdout
+    assert f"{run['run_id']}  {run['safe_label']}" in p.stdout
     week = "{}-W{:02d}".format(*datetime.now(timezone.utc).isocalendar()[:2])
     listed = api(cloud, "/reports", week=week).json()["items"]
+    assert [r["run_id"] for r in listed][:2] == [dry["run_id"], run["run_id"]]
     assert md_uri in [r["uri"] for r in listed]
     p = cli(cloud, "reports", "show", "--week", week)
-    assert p.returncode == 0 and p.stdout.startswith("# Weekly improvement report") and md_uri in p.stderr
-    shown = api(cloud, "/reports/show", format="json").json()
+    assert p.returncode == 0 and p.stdout.startswith("# Weekly improvement report")
+    assert dry["report"]["markdown"] in p.stderr and "showing the newest, run " + dry["run_id"] in p.stderr
+    p = cli(cloud, "reports", "show", run["run_id"])
+    assert p.returncode == 0 and p.stdout.strip() == first.decode().strip() and md_uri in p.stderr
+    shown = api(cloud, "/reports/show", name=run["run_id"], format="json").json()
     assert json.loads(shown["text"])["run_id"] == run["run_id"]
     bad = api(cloud, "/reports/show", name="../secrets")
     assert bad.status_code == 404 and "is not a report" in bad.json()["error"]
