@@ -31,7 +31,7 @@ from shared.platform.http import SourceError
 
 log = get_logger(__name__)
 
-MODEL_DETAIL_FIELDS = ["name", "pricing", "context_length"]
+MODEL_DETAIL_FIELDS = ["name", "pricing", "context_length", "capabilities"]
 
 Mode = SyncMode      # one declaration: the message contract's
 
@@ -293,7 +293,7 @@ def save_record(rec: SyncRecord, store: CatalogStore | None = None) -> None:
 
 
 def model_details(ids: list[str], store: CatalogStore | None = None) -> dict[str, dict[str, Any]]:
-    """id, name, pricing and context length of catalog models, by id (absent ones left out)."""
+    """id, name, pricing, context length and capabilities of catalog models, by id (absent ones left out)."""
     return (store or repository()).models_by_id(ids, MODEL_DETAIL_FIELDS) if ids else {}
 
 

@@ -17,7 +17,8 @@ from shared import policy
 from shared.catalog.sync import SyncRecord
 from shared.text import markdown_templates
 
-REPORT_VERSION = 2      # 2: SAFE label, demo/simulated flags, check outcomes (shared/policy.py)
+REPORT_VERSION = 3      # 3: six sections (summary, top upgrades, catalog, benchmark before/after, research,
+#                          safety); 2: SAFE label, demo/simulated flags, check outcomes (shared/policy.py)
 MARKDOWN_LIST_LIMIT = 60  # longer lists are cut in Markdown; the JSON report keeps all
 REQUIRED_CHECKS = policy.REQUIRED_CHECKS
 
@@ -44,6 +45,41 @@ class WeeklyReport(BaseModel):
     paths: dict[str, str] = {}
 
 
+def capability_list(caps: Any) -> list[str]:
+    """A catalog model's capabilities as short words (tools, vision, reasoning, json, free...)."""
+    if not isinstance(caps, dict):
+        return []
+    words = {"tools": "tools", "structured_output": "structured output", "reasoning": "reasoning",
+             "vision": "vision", "free": "free", "dynamic_pricing": "dynamic pricing"}
+    out = [word for key, word in words.items() if caps.get(key) is True]
+    inputs = [m for m in caps.get("input_modalities") or [] if isinstance(m, str) and m != "text"]
+    return out + [f"input: {m}" for m in inputs]
+
+
+def regression_alerts(benchmark: dict[str, Any]) -> list[dict[str, Any]]:
+    """Models whose pre-change run dropped to the alert or critical level against their baseline."""
+    out = []
+    for model, m in (benchmark.get("models") or {}).items():
+        verdict = m.get("regression") or {}
+        if verdict.get("level") in ("alert", "critical"):
+            out.append({"model": model, "level": verdict["level"], "state": verdict.get("state"),
+                        "routing_categories": m.get("routing_categories") or [], "text": verdict.get("text")})
+    return sorted(out, key=lambda a: (a["level"] != "critical", a["model"]))
+
+
+def before_after(upgrade: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each changed route per benchmark category: the pre score (what it served), the post score
+    (what the candidate serves), the change with its CI, the verdict with p-value and MDE."""
+    rows = []
+    for c in (upgrade.get("post_change") or {}).get("comparisons") or []:
+        v = c.get("verdict") or {}
+        rows.append({"route": c.get("route"), "category": c.get("category"), "before": c.get("before"),
+                     "after": c.get("after"), "pre": v.get("baseline_pass_rate"), "post": v.get("current_pass_rate"),
+                     "delta": v.get("delta_points"), "ci": v.get("delta_ci95"), "p_value": v.get("p_value"),
+                     "mde": v.get("mde_points"), "n": v.get("n"), "state": v.get("state"), "level": v.get("level")})
+    return rows
+
+
 def upgrade_section(upgrade: dict[str, Any], top: list[dict[str, Any]], week: list[dict[str, Any]],
                     pending: int) -> dict[str, Any]:
     """The report's upgrade facts: the top changes with their evidence, what this run's upgrade
@@ -55,6 +91,7 @@ def upgrade_section(upgrade: dict[str, Any], top: list[dict[str, Any]], week: li
     return {"result": upgrade.get("result"), "promoted_version": upgrade.get("promoted_version"),
             "applied": upgrade.get("applied") or [], "waiting": upgrade.get("waiting") or {},
             "post_change": (upgrade.get("post_change") or {}).get("text"),
+            "before_after": before_after(upgrade),
             "post_bench_id": (upgrade.get("post_benchmark") or {}).get("bench_id"),
             "rollback": upgrade.get("rollback"), "reviews_pending": pending,
             "top": [{**c, "evidence_text": "; ".join(f"{k} {', '.join(ids)}"
@@ -97,7 +134,9 @@ def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime,
             "available": True, "sync_run_id": sync.sync_run_id, "mode": sync.mode,
             "status": sync.status, "error": sync.error, "source": sync.source,
             "added": [{"id": i, "name": details.get(i, {}).get("name"),
-                       "pricing": details.get(i, {}).get("pricing")} for i in sync.added],
+                       "pricing": details.get(i, {}).get("pricing"),
+                       "context_length": details.get(i, {}).get("context_length"),
+                       "capabilities": capability_list(details.get(i, {}).get("capabilities"))} for i in sync.added],
             "removed": sync.deactivated, "reactivated": sync.reactivated,
             "price_changes": sync.price_changes, "categories": sync.categories,
             "ranking_movements": moved,
@@ -126,6 +165,7 @@ def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime,
     bench_state = stages_state.get("benchmark") or {}
     benchmark = {"status": bench_state.get("status", "pending"), "error": bench_state.get("error"),
                  **(bench_state.get("summary") or {})}
+    benchmark["alerts"] = regression_alerts(benchmark)
     summary["research_findings"] = research.get("findings")
     summary["research_proposals"] = len(research.get("proposals") or []) if "proposals" in research else None
     started = run.get("started_at")

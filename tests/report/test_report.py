@@ -275,7 +275,7 @@ def test_report_json_round_trips():
     assert body["safe"] is False
     assert body["reasons"] == report.reasons and len(body["reasons"]) == 5
     assert body["reasons"][-1] == "dry run: catalog changes were computed but not applied"
-    assert body["run_id"] == "wk-test-1" and body["report_version"] == 2
+    assert body["run_id"] == "wk-test-1" and body["report_version"] == 3
     assert body["safe_label"] == "SAFE=false" and body["simulated"] is False and body["demo"] is False
     assert body["started_at"] == "2026-03-01T03:00:00Z"
     assert [c["name"] for c in body["checks"]] == REQUIRED
@@ -299,12 +299,17 @@ def test_benchmark_results_section_and_regression_check():
 def test_added_models_come_from_the_details_passed_in():
     """The reporter passes the catalog documents of added models; the builder reads nothing."""
     details = {"a/new": {"id": "a/new", "name": "New Model", "pricing": {"prompt": "0.000001",
-                                                                        "completion": "0.000002"}}}
+                                                                        "completion": "0.000002"},
+                         "context_length": 128000,
+                         "capabilities": {"tools": True, "vision": True, "reasoning": False, "free": "yes",
+                                          "input_modalities": ["text", "image", 7]}}}
     report = build_report(run_dict(ALL_OK), sync_record(added=["a/new", "a/gone"]), NOW, details)
     assert report.catalog["added"] == [
-        {"id": "a/new", "name": "New Model", "pricing": {"prompt": "0.000001", "completion": "0.000002"}},
-        {"id": "a/gone", "name": None, "pricing": None}]
-    assert "- `a/new` — New Model (prompt $1/M, completion $2/M)" in render_markdown(report)
+        {"id": "a/new", "name": "New Model", "pricing": {"prompt": "0.000001", "completion": "0.000002"},
+         "context_length": 128000, "capabilities": ["tools", "vision", "input: image"]},   # "yes" is not True
+        {"id": "a/gone", "name": None, "pricing": None, "context_length": None, "capabilities": []}]
+    assert ("- `a/new` — New Model (prompt $1/M, completion $2/M); context 128000 tokens; tools, vision, "
+            "input: image") in render_markdown(report)
 
 
 def test_the_upgrades_section_shows_the_top_changes_the_rollback_and_the_week():
@@ -329,3 +334,43 @@ def test_the_upgrades_section_shows_the_top_changes_the_rollback_and_the_week():
     assert "- technology / math: a/one 80.0 → b/two 40.0 (-40.0 points, critical, n = 20)" in md
     assert "1. `routing_primary` technology (MEDIUM, gated, SIMULATED evidence, priority 40.0)" in md
     assert "Evidence: sync_runs sync-1; ranking_snapshots snap-9\n" in md and "success rate 66.7%" in md
+
+
+def test_six_sections_in_order_with_before_after_alerts_and_honest_costs():
+    from copy import deepcopy
+
+    from shared.report.weekly import upgrade_section
+
+    run = run_dict(ALL_OK)
+    bench = deepcopy(BENCH_PASS)
+    bench["simulated"] = True
+    bench["models"]["sim/steady"]["cost_usd"] = 0.0123
+    bench["models"]["sim/steady"]["categories"] = {"math": {"n": 4, "score": 100.0, "ci95": [51.0, 100.0]}}
+    bench["models"]["sim/bad"] = {**bench["models"]["sim/steady"], "routing_categories": ["legal"],
+                                  "regression": {"state": "regression", "level": "critical", "text": "−20.0 points"}}
+    run["stages"]["benchmark"]["summary"] = bench
+    verdict = {"baseline_pass_rate": 80.0, "current_pass_rate": 70.0, "delta_points": -10.0, "delta_ci95": [-25.0, 4.0],
+               "p_value": 0.25, "mde_points": 28.0, "n": 20, "state": "warn", "level": "alert"}
+    upgrade = {"result": "promoted", "post_change": {"text": "no regression", "comparisons": [
+        {"route": "technology", "category": "math", "before": "a/one", "after": "b/two", "verdict": verdict}]},
+        "post_benchmark": {"bench_id": "r.benchmark-post"}}
+    md = render_markdown(build_report(run, sync_record(), NOW, upgrades=upgrade_section(upgrade, [], [upgrade], 0)))
+    heads = [line for line in md.splitlines() if line.startswith("## ")]
+    assert heads == ["## 1. Summary", "## 2. Top 3 upgrades", "## 3. Model catalog changes", "## 4. Benchmark results",
+                     "## 5. Research highlights", "## 6. Safety status"]
+    assert "none (simulated)" in md and "$0.0123" not in md and "Nothing was spent" in md
+    assert "math 100.0 (51.0–100.0, n=4)" in md                  # a small n shows its wide interval
+    assert "- **CRITICAL** `sim/bad` (legal): −20.0 points" in md
+    assert "| technology | math | `a/one` → `b/two` | 80.0 | 70.0 | -10.0 (-25.0 to +4.0) | 0.250 | 28.0 | warn (alert) |" in md
+
+
+def test_no_alert_without_a_baseline_says_nothing_was_compared():
+    from copy import deepcopy
+
+    run = run_dict(ALL_OK)
+    bench = deepcopy(BENCH_PASS)
+    bench["models"]["sim/steady"].update(state="baseline_established",
+                                         regression={"state": "baseline_established", "text": "baseline established"})
+    run["stages"]["benchmark"]["summary"] = bench
+    md = render_markdown(build_report(run, sync_record(), NOW))
+    assert "No regression alert, but 1 of 1 model(s) had no baseline yet and were not compared." in md
