@@ -31,11 +31,11 @@ def _line(title: str, labels: list[str], series: dict[str, list[float | None]], 
           y_range: tuple[float, float] | None = None) -> str:
     import pygal
 
-    many = len(labels) > 14
+    many = len(labels) > 14     # a long history: lines only (a dot per point quadruples the SVG)
     chart = pygal.Line(js=[], disable_xml_declaration=True, width=WIDTH, height=HEIGHT, title=title,
                        y_title=y_title, legend_at_bottom=True, truncate_legend=48, x_label_rotation=30,
                        show_minor_x_labels=not many, x_labels_major_every=4 if many else None,
-                       dots_size=2 if many else 3, range=y_range, include_x_axis=y_range is None,
+                       show_dots=not many, range=y_range, include_x_axis=y_range is None,
                        allow_interruptions=True, no_data_text="no data")
     chart.x_labels = labels
     for name, values in series.items():
