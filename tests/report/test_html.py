@@ -240,3 +240,18 @@ def test_the_index_is_not_rewritten_when_nothing_changed(monkeypatch):
     store_report("b", report())
     assert pages.update_index("b") is True
     assert pages.update_index("b") is False
+
+
+def test_the_reporter_loads_without_the_chart_library():
+    """pygal is imported at the first render, not at the function's cold start."""
+    import subprocess
+    import sys
+
+    from shared.pipeline import REPO_ROOT
+
+    code = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('main', sys.argv[1]); "
+            "spec.loader.exec_module(importlib.util.module_from_spec(spec)); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pygal' or m.startswith('shared.report.')))")
+    out = subprocess.run([sys.executable, "-c", code, str(REPO_ROOT / "functions/reporter/main.py")],
+                         capture_output=True, text=True, cwd=REPO_ROOT, check=True).stdout
+    assert "pygal" not in out and "shared.report.stage" in out
