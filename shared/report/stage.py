@@ -82,7 +82,8 @@ def write_report(ctx: RunContext, started: datetime) -> dict[str, Any]:
     md_uri, json_uri = report.paths["markdown"], report.paths["json"]
     flags = {"safe": report.safe, "safe_label": report.safe_label, "simulated": report.simulated,
              "demo": report.demo}   # the flags stand next to every `safe`
-    log.info("weekly report written", markdown=md_uri, html=html_uri, safe_label=report.safe_label, reasons=report.reasons)
+    log.info("weekly report written", markdown=md_uri, html=html_uri, safe_label=report.safe_label,
+             reasons=report.reasons)
     pubsub.publish(load_manifest().output_topic(STAGE), ReportPublished(
         run=ctx, markdown_uri=md_uri, json_uri=json_uri, reasons=report.reasons, **flags),
         run_id=ctx.run_id)
