@@ -45,6 +45,7 @@ perf: install        ## performance and quality figures (see "Performance and qu
 	$(PY) -m perf.scorer_adversary
 	$(PY) -m perf.unreachable_backend
 	$(PY) -m perf.planning
+	$(PY) -m perf.report_render
 
 bench: perf          ## old name of `make perf`
 

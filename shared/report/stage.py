@@ -75,13 +75,18 @@ def write_report(ctx: RunContext, started: datetime) -> dict[str, Any]:
                           gather_upgrades(run, started))
     bucket = get_settings().require_reports_bucket()
     report = store_report(bucket, report)
+    from shared.report import metrics, pages
+
+    metrics.record(report)      # once per run; this run is in its own history
+    html_uri = pages.store_html(bucket, report, metrics.repository().history(until=report.started_at))
     md_uri, json_uri = report.paths["markdown"], report.paths["json"]
     flags = {"safe": report.safe, "safe_label": report.safe_label, "simulated": report.simulated,
              "demo": report.demo}   # the flags stand next to every `safe`
-    log.info("weekly report written", markdown=md_uri, safe_label=report.safe_label, reasons=report.reasons)
+    log.info("weekly report written", markdown=md_uri, html=html_uri, safe_label=report.safe_label,
+             reasons=report.reasons)
     pubsub.publish(load_manifest().output_topic(STAGE), ReportPublished(
         run=ctx, markdown_uri=md_uri, json_uri=json_uri, reasons=report.reasons, **flags),
         run_id=ctx.run_id)
     # as the last stage's summary these complete the run (it ran to its report; SAFE and the
     # reasons say how it went)
-    return {"report": {"markdown": md_uri, "json": json_uri}, **flags, "reasons": report.reasons}
+    return {"report": {"markdown": md_uri, "json": json_uri, "html": html_uri}, **flags, "reasons": report.reasons}

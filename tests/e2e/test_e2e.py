@@ -102,6 +102,17 @@ def test_weekly_cycle_through_pubsub_writes_the_report(cloud):
     assert report["run_id"] == run_id
     published = wait_until(lambda: drain("report-published-inspect"), 20, "report-published message")
     assert [p["run"]["run_id"] for p in published] == [run_id] and published[0]["safe"] is False
+    # the HTML page beside them, the index linking to it, the run's metrics for the charts
+    html = storage.read_bytes(*storage.split_uri(run["report"]["html"])).decode()
+    assert run["report"]["html"].endswith(f"/{run_id}/report.html") and html.count("<svg") >= 3
+    assert "SAFE=false (simulated models)" in html and "<script" not in html
+    index = storage.read_bytes(cloud.bucket, "reports/index.html").decode()
+    assert f'href="{run["started_at"]:%Y-%m-%d}/{run_id}/report.html"' in index
+    from shared.report import metrics
+
+    stored = metrics.FirestoreRunMetrics().get(run_id)
+    assert stored.safe_label == run["safe_label"] and stored.simulated is True
+    assert {s.model for s in stored.benchmark_scores} == routed and stored.sync_duration_s is not None
 
 
 def test_redelivered_messages_change_nothing_twice(cloud):
