@@ -24,8 +24,9 @@ HTML_NAME = "report.html"
 HEADER_FIELDS = {"report_version", "run_id", "generated_at", "started_at", "options", "dry_run", "safe",
                  "safe_label", "demo", "simulated", "reasons", "checks", "paths"}
 # the Markdown's sections, in its order; any other top-level field follows under its own name
-SECTIONS = [("upgrades", "Upgrades"), ("summary", "Summary"), ("stages", "Stages"),
-            ("catalog", "Catalog changes"), ("research", "Research"), ("benchmark", "Benchmark results")]
+SECTIONS = [("summary", "1. Summary"), ("stages", "Stages"), ("upgrades", "2. Top 3 upgrades"),
+            ("catalog", "3. Model catalog changes"), ("benchmark", "4. Benchmark results"),
+            ("research", "5. Research highlights")]     # 6. Safety status closes the page
 _NAME = re.compile(r"reports/(\d{4}-\d{2}-\d{2})/([^/]+)/report\.(md|json|html)|reports/(\d{4}-\d{2}-\d{2})\.(md|json)")
 
 
