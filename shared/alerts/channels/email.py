@@ -6,6 +6,7 @@ can tell a duplicate from a new alert.
 """
 from __future__ import annotations
 
+import email.policy
 import re
 import smtplib
 import ssl
@@ -18,8 +19,13 @@ from shared.alerts.events import Alert, clean, event_lines
 from shared.config import Settings
 
 
+SMTP_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+
 def render(alert: Alert, sender: str, recipients: tuple[str, ...]) -> EmailMessage:
-    msg = EmailMessage()
+    # no folding below RFC 5322's 998 characters (Python folds a long subject before its first
+    # word, which some clients show with a leading space); the subject is cut at 250
+    msg = EmailMessage(policy=SMTP_POLICY)
     msg["Subject"] = clean(f"{alert.title} (run {alert.run_id})", 250)
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
