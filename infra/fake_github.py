@@ -1,12 +1,14 @@
-"""A local fake of the few GitHub REST API endpoints the pipeline calls (refs, contents, pulls),
-in memory, so review pull requests are tested over real HTTP and never against github.com.
+"""A local fake of the few GitHub REST API endpoints the pipeline calls (refs, contents, pulls,
+issues and their comments), in memory, so review pull requests and alert issues are tested over
+real HTTP and never against github.com.
 
     python -m infra.fake_github --repo acme/routing --token t0ken --port 9100
 
 Answers like GitHub does where the pipeline depends on it: 401 without the bearer token, 404 for
 unknown repositories / refs / files / pulls, 422 for an existing ref, a pull request whose head
 already has an open one, or one with no commits between base and head; 409 when a file's sha is
-stale. Files are stored per commit; blob shas are git's.
+stale. Files are stored per commit; blob shas are git's. Issues and pull requests share one
+number sequence, as on GitHub; GET issues lists both (pull requests with a `pull_request` key).
 Control (for tests), under /_fake: POST repos {"repository": "o/r", "files": {...}, "branch": "main"},
 POST repos/{o}/{r}/pulls/{n}/merge {"by": "alice"} (the head's files land on the base branch),
 POST repos/{o}/{r}/pulls/{n}/close, GET|DELETE requests, POST|DELETE faults. A fault is
@@ -44,6 +46,10 @@ class FakeRepo:
         self.commits: dict[str, dict[str, bytes]] = {}
         self.branches: dict[str, str] = {branch: self.commit({k: v.encode() for k, v in files.items()}, "init")}
         self.pulls: list[dict[str, Any]] = []
+        self.issues: list[dict[str, Any]] = []
+
+    def next_number(self) -> int:
+        return len(self.pulls) + len(self.issues) + 1
 
     def commit(self, files: dict[str, bytes], message: str, parent: str = "") -> str:
         body = json.dumps([parent, message, sorted((k, blob_sha(v)) for k, v in files.items())]).encode()
@@ -85,6 +91,11 @@ class FakeGitHubState:
             files = self.repos[repository].files(branch) or {}
             return files[path].decode() if path in files else None
 
+    def issues(self, repository: str) -> list[dict[str, Any]]:
+        """For tests: a repository's issues (number, title, body, labels, state, comments)."""
+        with self.lock:
+            return json.loads(json.dumps(self.repos[repository].issues))
+
 
 def _error(status: int, message: str, **extra: Any) -> tuple[int, dict[str, Any]]:
     return status, {"message": message, **extra, "documentation_url": DOCS, "status": str(status)}
@@ -123,7 +134,63 @@ class _Api:
         if m and method == "GET":
             pr = self.find_pull(repo, int(m.group(1)))
             return (200, self.pull_json(repo, pr)) if pr else _error(404, "Not Found")
+        if rest == "/issues" or rest.startswith("/issues/"):
+            return self.issues(method, repo, rest, query, body)
         return _error(404, "Not Found")
+
+    # --- issues ----------------------------------------------------------------------------------
+    def issues(self, method: str, repo: FakeRepo, rest: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        body = body if isinstance(body, dict) else {}
+        if rest == "/issues" and method == "GET":
+            state, wanted = query.get("state", "open"), [w for w in (query.get("labels") or "").split(",") if w]
+            listed = [self.issue_json(repo, i) for i in repo.issues
+                      if state in ("all", i["state"]) and all(w in i["labels"] for w in wanted)]
+            if not wanted:    # pull requests are issues too
+                listed += [{**self.pull_json(repo, p), "labels": [], "pull_request": {"url": "…"}}
+                           for p in repo.pulls if state in ("all", p["state"])]
+            listed.sort(key=lambda i: i["number"], reverse=query.get("direction", "desc") == "desc")
+            return 200, listed[:int(query.get("per_page") or 30)]
+        if rest == "/issues" and method == "POST":
+            if not isinstance(body.get("title"), str) or not body["title"].strip():
+                return _error(422, "Validation Failed", errors=[{"resource": "Issue", "code": "missing_field",
+                                                                 "field": "title"}])
+            issue = {"number": repo.next_number(), "title": body["title"], "body": str(body.get("body") or ""),
+                     "labels": [str(x) for x in body.get("labels") or []], "state": "open", "state_reason": None,
+                     "comments": []}
+            repo.issues.append(issue)
+            return 201, self.issue_json(repo, issue)
+        m = re.fullmatch(r"/issues/(\d+)(/comments)?", rest)
+        issue = next((i for i in repo.issues if m and i["number"] == int(m.group(1))), None)
+        if issue is None:
+            return _error(404, "Not Found")
+        if m.group(2) and method == "POST":
+            if not isinstance(body.get("body"), str) or not body["body"]:
+                return _error(422, "Validation Failed", errors=[{"resource": "IssueComment",
+                                                                 "code": "missing_field", "field": "body"}])
+            issue["comments"].append(body["body"])
+            n = len(issue["comments"])
+            return 201, {"id": issue["number"] * 1000 + n, "body": body["body"],
+                         "html_url": f"http://{self.host}/{repo.name}/issues/{issue['number']}#issuecomment-{n}"}
+        if m.group(2) and method == "GET":
+            return 200, [{"id": issue["number"] * 1000 + k + 1, "body": c} for k, c in enumerate(issue["comments"])]
+        if method == "GET":
+            return 200, self.issue_json(repo, issue)
+        if method == "PATCH":
+            if body.get("state") not in (None, "open", "closed"):
+                return _error(422, "Validation Failed", errors=[{"resource": "Issue", "code": "invalid",
+                                                                 "field": "state"}])
+            for key in ("state", "state_reason", "title", "body"):
+                if key in body:
+                    issue[key] = body[key]
+            return 200, self.issue_json(repo, issue)
+        return _error(404, "Not Found")
+
+    def issue_json(self, repo: FakeRepo, issue: dict[str, Any]) -> dict[str, Any]:
+        return {"number": issue["number"], "state": issue["state"], "state_reason": issue["state_reason"],
+                "title": issue["title"], "body": issue["body"], "comments": len(issue["comments"]),
+                "labels": [{"name": n, "color": "ededed"} for n in issue["labels"]],
+                "html_url": f"http://{self.host}/{repo.name}/issues/{issue['number']}",
+                "user": {"login": "pipeline-bot"}}
 
     def ref_json(self, repo: FakeRepo, branch: str) -> dict[str, Any]:
         base = f"http://{self.host}/repos/{repo.name}"
@@ -195,7 +262,7 @@ class _Api:
             return _validation(f"A pull request already exists for {repo.name.split('/')[0]}:{head}.")
         if repo.commits[repo.branches[head]] == repo.commits[repo.branches[base]]:
             return _validation(f"No commits between {base} and {head}")
-        pr = {"number": len(repo.pulls) + 1, "title": body["title"], "body": body.get("body") or "",
+        pr = {"number": repo.next_number(), "title": body["title"], "body": body.get("body") or "",
               "head": head, "base": base, "state": "open", "merged": False, "merged_by": None, "merged_at": None}
         repo.pulls.append(pr)
         return 201, self.pull_json(repo, pr)
@@ -314,6 +381,9 @@ def make_handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
 
         def do_DELETE(self) -> None:
             self._handle("DELETE")
+
+        def do_PATCH(self) -> None:
+            self._handle("PATCH")
 
     return Handler
 

@@ -33,7 +33,8 @@ from shared.pipeline import REPO_ROOT, FunctionSpec, Manifest, load_manifest
 
 DEFAULT_PROJECT = "local-project"
 PASS_THROUGH = ("OPENROUTER_", "LLM_", "BENCH_", "RESEARCH_", "LOG_LEVEL", "HTTP_", "MASS_DEACTIVATION_",
-                "RANKINGS_", "ENDPOINT_", "SANDBOX_", "CODE_RUNNER_", "SIMULATOR_")
+                "RANKINGS_", "ENDPOINT_", "SANDBOX_", "CODE_RUNNER_", "SIMULATOR_",
+                "ALERT_", "SLACK_", "SMTP_")
 DEFAULT_BUCKET = "local-reports"
 HOST = "127.0.0.1"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any
@@ -35,6 +36,17 @@ def _strip_slash(value: Any) -> Any:
 # "a, b,,c" -> ("a", "b", "c"); NoDecode: the env value is a comma list, not JSON
 CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
 Url = Annotated[str, BeforeValidator(_strip_slash)]
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class ConfigError(RuntimeError):
@@ -111,6 +123,25 @@ class Settings(BaseSettings):
     github_base_branch: str = Field("main", pattern=r"^[A-Za-z0-9_./-]+$")
     github_routing_path: str = Field("routing/routing.yaml", pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 
+    # Alerts (shared/alerts/): each channel is optional; a channel with no settings sends nothing
+    alert_github: bool = Field(False, description="open/comment/close a week's SAFE=false issue in "
+                                                  "GITHUB_REPOSITORY")
+    alert_github_label: str = Field("pipeline-safe-false", pattern=r"^[A-Za-z0-9_.: -]{1,50}$")
+    slack_webhook_url: SecretStr | None = None
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_ca_file: str | None = Field(None, description="extra CA bundle the SMTP server's certificate "
+                                                       "is checked against (a private relay)")
+    smtp_timeout_s: float = Field(30.0, gt=0)
+    alert_email_from: str | None = Field(None, pattern=r"^[^\s@<>,]+@[^\s@<>,]+$")
+    alert_email_to: CommaList = ()
+    alert_max_attempts: int = Field(4, ge=1, le=10)
+    alert_backoff_base_s: float = Field(2.0, ge=0)
+    alert_backoff_max_s: float = Field(30.0, ge=0)
+
     max_event_age_s: int = Field(6 * 3600, ge=60)
     log_level: str = "INFO"
 
@@ -125,6 +156,32 @@ class Settings(BaseSettings):
             raise ValueError(f"BENCH_ALERT_POINTS ({self.bench_alert_points:g}) must not exceed "
                              f"BENCH_CRITICAL_POINTS ({self.bench_critical_points:g})")
         return self
+
+    @model_validator(mode="after")
+    def _alert_channels_complete(self) -> "Settings":
+        """A channel asked for but half configured is an error at start, not a silent no-alert."""
+        if self.alert_github and not (self.github_repository and self.github_token):
+            raise ValueError("ALERT_GITHUB=true needs GITHUB_REPOSITORY and GITHUB_TOKEN")
+        if self.smtp_host and self.alert_email_to and not self.alert_email_from:
+            raise ValueError("SMTP_HOST and ALERT_EMAIL_TO are set: ALERT_EMAIL_FROM is needed too")
+        if self.smtp_host and not self.smtp_starttls and not _loopback(self.smtp_host):
+            raise ValueError(f"SMTP_STARTTLS=false is allowed only for a loopback SMTP_HOST, not "
+                             f"{self.smtp_host!r}: mail and its credentials would cross the network in clear")
+        if self.smtp_password and not self.smtp_username:
+            raise ValueError("SMTP_PASSWORD is set without SMTP_USERNAME")
+        return self
+
+    @field_validator("alert_email_to")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [a for a in value if not re.fullmatch(r"[^\s@<>,]+@[^\s@<>,]+", a)]
+        if bad:
+            raise ValueError(f"not an e-mail address: {', '.join(map(repr, bad))}")
+        return value
+
+    @property
+    def email_alerts(self) -> bool:
+        return bool(self.smtp_host and self.alert_email_to)
 
     def llm_is_simulator(self) -> bool:
         """True when the configured LLM endpoint is listed as a simulator (not relying on the

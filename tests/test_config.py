@@ -234,3 +234,32 @@ def test_github_review_settings():
         with pytest.raises(ConfigError, match=f"{var}: ") as exc:
             settings_from_env({var: value, "GITHUB_TOKEN": KEY})
         assert "TOPSECRET987" not in str(exc.value)
+
+
+def test_alert_settings():
+    """Every channel is off by default; a channel asked for but half configured is a ConfigError
+    naming what is missing; SMTP without STARTTLS only to a loopback host; the webhook URL and the
+    SMTP password are secrets."""
+    from shared.config import secret_env_names
+
+    s = settings_from_env({})
+    assert (s.alert_github, s.slack_webhook_url, s.email_alerts) == (False, None, False)
+    assert (s.smtp_port, s.smtp_starttls, s.alert_github_label) == (587, True, "pipeline-safe-false")
+    assert {"SLACK_WEBHOOK_URL", "SMTP_PASSWORD"} <= secret_env_names()
+    assert "SMTP_USERNAME" not in secret_env_names()
+    mail = {"SMTP_HOST": "smtp.example.test", "ALERT_EMAIL_FROM": "p@example.test",
+            "ALERT_EMAIL_TO": "a@example.test, b@example.test", "SMTP_USERNAME": "u", "SMTP_PASSWORD": KEY,
+            "SLACK_WEBHOOK_URL": f"https://hooks.example.test/services/{KEY}"}
+    s = settings_from_env(mail)
+    assert s.email_alerts and s.alert_email_to == ("a@example.test", "b@example.test")
+    for text in (str(s), repr(s), s.model_dump_json()):
+        assert "TOPSECRET987" not in text
+    assert settings_from_env({**mail, "SMTP_HOST": "127.0.0.1", "SMTP_STARTTLS": "false"}).smtp_starttls is False
+    for env, says in (({"ALERT_GITHUB": "true", "GITHUB_TOKEN": KEY}, "needs GITHUB_REPOSITORY and GITHUB_TOKEN"),
+                      ({**mail, "ALERT_EMAIL_FROM": ""}, "ALERT_EMAIL_FROM is needed"),
+                      ({**mail, "SMTP_STARTTLS": "false"}, "only for a loopback SMTP_HOST"),
+                      ({**mail, "ALERT_EMAIL_TO": "ops"}, "ALERT_EMAIL_TO: .*not an e-mail address"),
+                      ({**mail, "SMTP_USERNAME": ""}, "SMTP_PASSWORD is set without SMTP_USERNAME")):
+        with pytest.raises(ConfigError, match=says) as exc:
+            settings_from_env(env)
+        assert "TOPSECRET987" not in str(exc.value)

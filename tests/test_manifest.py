@@ -24,7 +24,7 @@ def test_manifest_loads(manifest):
     assert manifest.version == 1
     assert manifest.dead_letter_topic == "pipeline-dead-letter"
     assert sorted(f.name for f in manifest.active_functions()) == [
-        "api", "benchmark", "catalog_sync", "code_runner", "dead_letters", "planner", "reporter", "research_digest",
+        "alerts", "api", "benchmark", "catalog_sync", "code_runner", "dead_letters", "planner", "reporter", "research_digest",
         "research_scan", "upgrade", "weekly_cycle"]
     assert sorted(n for n, f in manifest.functions.items() if not f.active) == []
 
@@ -480,6 +480,7 @@ def test_every_publish_is_a_declared_output(manifest):
     assert published["research_digest"] == {"benchmark-requests"}
     assert published["reporter"] == {"report-published"}
     assert published["research_scan"] == set() and published["code_runner"] == set()
+    assert published["alerts"] == set()
 
 
 def _tree(tmp_path: Path, modules: dict[str, str]) -> Path:

@@ -1,5 +1,5 @@
 """A small client for the GitHub REST API (v3), only the calls the pipeline makes: branch, file,
-pull request. It goes through HttpSource (timeouts, retries, size caps); every answer is checked
+pull request, and issues (the alerts' one open issue per week: list by label, create, comment, close). It goes through HttpSource (timeouts, retries, size caps); every answer is checked
 with strict pydantic models, so a field that changes type is a GitHubError naming it, never an
 approval made on a guess. The token is sent as a bearer header and scrubbed from every error.
 Tests and the demo point GITHUB_API_URL at infra/fake_github.py."""
@@ -72,6 +72,24 @@ class PullRequest(_Strict):
     merged_by: User | None = None
     html_url: str
     head: Branch
+
+
+class Label(_Strict):
+    name: str
+
+
+class Issue(_Strict):
+    number: int = Field(ge=1)
+    state: Literal["open", "closed"]
+    title: str
+    html_url: str
+    labels: list[Label] = []
+    pull_request: dict[str, Any] | None = None   # the issues list also returns pull requests
+
+
+class Comment(_Strict):
+    id: int
+    html_url: str
 
 
 class GitHubClient:
@@ -149,6 +167,24 @@ class GitHubClient:
         if pr.number != number:
             raise GitHubError(f"github: pull request #{number} answered as #{pr.number}", status=200)
         return pr
+
+    def open_issues(self, label: str, title_prefix: str = "") -> list[Issue]:
+        """Open issues (not pull requests) carrying `label` whose title starts with `title_prefix`,
+        oldest first (at most the first 100 of the label: one per week is kept open)."""
+        issues = self._call_list(Issue, "issues", {"state": "open", "labels": label, "per_page": 100,
+                                                   "sort": "created", "direction": "asc"})
+        return [i for i in issues if i.pull_request is None and i.state == "open"
+                and i.title.startswith(title_prefix) and any(lb.name == label for lb in i.labels)]
+
+    def create_issue(self, title: str, body: str, labels: list[str]) -> Issue:
+        return self._call(Issue, "POST", "issues", body={"title": title, "body": body, "labels": labels})
+
+    def comment_issue(self, number: int, body: str) -> Comment:
+        return self._call(Comment, "POST", f"issues/{int(number)}/comments", body={"body": body})
+
+    def close_issue(self, number: int) -> Issue:
+        return self._call(Issue, "PATCH", f"issues/{int(number)}", body={"state": "closed",
+                                                                          "state_reason": "completed"})
 
     # --- plumbing ----------------------------------------------------------------------------
     def _call(self, model: type[M] | None, method: str, path: str, params: dict[str, Any] | None = None,

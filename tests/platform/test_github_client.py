@@ -69,3 +69,25 @@ def test_github_answers_that_are_errors(gh, server):
         other.pull(1)
     with GitHubClient(settings, REPO, "wrong") as wrong, pytest.raises(GitHubError, match="HTTP 401.*Bad credentials"):
         wrong.branch_sha("main")
+
+
+def test_issues_list_by_label_and_title_create_comment_close(gh, server):
+    assert gh.open_issues("alerts") == []
+    one = gh.create_issue("[pipeline] 2026-W48 SAFE=false: benchmark", "body", ["alerts"])
+    gh.create_issue("[pipeline] 2026-W49 SAFE=false: upgrade", "body", ["alerts"])
+    gh.create_issue("[pipeline] 2026-W48 unrelated", "body", ["other"])
+    main = gh.branch_sha("main")
+    gh.create_branch("b", main)
+    gh.write_file("f.txt", "b", "x\n", "add", None)
+    pr = gh.open_pull("[pipeline] 2026-W48 a pull request", "b", "main", "")     # issues and pulls share numbers
+    assert (one.number, one.state, pr.number) == (1, "open", 4)
+    assert [i.number for i in gh.open_issues("alerts", "[pipeline] 2026-W48 ")] == [1]
+    assert [i.number for i in gh.open_issues("alerts")] == [1, 2]
+    assert gh.comment_issue(1, "still failing").html_url.endswith("/issues/1#issuecomment-1")
+    closed = gh.close_issue(1)
+    assert closed.state == "closed" and gh.open_issues("alerts", "[pipeline] 2026-W48 ") == []
+    assert server.state.issues(REPO)[0]["comments"] == ["still failing"]
+    with pytest.raises(GitHubError, match="HTTP 404"):
+        gh.comment_issue(99, "nobody")
+    with pytest.raises(GitHubError, match="HTTP 422"):
+        gh.create_issue(" ", "no title", [])
