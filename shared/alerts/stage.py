@@ -67,7 +67,19 @@ class Deps:
 
 def handle_report_published(msg: ReportPublished, meta: EventMeta) -> None:
     with log_context(run_id=msg.run.run_id, stage=STAGE):
-        send_alerts(msg)
+        outcomes = send_alerts(msg)
+        note_alerts_sent(msg.run.run_id, sum(1 for o in outcomes.values() if o == "sent"))
+
+
+def note_alerts_sent(run_id: str, count: int) -> None:
+    """The run's metrics record the alerts sent (the history's figure); a missing record (a
+    report written before metrics existed) is logged, never an alerting failure."""
+    from shared.report import metrics
+
+    try:
+        metrics.repository().set_alerts_sent(run_id, count)
+    except Exception as exc:
+        log.warning("alerts sent not recorded in the run metrics", error=f"{exc.__class__.__name__}: {exc}")
 
 
 def send_alerts(msg: ReportPublished, deps: Deps | None = None) -> dict[str, str]:

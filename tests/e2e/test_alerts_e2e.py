@@ -43,6 +43,9 @@ def test_a_published_report_alerts_every_channel_once(cloud):
         data = report(run_id)
         folder = f"reports/{STARTED:%Y-%m-%d}/{run_id}/"
         storage.write_bytes(cloud.bucket, folder + "report.json", json.dumps(data).encode(), "application/json")
+        from shared.report import metrics
+
+        metrics.record(data)                    # as the reporter does: the alerts count lands here
         hook.state.fail(1, 503)                 # the first Slack try fails: retried within the delivery
         msg = ReportPublished(run=RunContext(run_id=run_id, options=RunOptions(), started_at=STARTED),
                               markdown_uri=f"gs://{cloud.bucket}/{folder}report.md",
@@ -58,6 +61,7 @@ def test_a_published_report_alerts_every_channel_once(cloud):
         assert [r["answered"] for r in hook.state.received()] == [503, 200]
         assert repo.get(run_id, "slack")["attempts"] == 2
         assert len(smtp.messages) == 1 and "benchmark: 1 of 2 models failed" in smtp.messages[0].get_content()
+        wait_until(lambda: metrics.repository().get(run_id).alerts_sent == 3, 30, "the run metrics' alerts count")
 
         pubsub.publish("report-published", msg, run_id=run_id)        # a duplicate of the run's message
         wait_until(lambda: cloud.log("alerts").count("alert already handled for this run") >= 3, 60,

@@ -137,7 +137,7 @@ def test_cli_weekly_run_follows_to_the_end_and_status(cloud, tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     assert "SAFE=false (simulated models)" in p.stdout and "report: gs://" in p.stdout
     assert "catalog_sync:succeeded" in p.stdout
-    md = next(tmp_path.glob("*.md")).read_text()
+    md = next(tmp_path.rglob("report.md")).read_text()       # the bucket's layout: day/run_id/report.md
     assert "`SAFE=false (simulated models)`" in md
     p = cli(cloud, "weekly", "run", "--timeout", "90", "--require-safe")
     assert p.returncode == 4

@@ -93,7 +93,7 @@ def test_weekly_cycle_through_pubsub_writes_the_report(cloud):
     md = storage.read_bytes(bucket, md_path).decode()
     assert "`SAFE=false (simulated models)`" in md and "no change needed a post-change benchmark" in md
     assert "the benchmark ran against simulated models" in md      # never evidence outside a demo
-    assert "## Benchmark results" in md and "**SIMULATED**" in md and "Score (95% CI)" in md
+    assert "## 4. Benchmark results" in md and "**SIMULATED**" in md and "Score (95% CI)" in md
     assert f"### Added models ({len(WEEK1['models'])})" in md
     report = json.loads(storage.read_bytes(*storage.split_uri(run["report"]["json"])))
     assert report["safe"] is False and report["summary"]["models_added"] == len(WEEK1["models"])
@@ -219,7 +219,7 @@ def test_research_scan_through_pubsub_and_the_weekly_digest(cloud):
     assert digest["status"] == "succeeded" and digest["summary"]["scan_ids"] == ["e2e-scan"]
     assert digest["summary"]["findings"] == rec["counts"]["new"]
     md = storage.read_bytes(*storage.split_uri(run["report"]["markdown"])).decode()
-    assert "## Research" in md and f"{rec['counts']['new']} new relevant findings" in md
+    assert "## 5. Research highlights" in md and f"{rec['counts']['new']} new relevant findings" in md
     assert "research_digest: " not in "\n".join(run["reasons"])  # the research check passed
 
 

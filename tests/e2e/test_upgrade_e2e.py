@@ -142,10 +142,10 @@ def test_a_strategy_change_gets_a_real_ab_run_and_is_approvable_only_with_it(clo
                     decision_rule="risk policy: HIGH")
     store = plans.repository()
     store.open_reviews([plans.review_item(change, "test-run", version.created_at)])
-    topic = load_manifest().function("benchmark").trigger_topic
-    assert request_ab_tests([change], version, store, lambda msg: pubsub.publish(topic, msg)) == [change.id]
     early = cli(cloud, "changes", "approve", change.id, "--by", "ana", "--reason", "sounds good")
     assert early.returncode == 1 and "cannot be approved without an A/B result attached" in early.stderr
+    topic = load_manifest().function("benchmark").trigger_topic
+    assert request_ab_tests([change], version, store, lambda msg: pubsub.publish(topic, msg)) == [change.id]
     ab = wait_until(lambda: ((store.review(change.id) or {}).get("ab") or {}).get("status") == "complete"
                     and store.review(change.id)["ab"], 300, "the A/B result")
     primary = version.routing["science"].primary
