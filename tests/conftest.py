@@ -10,8 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import httpx
-import pytest
+# The sandbox forks and execs model-written code from this process, which also holds gRPC
+# channels (the emulator clients). grpcio >= 1.81 may restart its poller in the forked child and
+# fail there with "epoll_wait error: Bad file descriptor" before exec (grpc/grpc#43055), so a
+# coding case is sometimes "sandbox unavailable". Deployed, code_runner never loads gRPC. Set
+# before any gRPC import.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
 
 from infra.replay_server import ReplayServer, ReplayState
 from shared.pipeline import REPO_ROOT
