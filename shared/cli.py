@@ -82,6 +82,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
                       + (" …" if len(getattr(rec, key)) > 20 else ""))
         for p in rec.price_changes[:20]:
             print(f"price change {p['model_id']}: {p['changes']}")
+        for r in rec.rejected[:20]:
+            print(f"rejected entry {r.index} ({r.model_id or 'no readable id'}): {r.reason}")
+        for d in rec.schema_drift[:20]:
+            print(f"schema drift {d.path}: {d.count} model(s), expected {d.expected}; e.g. {d.example}")
         for e in rec.errors[:20]:
             print(f"isolated error: {e}")
         if rec.error:

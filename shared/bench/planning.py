@@ -76,11 +76,13 @@ def samples_of(variant: dict[str, Any] | None) -> int:
 
 
 def catalog_pricing(models: list[str]) -> dict[str, dict[str, str] | None]:
-    """model → its catalog pricing ({} for a free model), None when the catalog lacks it."""
+    """model → the catalog prices that bound its calls ({} for a free model; the most expensive
+    tier's per key for tiered pricing), None when the catalog lacks it."""
+    from shared.catalog.models import bounding_pricing
     from shared.catalog.sync import model_details
 
     found = model_details(models)
-    return {m: (found[m].get("pricing") or {}) if m in found else None for m in models}
+    return {m: bounding_pricing(found[m]) if m in found else None for m in models}
 
 
 def units_of(plan: Plan, shard: int) -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable
 
 from shared.catalog.models import NORMALISER_VERSION, CatalogModel
 
@@ -85,7 +85,9 @@ def _model_fields(m: CatalogModel) -> dict[str, Any]:
 
 
 def plan_model_changes(stored: dict[str, StoredModel], fetched: list[CatalogModel],
-                       max_deactivate_share: float) -> ModelChangePlan:
+                       max_deactivate_share: float, listed: Iterable[str] = ()) -> ModelChangePlan:
+    """`listed`: ids the feed listed in entries that were rejected: they are not deactivated
+    (a changed entry must not take a model out of the catalog), nor updated."""
     plan = ModelChangePlan(seen=len(fetched))
     active_before = {mid for mid, s in stored.items() if s.active}
     if not fetched:
@@ -107,7 +109,7 @@ def plan_model_changes(stored: dict[str, StoredModel], fetched: list[CatalogMode
             plan.updated.append(m)
         else:
             plan.unchanged += 1
-    plan.deactivated = sorted(active_before - fetched_ids)
+    plan.deactivated = sorted(active_before - fetched_ids - set(listed))
     if active_before:
         share = len(plan.deactivated) / len(active_before)
         if share > max_deactivate_share:

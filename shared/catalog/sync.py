@@ -19,7 +19,7 @@ from shared.catalog import categories as cats
 from shared.catalog import rankings as rk
 from shared.catalog.diff import MassDeactivationRefused, StoredModel, plan_model_changes
 from shared.catalog.endpoints import parse_endpoints, status_document
-from shared.catalog.models import Rejected, parse_models
+from shared.catalog.models import Drift, DriftLog, Rejected, parse_models
 from shared.catalog.openrouter import OpenRouterClient
 from shared.catalog.store import CatalogStore, repository
 # re-exported for shared/bench/planning.py until it reads store.routing_targets
@@ -31,7 +31,8 @@ from shared.platform.http import SourceError
 
 log = get_logger(__name__)
 
-MODEL_DETAIL_FIELDS = ["name", "pricing", "context_length", "capabilities"]
+# pricing_tiers and unparsed: what bounds a call (shared/catalog/models.bounding_pricing)
+MODEL_DETAIL_FIELDS = ["name", "pricing", "pricing_tiers", "unparsed", "context_length", "capabilities"]
 
 Mode = SyncMode      # one declaration: the message contract's
 
@@ -55,6 +56,8 @@ class SyncRecord(BaseModel):
     timings_s: dict[str, float] = {}
     counts: dict[str, int] = {}
     rejected: list[Rejected] = []
+    # fields of the feed whose shape no longer fits: kept raw on the model, one row per field path
+    schema_drift: list[Drift] = []
     added: list[str] = []
     deactivated: list[str] = []
     reactivated: list[str] = []
@@ -121,15 +124,24 @@ class CatalogSync:
                              f"and the network)") from None
         for i, page in enumerate(pages):
             self._archive("models.json" if len(pages) == 1 else f"models-page-{i + 1}.json", page.body)
-        models, rejected = parse_models(entries)
+        drift = DriftLog()
+        models, rejected = parse_models(entries, drift)
         self.rec.rejected = rejected
+        self.rec.schema_drift = drift.rows()
         if rejected:
             log.warning("model entries rejected", rejected=len(rejected),
                         first=[r.model_dump() for r in rejected[:3]])
+        if self.rec.schema_drift:
+            paths = [f"{d.path} ({d.count})" for d in self.rec.schema_drift]
+            self.rec.warnings.append(f"schema drift: {len(paths)} field(s) changed shape, kept raw on "
+                                     f"their models: {', '.join(paths[:20])}")
+            log.warning("schema drift in the model feed", fields=paths[:20])
+        # a rejected entry whose id reads is still listed by the feed: it is not deactivated
+        listed = {r.model_id for r in rejected if r.model_id}
         stored = {mid: StoredModel.from_doc(d)
                   for mid, d in self.store.models(["content_hash", "active", "pricing"]).items()}
         try:
-            plan = plan_model_changes(stored, models, self.settings.mass_deactivation_max_share)
+            plan = plan_model_changes(stored, models, self.settings.mass_deactivation_max_share, listed)
         except MassDeactivationRefused as exc:
             raise SyncFailed(str(exc)) from None
         self.rec.counts.update(plan.counts())
@@ -324,7 +336,7 @@ def run_sync(settings: Settings, mode: Mode, sync_run_id: str, *, dry_run: bool 
     try:
         with store.keep_sync_run_alive(sync_run_id):
             CatalogSync(settings, rec, store).run()
-        rec.status = "partial" if rec.errors else "succeeded"
+        rec.status = "partial" if rec.errors or rec.rejected else "succeeded"
     except SyncFailed as exc:
         rec.status, rec.error = "failed", str(exc)
         log.error("sync failed", error=str(exc))
