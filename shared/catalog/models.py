@@ -435,20 +435,21 @@ def _fit(entry: dict[str, Any], model_id: str, drift: DriftLog,
         try:
             return OpenRouterModel.model_validate(data)
         except ValidationError as exc:
-            removed = False
+            # every path first, on the data as it failed: two errors inside one field remove it once
+            misfits: dict[tuple[str, ...], str] = {}
             for err in exc.errors():
-                keys = _dict_path(data, err["loc"])
-                if not keys or keys[0] in ("id", "name"):
-                    continue
+                keys = tuple(_dict_path(data, err["loc"]))
+                if keys and keys[0] not in ("id", "name"):
+                    misfits.setdefault(keys, err["msg"])
+            if not misfits:
+                raise
+            for keys, expected in sorted(misfits.items()):
+                if any(keys[:n] in misfits for n in range(1, len(keys))):
+                    continue            # inside a field that is taken out whole
                 parent = data
                 for k in keys[:-1]:
                     parent = parent[k]
-                if keys[-1] not in parent:
-                    continue
-                _keep_raw(".".join(keys), parent.pop(keys[-1]), err["msg"], model_id, drift, unparsed)
-                removed = True
-            if not removed:
-                raise
+                _keep_raw(".".join(keys), parent.pop(keys[-1]), expected, model_id, drift, unparsed)
     raise ValueError("entry does not fit the schema")
 
 
