@@ -25,6 +25,7 @@ interrupted (Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -57,8 +58,17 @@ def load_stack_env(path: Path | None) -> str:
     return f"backend: local emulators from {path}"
 
 
+# With --json, stdout holds exactly one JSON document: main() sends every other print (and any
+# library's) to stderr and keeps the real stdout here for the document.
+_document_out: Any = None
+
+
 def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
+    _emit(json.dumps(data, indent=2, default=str))
+
+
+def _emit(document: str) -> None:
+    print(document, file=_document_out or sys.stdout)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -302,7 +312,7 @@ def cmd_reports(args: argparse.Namespace) -> int:
     shown = operate.read_report(args.ref, args.week, "json" if args.json else "md")
     if shown["note"]:
         print(shown["note"], file=sys.stderr)
-    print(shown["text"])
+    _emit(shown["text"]) if args.json else print(shown["text"])
     print(f"(from {shown['uri']})", file=sys.stderr)
     return 0
 
@@ -330,14 +340,14 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
         except replay.ReplayRefused as exc:
             _err(str(exc))
             return 1
-        print(json.dumps(out) if args.json else
+        _print_json(out) if args.json else print(
               f"dead letter {out['replayed']} published again to {out['topic']} as message {out['message_id']}")
         return 0
     if not args.ids and not args.all:
         _err("name the dead letters to purge, or --all")
         return 2
     gone = replay.purge(replay.all_dead_letter_ids() if args.all else args.ids)
-    print(json.dumps({"purged": gone}) if args.json else f"purged {len(gone)} dead letter(s)")
+    _print_json({"purged": gone}) if args.json else print(f"purged {len(gone)} dead letter(s)")
     return 0
 
 
@@ -405,7 +415,7 @@ def cmd_changes(args: argparse.Namespace) -> int:
         _err(f"no review item {args.id!r}" if outcome == "missing" else f"{args.id}: {why}" if outcome == "blocked"
              else f"{args.id} was {item.get('status')} already (by {item.get('decided_by')})")
         return 1
-    print(json.dumps({"change_id": args.id, "status": verdict}) if args.json else
+    _print_json({"change_id": args.id, "status": verdict}) if args.json else print(
           f"{args.id} {verdict} by {args.by}; the next weekly cycle's upgrade applies approved changes"
           if verdict == "approved" else f"{args.id} rejected by {args.by}")
     return 0
@@ -487,7 +497,7 @@ def cmd_serving(args: argparse.Namespace) -> int:
         _err(f"version {args.to} does not exist" if outcome == "missing" else
              "the pointer moved while this ran; look at `serving history` and try again")
         return 1
-    print(json.dumps({"from": current, "to": args.to}) if args.json else
+    _print_json({"from": current, "to": args.to}) if args.json else print(
           f"serving pointer moved from version {current} to {args.to} by {args.by}: {args.reason}")
     return 0
 
@@ -610,7 +620,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _document_out
     args = build_parser().parse_args(argv)
+    if not getattr(args, "json", False):
+        return _main(args)
+    _document_out = sys.stdout
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            return _main(args)
+    finally:
+        _document_out = None
+
+
+def _main(args: argparse.Namespace) -> int:
     print(load_stack_env(args.stack_env), file=sys.stderr)
     from shared.config import ConfigError
     from shared.platform import backend

@@ -42,8 +42,10 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str = "INFO") -> None:
+    """JSON lines on stderr; a second call only changes the level."""
     global _configured
     if _configured:
+        logging.getLogger().setLevel(level)
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())

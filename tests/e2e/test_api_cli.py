@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -188,3 +190,61 @@ def test_a_frozen_backend_is_a_503_within_seconds_not_a_hung_request(cloud):
         local_stack.freeze(cloud.state_dir, "firestore-emulator", frozen=False)
     assert r.status_code == 503 and r.json()["error"] == "the pipeline's backend is unavailable; try again later"
     assert "127.0.0.1" not in r.text
+
+
+def json_commands(cloud, sync_id: str) -> list[tuple[str, ...]]:
+    """Every subcommand that takes --json, with arguments that reach its success or its error path."""
+    return [
+        ("research", "scan", "--as-of", "2026-11-22", "--sources", cloud.research_sources),
+        ("bench", "run", "--model", "sim/steady", "--max-cases", "1", "--base-url", cloud.simulator.base_url),
+        ("weekly", "status"), ("reports", "list"), ("reports", "show"),
+        ("deadletters", "list"), ("deadletters", "show", "dl-json-1"),
+        ("deadletters", "replay", "dl-json-1"), ("deadletters", "purge", "dl-json-1"),
+        ("ops", "poison"), ("status", sync_id),
+        ("serving", "history"), ("serving", "show"),
+        ("serving", "rollback", "--to", "1", "--reason", "json test", "--by", "test"),
+        ("changes", "list"), ("changes", "show", "no-such-change"),
+        ("changes", "approve", "no-such-change", "--by", "test", "--reason", "json test"),
+        ("changes", "reject", "no-such-change", "--by", "test", "--reason", "json test"),
+        ("changes", "apply", "--by", "test", "--reason", "json test", "--timeout", "5"),
+    ]
+
+
+def one_document_or_nothing(p: subprocess.CompletedProcess, args: tuple[str, ...]) -> Any:
+    """--json: stdout is exactly one JSON document when the command succeeds, and empty (the reason
+    on stderr) when it does not; logs never reach stdout."""
+    if p.returncode != 0:
+        assert p.stdout == "" and p.stderr.strip(), (args, p.returncode, p.stdout[:500], p.stderr[-500:])
+        return None
+    try:
+        return json.loads(p.stdout)
+    except json.JSONDecodeError as exc:
+        raise AssertionError(f"{' '.join(args)}: stdout is not one JSON document ({exc}): {p.stdout[:500]!r}")
+
+
+def test_every_json_command_prints_one_json_document(cloud, tmp_path):
+    """Issue 13: `sync --json` printed a WARNING log line before the document. Every command with
+    --json prints exactly one JSON document on stdout (or nothing on failure); logs go to stderr."""
+    p = cli(cloud, "sync", "--mode", "full", "--json")
+    sync_id = one_document_or_nothing(p, ("sync",))["sync_run_id"]
+    # a feed that makes the sync log warnings: one entry rejected, one with a changed field
+    drifted = [dict(m) for m in WEEK1["models"]]
+    drifted[0] = {**drifted[0], "alias_target": {"id": drifted[0]["id"]}}
+    drifted[1] = {**drifted[1], "pricing": {**drifted[1]["pricing"], "prompt": {"tiers": []}}}
+    feed = tmp_path / "models.json"
+    feed.write_text(json.dumps({"data": drifted}))
+    cloud.replay_control("POST", "load", {"models_file": str(feed)})
+    p = cli(cloud, "sync", "--mode", "quick", "--json")
+    rec = one_document_or_nothing(p, ("sync", "quick"))
+    assert rec["status"] == "partial" and rec["deactivated"] == [] and len(rec["rejected"]) == 1
+    assert [d["path"] for d in rec["schema_drift"]] == ["alias_target"]
+    assert '"severity": "WARNING"' in p.stderr and "model entries rejected" in p.stderr
+    assert cloud.dead_letter("catalog_sync", b'{"not": "a message"}', "dl-json-1").status_code < 300
+    outcomes = {}
+    for args in json_commands(cloud, sync_id):
+        p = cli(cloud, *args, "--json")
+        outcomes[" ".join(args[:2])] = (p.returncode, one_document_or_nothing(p, args) is not None)
+    # the commands that have something to show did show it
+    for name in ("research scan", "bench run", "reports list", "deadletters list", "deadletters show",
+                 "ops poison", f"status {sync_id}", "serving history", "changes list"):
+        assert outcomes[name] == (0, True), (name, outcomes)
