@@ -133,6 +133,19 @@ def research_scan_status(body: dict[str, Any], query: dict[str, str]) -> tuple[i
     return _record(body, query, repository().load_scan, "research scan")
 
 
+def drift_check(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared.cycle.trigger import request_drift_check
+
+    out = request_drift_check(requested_by="api")
+    return 202, {**out, "status_url": f"/drift/status?id={out['check_id']}"}
+
+
+def drift_status(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from shared.catalog.drift import load_record
+
+    return _record(body, query, load_record, "drift check")
+
+
 class BenchRunBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     models: list[ModelId] = Field([], max_length=MAX_MODELS_PER_REQUEST)
@@ -374,6 +387,8 @@ ACTIONS: dict[str, Handler] = {
     "openrouter.sync.status": sync_status,
     "research.scan": research_scan,
     "research.scan.status": research_scan_status,
+    "drift.check": drift_check,
+    "drift.status": drift_status,
     "bench.run": bench_run,
     "bench.status": bench_status,
     "reports.list": reports_list,
@@ -400,6 +415,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/openrouter/sync/status"): "openrouter.sync.status",
     ("POST", "/research/scan"): "research.scan",
     ("GET", "/research/scan/status"): "research.scan.status",
+    ("POST", "/drift/check"): "drift.check",
+    ("GET", "/drift/status"): "drift.status",
     ("POST", "/bench/run"): "bench.run",
     ("GET", "/bench/status"): "bench.status",
     ("GET", "/reports"): "reports.list",

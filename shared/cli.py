@@ -4,6 +4,7 @@
     python -m shared.cli weekly run [--full|--quick] [--dry-run] [--no-benchmarks] [--download DIR]
     python -m shared.cli weekly status [--run-id ID] [--json]
     python -m shared.cli research scan [--sources FILE] [--as-of YYYY-MM-DD] [--json]
+    python -m shared.cli drift check [--json]     (exit 0 no drift, 1 drift found or a check could not run)
     python -m shared.cli bench run [--suite NAME] [--model ID ...] [--base-url URL] [--max-cases N] [--json]
     python -m shared.cli reports list [--week YYYY-Www] [--json] | reports show [RUN_ID|DAY|PATH] [--week YYYY-Www] [--json]
     python -m shared.cli deadletters list|show ID|replay ID|purge (ID ... | --all) [--json]
@@ -138,6 +139,29 @@ def cmd_research_scan(args: argparse.Namespace) -> int:
         if rec.findings_uri:
             print(f"findings: {rec.findings_uri}")
     return 0 if rec.status in JOB_FINISHED else 1
+
+
+def cmd_drift_check(args: argparse.Namespace) -> int:
+    from shared.catalog.drift import run_drift_check
+    from shared.config import get_settings
+    from shared.log import configure
+    from shared.text import new_id
+
+    settings = get_settings()
+    settings.require_project()
+    configure("WARNING" if args.json else settings.log_level)
+    rec = run_drift_check(settings, new_id("cli-drift"), requested_by="cli")
+    if args.json:
+        _print_json(rec.model_dump(mode="json"))
+    else:
+        print(rec.summary())
+        for name, check in rec.checks.items():
+            print(f"  {name:20} {check.status:14} {check.detail or ''}")
+        for f in rec.findings[:50]:
+            print(f"  {f.kind:26} {f.what}  at {f.where}: expected {f.expected}, found {f.found}")
+        if len(rec.findings) > 50:
+            print(f"  … {len(rec.findings) - 50} more in drift_checks/{rec.check_id}")
+    return 0 if rec.result == "clean" else 1
 
 
 def cmd_bench_run(args: argparse.Namespace) -> int:
@@ -520,6 +544,11 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--as-of", help="scan date YYYY-MM-DD (default today, UTC)")
     scan.add_argument("--json", action="store_true")
     scan.set_defaults(func=cmd_research_scan)
+    dr = sub.add_parser("drift", help="drift check")
+    drsub = dr.add_subparsers(dest="drift_command", required=True)
+    drc = drsub.add_parser("check", help="run the drift check in-process, keep its record and print it")
+    drc.add_argument("--json", action="store_true")
+    drc.set_defaults(func=cmd_drift_check)
     b = sub.add_parser("bench", help="benchmark agent")
     bsub = b.add_subparsers(dest="bench_command", required=True)
     br = bsub.add_parser("run", help="run a benchmark in-process and print the run summary")

@@ -142,6 +142,13 @@ class Settings(BaseSettings):
     alert_backoff_base_s: float = Field(2.0, ge=0)
     alert_backoff_max_s: float = Field(30.0, ge=0)
 
+    # Drift check (shared/catalog/drift.py): when stored state counts as stale
+    drift_stale_days: int = Field(7, ge=1, le=365, description="an active model not seen by a sync for this long")
+    drift_ranking_max_age_days: int = Field(8, ge=1, le=365, description="a routed category's latest ranking "
+                                                                       "older than this")
+    drift_ranking_top: int = Field(10, ge=1, le=100, description="a routing primary outside its category's "
+                                                                 "top N")
+
     max_event_age_s: int = Field(6 * 3600, ge=60)
     log_level: str = "INFO"
 

@@ -169,3 +169,10 @@ class ApplyApproved(_Message):
 class UpgradeMessage(RootModel[Union[StageDone, PostChangeMeasured, ApplyApproved]]):
     """plan-ready carries the planner's hand-over, finished post-change benchmarks and operators'
     apply requests: every promotion happens in the upgrade function."""
+
+
+class DriftCheckRequest(_Message):
+    """Body of a message on drift-check-requests (the daily scheduler sends {}; a finished full
+    sync asks with check_id "drift-after-<sync run id>")."""
+    check_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,120}$")
+    requested_by: str = "scheduler"

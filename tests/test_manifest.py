@@ -24,7 +24,8 @@ def test_manifest_loads(manifest):
     assert manifest.version == 1
     assert manifest.dead_letter_topic == "pipeline-dead-letter"
     assert sorted(f.name for f in manifest.active_functions()) == [
-        "alerts", "api", "benchmark", "catalog_sync", "code_runner", "dead_letters", "planner", "reporter", "research_digest",
+        "alerts", "api", "benchmark", "catalog_sync", "code_runner", "dead_letters", "drift_check", "planner", "reporter",
+        "research_digest",
         "research_scan", "upgrade", "weekly_cycle"]
     assert sorted(n for n, f in manifest.functions.items() if not f.active) == []
 
@@ -70,9 +71,9 @@ def test_planned_functions_are_chained_or_scheduled(manifest):
 
 
 def test_scheduler_jobs(manifest):
-    """The three jobs with their exact schedules, zones, topics and payloads."""
+    """The four jobs with their exact schedules, zones, topics and payloads."""
     jobs = manifest.scheduler_jobs
-    assert sorted(jobs) == ["catalog-quick-sync", "research-daily-scan", "weekly-full-cycle"]
+    assert sorted(jobs) == ["catalog-quick-sync", "drift-daily-check", "research-daily-scan", "weekly-full-cycle"]
     weekly = jobs["weekly-full-cycle"]
     assert (weekly.schedule, weekly.time_zone) == ("0 3 * * 0", "Etc/UTC")
     assert weekly.payload == {"full": True, "dry_run": False, "benchmarks": True}
@@ -84,10 +85,13 @@ def test_scheduler_jobs(manifest):
     scan = jobs["research-daily-scan"]
     assert (scan.schedule, scan.time_zone) == ("0 2 * * *", "Etc/UTC")
     assert scan.topic == manifest.function("research_scan").trigger_topic
+    drift = jobs["drift-daily-check"]
+    assert (drift.schedule, drift.time_zone, drift.payload) == ("30 4 * * *", "Etc/UTC", {})
+    assert drift.topic == manifest.function("drift_check").trigger_topic == "drift-check-requests"
 
 
 MESSAGE_FOR = {"weekly_cycle": messages.WeeklyCycleRequest, "catalog_sync": messages.CatalogSyncRequest,
-               "research_scan": messages.ResearchScanRequest}
+               "research_scan": messages.ResearchScanRequest, "drift_check": messages.DriftCheckRequest}
 
 
 def test_scheduler_payloads_validate_as_trigger_messages(manifest):
@@ -100,7 +104,8 @@ def test_scheduler_payloads_validate_as_trigger_messages(manifest):
             continue
         msg = MESSAGE_FOR[fn.name].model_validate(job.payload)
         checked.append((job.name, msg))
-    assert sorted(n for n, _ in checked) == ["catalog-quick-sync", "research-daily-scan", "weekly-full-cycle"]
+    assert sorted(n for n, _ in checked) == ["catalog-quick-sync", "drift-daily-check", "research-daily-scan",
+                                             "weekly-full-cycle"]
     msgs = dict(checked)
     assert msgs["catalog-quick-sync"].mode == "quick"
     assert msgs["weekly-full-cycle"].options() == messages.RunOptions(full=True, dry_run=False, benchmarks=True)
@@ -470,17 +475,19 @@ def test_every_publish_is_a_declared_output(manifest):
     assert problems == []
     # the api triggers the four kinds of run; the benchmark hands over past the planned stages
     assert published["api"] == {"weekly-cycle-requests", "catalog-sync-requests", "research-scan-requests",
-                                "benchmark-requests", "plan-ready"}      # plan-ready: changes apply
+                                "benchmark-requests", "plan-ready",      # plan-ready: changes apply
+                                "drift-check-requests"}
     # a finished post-change run goes back to upgrade, which asked for it
     assert published["benchmark"] == {"benchmark-requests", "benchmark-completed", "plan-ready"}
     assert published["planner"] == {"plan-ready", "benchmark-requests"}     # A/B runs
     assert published["upgrade"] == {"upgrade-completed", "benchmark-requests"}
     assert published["weekly_cycle"] == {"catalog-sync-requests"}
-    assert published["catalog_sync"] == {"catalog-synced"}
+    assert published["catalog_sync"] == {"catalog-synced", "drift-check-requests"}   # after a full sync
     assert published["research_digest"] == {"benchmark-requests"}
     assert published["reporter"] == {"report-published"}
     assert published["research_scan"] == set() and published["code_runner"] == set()
     assert published["alerts"] == set()
+    assert published["drift_check"] == set()         # read-only: its record is all it writes
 
 
 def _tree(tmp_path: Path, modules: dict[str, str]) -> Path:

@@ -30,6 +30,7 @@ SNAPSHOTS = "snapshots"
 ROUTING = "routing"
 SYNC_RUNS = "sync_runs"
 CATALOG_META = "catalog_meta"
+DRIFT_CHECKS = "drift_checks"
 META_DOC = "openrouter"
 RAW_PREFIX = "raw/openrouter"
 
@@ -71,6 +72,16 @@ class CatalogStore(Protocol):
     def keep_sync_run_alive(self, sync_run_id: str) -> Any: ...
     def save_sync_run(self, sync_run_id: str, record: dict[str, Any]) -> None:
         """Replace the record whole."""
+    # --- reads and the record of the drift check (shared/catalog/drift.py) ----------------------
+    def stale_active_models(self, seen_before: datetime) -> dict[str, dict[str, Any]]:
+        """id → {id, last_seen_at} of active models whose last_seen_at is before `seen_before`
+        (a composite query: terraform/firestore_indexes.tf)."""
+    def latest_rankings(self) -> dict[str, dict[str, Any]]:
+        """category → its ranking parent document (latest_entries, latest_fetched_at, ...)."""
+    def model_statuses(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """model id → {available, live_endpoints, total_endpoints} of its stored endpoint status."""
+    def drift_check(self, check_id: str) -> dict[str, Any] | None: ...
+    def save_drift_check(self, check_id: str, record: dict[str, Any]) -> None: ...
 
 
 def archive_path(sync_run_id: str, started_at: datetime, name: str) -> str:
@@ -195,6 +206,29 @@ class FirestoreCatalogStore:
     def save_sync_run(self, sync_run_id: str, record: dict[str, Any]) -> None:
         self._run_ref(sync_run_id).set(record)
 
+    def stale_active_models(self, seen_before: datetime) -> dict[str, dict[str, Any]]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = fs.client().collection(MODELS).where(filter=FieldFilter("active", "==", True)) \
+            .where(filter=FieldFilter("last_seen_at", "<", seen_before)).select(["id", "last_seen_at"])
+        return self._keyed(query, "id")
+
+    def latest_rankings(self) -> dict[str, dict[str, Any]]:
+        return self._keyed(self._col(RANKINGS), "category")
+
+    def model_statuses(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        refs = [self._col(MODEL_STATUS).document(fs.doc_id(i)) for i in ids]
+        fields = ["model_id", "available", "live_endpoints", "total_endpoints"]
+        found = (s.to_dict() for s in fs.client().get_all(refs, field_paths=fields) if s.exists) if refs else ()
+        return {d["model_id"]: d for d in found if d.get("model_id")}
+
+    def drift_check(self, check_id: str) -> dict[str, Any] | None:
+        snap = self._col(DRIFT_CHECKS).document(fs.doc_id(check_id)).get()
+        return snap.to_dict() if snap.exists else None
+
+    def save_drift_check(self, check_id: str, record: dict[str, Any]) -> None:
+        self._col(DRIFT_CHECKS).document(fs.doc_id(check_id)).set(record)
+
 
 # --- in memory (tests) ----------------------------------------------------------------------------
 class InMemoryCatalogStore:
@@ -202,7 +236,7 @@ class InMemoryCatalogStore:
 
     def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         self.collections: dict[str, dict[str, dict[str, Any]]] = {
-            name: {} for name in (MODELS, CATEGORIES, RANKINGS, ROUTING, MODEL_STATUS, SYNC_RUNS)}
+            name: {} for name in (MODELS, CATEGORIES, RANKINGS, ROUTING, MODEL_STATUS, SYNC_RUNS, DRIFT_CHECKS)}
         self.snapshots: dict[str, dict[str, dict[str, Any]]] = {}
         self.meta: dict[str, Any] = {}
         self.objects: dict[str, bytes] = {}    # gs:// URI → bytes
@@ -322,6 +356,27 @@ class InMemoryCatalogStore:
     def save_sync_run(self, sync_run_id: str, record: dict[str, Any]) -> None:
         with self._mutex:
             self.collections[SYNC_RUNS][sync_run_id] = deepcopy(record)
+
+    def stale_active_models(self, seen_before: datetime) -> dict[str, dict[str, Any]]:
+        # like Firestore: a document without the field does not match the range filter
+        return {k: _project(d, ["id", "last_seen_at"]) for k, d in self._keyed(MODELS, "id").items()
+                if d.get("active") is True and d.get("last_seen_at") is not None and d["last_seen_at"] < seen_before}
+
+    def latest_rankings(self) -> dict[str, dict[str, Any]]:
+        return self._keyed(RANKINGS, "category")
+
+    def model_statuses(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        docs = self._keyed(MODEL_STATUS, "model_id")
+        fields = ["model_id", "available", "live_endpoints", "total_endpoints"]
+        return {i: _project(docs[i], fields) for i in ids if i in docs}
+
+    def drift_check(self, check_id: str) -> dict[str, Any] | None:
+        with self._mutex:
+            return deepcopy(self.collections[DRIFT_CHECKS].get(check_id))
+
+    def save_drift_check(self, check_id: str, record: dict[str, Any]) -> None:
+        with self._mutex:
+            self.collections[DRIFT_CHECKS][check_id] = deepcopy(record)
 
 
 # --- the default repository and the reads other areas need ---------------------------------------

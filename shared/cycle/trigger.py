@@ -35,6 +35,12 @@ def request_research_scan(as_of: str | None = None, requested_by: str = "manual"
     return {"scan_id": request.scan_id, "topic": topic, "message_id": message_id}
 
 
+def request_drift_check(requested_by: str = "manual") -> dict[str, Any]:
+    from shared.catalog.drift_request import request_drift_check as publish
+
+    return publish(new_id("drift"), requested_by)
+
+
 def request_bench(models: list[str] | None = None, suite: str | None = None,
                   max_cases_per_category: int | None = None, requested_by: str = "manual") -> dict[str, Any]:
     request = BenchRequest(bench_id=new_id("bench"), models=models or [], suite=suite,
