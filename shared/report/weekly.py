@@ -166,6 +166,8 @@ def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime,
     benchmark = {"status": bench_state.get("status", "pending"), "error": bench_state.get("error"),
                  **(bench_state.get("summary") or {})}
     benchmark["alerts"] = regression_alerts(benchmark)
+    benchmark["not_compared"] = sorted(m for m, v in (benchmark.get("models") or {}).items()
+                                       if (v.get("regression") or {}).get("state") == "baseline_established")
     summary["research_findings"] = research.get("findings")
     summary["research_proposals"] = len(research.get("proposals") or []) if "proposals" in research else None
     started = run.get("started_at")

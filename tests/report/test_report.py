@@ -374,3 +374,13 @@ def test_no_alert_without_a_baseline_says_nothing_was_compared():
     run["stages"]["benchmark"]["summary"] = bench
     md = render_markdown(build_report(run, sync_record(), NOW))
     assert "No regression alert, but 1 of 1 model(s) had no baseline yet and were not compared." in md
+
+
+def test_a_benchmark_summary_without_verdict_fields_still_renders():
+    """Older or partial summaries (a dead-lettered run, an earlier version) lack fields: no crash."""
+    run = run_dict(ALL_OK)
+    model = {k: v for k, v in BENCH_MODEL.items() if k != "state"}
+    model["regression"] = {"text": "compared"}                      # no state, no level
+    run["stages"]["benchmark"]["summary"] = {**BENCH_PASS, "models": {"a/m": model}}
+    md = render_markdown(build_report(run, sync_record(), NOW))
+    assert "No regression alert: no model dropped" in md
