@@ -160,8 +160,11 @@ def decode_cursor(raw: str | None, filters: str) -> str | None:
 # --- views of a model -----------------------------------------------------------------------------
 def per_million(per_token: str | None) -> str | None:
     """USD per million tokens as a decimal string; None for OpenRouter's dynamic price (-1)."""
-    value = Decimal(per_token or "0")
-    if value < 0:
+    try:
+        value = Decimal(per_token or "0")
+    except (InvalidOperation, TypeError):
+        return None
+    if not value.is_finite() or value < 0:
         return None
     text = format((value * 1_000_000).normalize(), "f")
     return "0" if text in ("-0", "") else text
