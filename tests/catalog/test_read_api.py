@@ -305,3 +305,44 @@ def test_the_page_is_self_contained_and_allows_only_its_own_script(repos):
     assert "default-src 'none'" in csp and "connect-src 'self'" in csp and "'unsafe-inline'" not in csp.split(";")[1]
     assert "http://" not in html and "https://" not in html and "innerHTML" not in html
     assert html.count("<script") == 1 and "textContent" in html
+
+
+# --- the HTTP edge, through Flask as functions-framework runs it ------------------------------------
+@pytest.fixture
+def client(repos, monkeypatch):
+    import flask
+
+    from shared.config import get_settings
+
+    monkeypatch.setattr(read_api, "repositories", lambda: repos)
+    monkeypatch.setenv("CATALOG_API_PUBLIC", "false")
+    get_settings.cache_clear()
+    app = flask.Flask(__name__)
+    app.add_url_rule("/", "root", lambda: read_api.handle(flask.request), methods=["GET", "HEAD", "POST"])
+    app.add_url_rule("/<path:rest>", "any", lambda rest: read_api.handle(flask.request),
+                     methods=["GET", "HEAD", "POST", "DELETE"])
+    yield app.test_client()
+    get_settings.cache_clear()
+
+
+def test_http_edge(client):
+    r = client.get("/models/meta-llama%2Fllama-demo-4-70b%3Afree")
+    assert r.status_code == 200 and r.json["model"]["id"] == "meta-llama/llama-demo-4-70b:free"
+    assert r.headers["Cache-Control"] == "private, max-age=60" and len(r.headers["X-Request-Id"]) == 32
+    again = client.get("/models/meta-llama/llama-demo-4-70b:free", headers={"If-None-Match": r.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
+    head = client.head("/models")
+    assert head.status_code == 200 and head.data == b"" and head.headers["ETag"]
+    bad = client.post("/models", json={})
+    assert bad.status_code == 405 and bad.headers["Allow"] == "GET, HEAD"
+    assert bad.json["error"]["request_id"] == bad.headers["X-Request-Id"]
+    page = client.get("/")
+    assert page.status_code == 200 and page.mimetype == "text/html" and "Content-Security-Policy" in page.headers
+
+
+def test_http_edge_hides_unexpected_failures(client, repos, monkeypatch):
+    def boom(*_):
+        raise RuntimeError("secret detail sk-123")
+    monkeypatch.setattr(repos.serving, "current_number", boom)
+    r = client.get("/models")
+    assert r.status_code == 500 and r.json["error"]["code"] == "internal" and "sk-123" not in r.text
