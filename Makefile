@@ -46,6 +46,7 @@ perf: install        ## performance and quality figures (see "Performance and qu
 	$(PY) -m perf.unreachable_backend
 	$(PY) -m perf.planning
 	$(PY) -m perf.report_render
+	$(PY) -m perf.catalog_api
 
 bench: perf          ## old name of `make perf`
 
