@@ -15,7 +15,9 @@ import functools
 import hashlib
 import json
 import re
+import threading
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -66,10 +68,31 @@ class Served:
         return {"source": self.source, "serving_version": self.version}
 
 
-def read_served(repos: Repos) -> Served:
-    from shared.serving.store import current
+_VERSIONS: "weakref.WeakKeyDictionary[Any, dict[int, Any]]" = weakref.WeakKeyDictionary()
+_VERSIONS_KEPT = 8
+_VERSIONS_LOCK = threading.Lock()
 
-    version = current(repos.serving)
+
+def _version(serving: ServingStore, number: int) -> Any:
+    """A serving version, read once per process and store: a number names one immutable document
+    (created in the pointer transaction, never rewritten), so only the pointer is read per request."""
+    with _VERSIONS_LOCK:
+        found = _VERSIONS.get(serving, {}).get(number)
+    if found is not None:
+        return found
+    version = serving.version(number)
+    if version is not None:
+        with _VERSIONS_LOCK:
+            kept = _VERSIONS.setdefault(serving, {})
+            if len(kept) >= _VERSIONS_KEPT:
+                kept.pop(next(iter(kept)))
+            kept[number] = version
+    return version
+
+
+def read_served(repos: Repos) -> Served:
+    number = repos.serving.current_number()
+    version = _version(repos.serving, number) if number is not None else None
     if version is not None:
         return Served("serving", version.number,
                       {i: m.model_dump(mode="json") for i, m in version.models.items() if m.active},

@@ -130,6 +130,17 @@ def test_the_served_version_wins_over_the_catalog(repos):
     assert out["serving_version"] == 2 and "x-ai/new-demo" in [m["id"] for m in out["items"]]
 
 
+def test_a_rollback_serves_the_earlier_version_again(repos):
+    before = get(repos, "/models")
+    base = repos.serving.version(1)
+    change = Change(kind="catalog_deactivate", target="openai/embed-demo")
+    assert repos.serving.promote(build_candidate(base, [change], "test", "drop", NOW)) == "promoted"
+    assert "openai/embed-demo" not in ids(get(repos, "/models"))
+    assert repos.serving.point_to(1, 2, "operator:test", "rollback") == "pointed"
+    again = get(repos, "/models")
+    assert again.body == before.body and again.headers["ETag"] == before.headers["ETag"]
+
+
 def test_without_a_serving_version_the_catalog_is_served(catalog_only):
     out = body(get(catalog_only, "/models"))
     assert (out["source"], out["serving_version"]) == ("catalog", None)
