@@ -332,11 +332,13 @@ def _matches(if_none_match: str | None, tag: str) -> bool:
 
 @functools.cache
 def page() -> tuple[bytes, str]:
-    """The Models page and its Content-Security-Policy: its one inline script allowed by hash."""
+    """The Models page and its Content-Security-Policy: its one inline script and style allowed by hash."""
     html = PAGE.read_text(encoding="utf-8")
-    script = html.split("<script>", 1)[1].split("</script>", 1)[0]
-    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-    csp = (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; connect-src 'self'; "
+
+    def digest(tag: str) -> str:
+        inline = html.split(f"<{tag}>", 1)[1].split(f"</{tag}>", 1)[0]
+        return "'sha256-" + base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode() + "'"
+    csp = (f"default-src 'none'; script-src {digest('script')}; style-src {digest('style')}; connect-src 'self'; "
            "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
     return html.encode(), csp
 

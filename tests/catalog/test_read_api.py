@@ -313,7 +313,7 @@ def test_the_page_is_self_contained_and_allows_only_its_own_script(repos):
     html = reply.body.decode()
     assert reply.status == 200 and reply.content_type.startswith("text/html")
     csp = reply.headers["Content-Security-Policy"]
-    assert "default-src 'none'" in csp and "connect-src 'self'" in csp and "'unsafe-inline'" not in csp.split(";")[1]
+    assert "default-src 'none'" in csp and "connect-src 'self'" in csp and "unsafe" not in csp
     assert "http://" not in html and "https://" not in html and "innerHTML" not in html
     assert html.count("<script") == 1 and "textContent" in html
 
