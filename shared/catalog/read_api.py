@@ -68,31 +68,33 @@ class Served:
         return {"source": self.source, "serving_version": self.version}
 
 
-_VERSIONS: "weakref.WeakKeyDictionary[Any, dict[int, Any]]" = weakref.WeakKeyDictionary()
+_VERSIONS: "weakref.WeakKeyDictionary[Any, dict[tuple[int, Any], Any]]" = weakref.WeakKeyDictionary()
 _VERSIONS_KEPT = 8
 _VERSIONS_LOCK = threading.Lock()
 
 
-def _version(serving: ServingStore, number: int) -> Any:
-    """A serving version, read once per process and store: a number names one immutable document
-    (created in the pointer transaction, never rewritten), so only the pointer is read per request."""
+def _version(serving: ServingStore, pointer: dict[str, Any]) -> Any:
+    """The version the pointer names, read once per process and pointer move: a version is never
+    rewritten, so while the pointer stays put only the pointer is read per request (keyed by its
+    `updated_at` too: after a database reset or restore, number 2 may be another version 2)."""
+    key = (pointer["number"], pointer.get("updated_at"))
     with _VERSIONS_LOCK:
-        found = _VERSIONS.get(serving, {}).get(number)
+        found = _VERSIONS.get(serving, {}).get(key)
     if found is not None:
         return found
-    version = serving.version(number)
+    version = serving.version(pointer["number"])
     if version is not None:
         with _VERSIONS_LOCK:
             kept = _VERSIONS.setdefault(serving, {})
             if len(kept) >= _VERSIONS_KEPT:
                 kept.pop(next(iter(kept)))
-            kept[number] = version
+            kept[key] = version
     return version
 
 
 def read_served(repos: Repos) -> Served:
-    number = repos.serving.current_number()
-    version = _version(repos.serving, number) if number is not None else None
+    pointer = repos.serving.pointer_state()
+    version = _version(repos.serving, pointer) if pointer is not None else None
     if version is not None:
         return Served("serving", version.number,
                       {i: m.model_dump(mode="json") for i, m in version.models.items() if m.active},

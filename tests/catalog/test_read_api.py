@@ -13,6 +13,7 @@ from shared.catalog import read_api
 from shared.catalog.read_api import ReadError, Repos, answer
 from shared.catalog.store import InMemoryCatalogStore
 from shared.serving.changes import Change, build_candidate, initial_version
+from shared.serving.models import ServingVersion
 from shared.serving.store import InMemoryServingStore
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=timezone.utc)
@@ -139,6 +140,19 @@ def test_a_rollback_serves_the_earlier_version_again(repos):
     assert repos.serving.point_to(1, 2, "operator:test", "rollback") == "pointed"
     again = get(repos, "/models")
     assert again.body == before.body and again.headers["ETag"] == before.headers["ETag"]
+
+
+def test_a_reset_database_with_the_same_numbers_serves_the_new_content(repos):
+    """Versions are cached per pointer move, not per number alone: a restored or reset database
+    may hold another version 1."""
+    assert "openai/embed-demo" in ids(get(repos, "/models"))
+    serving = repos.serving
+    without = {**serving.version(1).model_dump(), "models": {
+        i: m for i, m in serving.version(1).model_dump()["models"].items() if i != "openai/embed-demo"}}
+    serving.versions.clear(), serving.log.clear()
+    serving.pointer = None
+    assert serving.promote(ServingVersion.model_validate(without)) == "promoted"
+    assert "openai/embed-demo" not in ids(get(repos, "/models"))
 
 
 def test_without_a_serving_version_the_catalog_is_served(catalog_only):
@@ -354,6 +368,6 @@ def test_http_edge(client):
 def test_http_edge_hides_unexpected_failures(client, repos, monkeypatch):
     def boom(*_):
         raise RuntimeError("secret detail sk-123")
-    monkeypatch.setattr(repos.serving, "current_number", boom)
+    monkeypatch.setattr(repos.serving, "pointer_state", boom)
     r = client.get("/models")
     assert r.status_code == 500 and r.json["error"]["code"] == "internal" and "sk-123" not in r.text
