@@ -47,6 +47,7 @@ perf: install        ## performance and quality figures (see "Performance and qu
 	$(PY) -m perf.planning
 	$(PY) -m perf.report_render
 	$(PY) -m perf.drift_check
+	$(PY) -m perf.catalog_api
 
 bench: perf          ## old name of `make perf`
 

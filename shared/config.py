@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     sandbox_uid_base: int = Field(200_000, ge=1000, le=2**31 - 100_000)
     sandbox_work_root: str | None = None
 
+    catalog_api_public: bool = Field(False, description="catalog_api answers anyone (allUsers invoker, "
+                                     "Cache-Control public); false: IAM-protected, private caching")
+
     research_sources: str | None = Field(None, description="research YAML path")
     research_max_response_bytes: int = Field(8 * 1024 * 1024, ge=1)
 

@@ -24,8 +24,8 @@ def test_manifest_loads(manifest):
     assert manifest.version == 1
     assert manifest.dead_letter_topic == "pipeline-dead-letter"
     assert sorted(f.name for f in manifest.active_functions()) == [
-        "alerts", "api", "benchmark", "catalog_sync", "code_runner", "dead_letters", "drift_check", "planner", "reporter",
-        "research_digest",
+        "alerts", "api", "benchmark", "catalog_api", "catalog_sync", "code_runner", "dead_letters", "drift_check",
+        "planner", "reporter", "research_digest",
         "research_scan", "upgrade", "weekly_cycle"]
     assert sorted(n for n, f in manifest.functions.items() if not f.active) == []
 

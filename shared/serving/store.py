@@ -28,6 +28,10 @@ PointerMove = Literal["pointed", "moved", "missing"]
 
 class ServingStore(Protocol):
     def current_number(self) -> int | None: ...
+    def pointer_state(self) -> dict[str, Any] | None:
+        """The pointer as stored: `number` and `updated_at` (new with every move); None before any
+        version. Readers that keep a version in memory key it by both: a version number alone
+        names different content once a database is reset or restored."""
     def version(self, number: int) -> ServingVersion | None: ...
     def history(self, limit: int) -> list[ServingVersion]:
         """Versions, newest number first."""
@@ -89,6 +93,11 @@ class FirestoreServingStore(_PointerMoves):
     def current_number(self) -> int | None:
         snap = self._pointer().get()
         return (snap.to_dict() or {}).get("number") if snap.exists else None
+
+    def pointer_state(self) -> dict[str, Any] | None:
+        snap = self._pointer().get()
+        doc = (snap.to_dict() or {}) if snap.exists else {}
+        return {"number": doc["number"], "updated_at": doc.get("updated_at")} if doc.get("number") else None
 
     def version(self, number: int) -> ServingVersion | None:
         snap = self._col(VERSIONS).document(str(number)).get()
@@ -186,6 +195,10 @@ class InMemoryServingStore(_PointerMoves):
 
     def current_number(self) -> int | None:
         return self.pointer
+
+    def pointer_state(self) -> dict[str, Any] | None:
+        with self._mutex:
+            return None if self.pointer is None else {"number": self.pointer, "updated_at": self.log[-1]["at"]}
 
     def version(self, number: int) -> ServingVersion | None:
         return self.versions.get(number)      # frozen models: sharing them is safe

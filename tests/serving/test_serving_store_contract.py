@@ -38,6 +38,18 @@ def test_the_first_version_and_the_pointer(store):
     assert store.version(2) is None
 
 
+def test_the_pointer_state_names_the_version_and_its_move(store):
+    assert store.pointer_state() is None
+    store.promote(version(1, None))
+    first = store.pointer_state()
+    assert first["number"] == 1 and first["updated_at"] is not None
+    store.promote(version(2, 1))
+    assert store.point_to(1, expected_current=2, by="operator:ana", reason="back") == "pointed"
+    assert store.pointer_state()["number"] == 1
+    if store.pointer_state()["updated_at"] != first["updated_at"]:    # a fixed test clock may repeat it
+        assert store.pointer_state()["updated_at"] > first["updated_at"]
+
+
 def test_a_candidate_on_a_moved_pointer_is_refused(store):
     store.promote(version(1, None))
     assert store.promote(version(2, 1)) == "promoted"
