@@ -336,6 +336,8 @@ def up(state_dir: Path, extra_env: dict[str, str], project: str = DEFAULT_PROJEC
             stack.env[f"FUNCTION_URL_{name.upper()}"] = f"http://{HOST}:{port}"
         if "code_runner" in ports:
             stack.env["CODE_RUNNER_URL"] = stack.env["FUNCTION_URL_CODE_RUNNER"]
+        if "catalog_api" in ports:       # the drift check reads it as the platform does
+            stack.env["CATALOG_API_URL"] = stack.env["FUNCTION_URL_CATALOG_API"]
         fn_procs = [_spawn_function(stack, fn, ports[fn.name], base_env) for fn in manifest.active_functions()]
         for p in fn_procs:
             _wait_http(p)

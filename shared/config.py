@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     bench_seed: int = 1234
 
     code_runner_url: Url | None = Field(None, description="the code_runner function")
+    catalog_api_url: Url | None = Field(None, description="the catalog_api function: the drift check compares its "
+                                                          "answers with the database (unset: not compared)")
     code_runner_batch_size: int = Field(8, ge=1, le=500)
     code_runner_timeout_s: float = Field(300.0, gt=0)
     sandbox_required_layers: CommaList = ("uid", "seccomp", "landlock")

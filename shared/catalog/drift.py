@@ -11,8 +11,9 @@ each check, and keeps the record. Four checks:
   ranking too old, or no ranking for a category that is not an active one;
 - validation_queries: Firestore queries over the catalog: active models not seen for N days,
   active categories without a ranking;
-- api_db: the read API against the database. That API is not built yet: the check says
-  "not_available", never a pass.
+- api_db: the read API (catalog_api, at CATALOG_API_URL) against the database: the models it
+  serves and its routing, as the platform reads them over HTTP, compared with what the serving
+  version (or the catalog) holds. Without CATALOG_API_URL it says "not_available", never a pass.
 
 A finding is reported by one check only (the one that owns it), so one injected fault is one
 finding: a route whose model is inactive is not also "not in the top N", and an active category
@@ -37,7 +38,8 @@ CheckName = Literal["openrouter_db", "routing_rankings", "validation_queries", "
 CHECKS: tuple[CheckName, ...] = ("openrouter_db", "routing_rankings", "validation_queries", "api_db")
 Kind = Literal["missing_model", "extra_model", "price_mismatch", "context_mismatch", "capability_mismatch",
                "primary_inactive", "primary_endpoints_down", "primary_not_in_top", "ranking_stale",
-               "route_without_ranking", "stale_last_seen", "category_without_ranking"]
+               "route_without_ranking", "stale_last_seen", "category_without_ranking",
+               "api_missing_model", "api_extra_model", "api_routing_mismatch"]
 Result = Literal["clean", "drift", "incomplete"]
 STORED_FIELDS = ["active", "pricing", "context_length", "capabilities", "last_seen_at", "inactive_since"]
 
@@ -192,10 +194,40 @@ def categories_without_ranking(categories: dict[str, dict[str, Any]], rankings: 
     return out
 
 
-def api_db_check() -> CheckOutcome:
-    """The read API (another engineer's) is not merged: this check cannot run, and says so."""
-    return CheckOutcome(status="not_available",
-                        detail="API <-> DB not available yet: the read API is not built; nothing was compared")
+def compare_api(db_models: set[str], db_routing: dict[str, dict[str, Any]], api_models: set[str],
+                api_routing: dict[str, Any], where: str) -> list[Finding]:
+    """What the read API answers against what the database holds (both as served)."""
+    out = [Finding(kind="api_missing_model", check="api_db", what=m, where=f"{where}/models",
+                   expected="listed (active in the database)", found="absent") for m in sorted(db_models - api_models)]
+    out += [Finding(kind="api_extra_model", check="api_db", what=m, where=f"{where}/models",
+                    expected="absent (not active in the database)", found="listed")
+            for m in sorted(api_models - db_models)]
+    for slug in sorted(set(db_routing) | set(api_routing)):
+        if db_routing.get(slug) != api_routing.get(slug):
+            out.append(Finding(kind="api_routing_mismatch", check="api_db", what=slug, where=f"{where}/routing",
+                               expected=db_routing.get(slug), found=api_routing.get(slug)))
+    return out
+
+
+def read_api_answers(settings: Settings, max_pages: int = 100) -> tuple[set[str], dict[str, Any]]:
+    """Every model `GET /models` lists (following its cursor) and `GET /routing`'s routes."""
+    from shared.platform.http import HttpSource
+
+    with HttpSource(str(settings.catalog_api_url), settings, name="catalog_api") as api:
+        ids: set[str] = set()
+        cursor = None
+        for _ in range(max_pages):
+            page = api.get("/models", {"limit": 200, **({"cursor": cursor} if cursor else {})}).json()
+            ids |= {item["id"] for item in page.get("items") or [] if isinstance(item, dict) and "id" in item}
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+        else:
+            raise ValueError(f"GET /models still had more after {max_pages} pages: not compared")
+        routes = api.get("/routing").json().get("routes")
+    if not isinstance(routes, dict):
+        raise ValueError("GET /routing answered without a routes object")
+    return ids, routes
 
 
 def outcome_of(findings: list[Finding], checks: dict[str, CheckOutcome]) -> Result:
@@ -290,6 +322,25 @@ class _Run:
         self._done("routing_rankings", findings, f"{len(routes)} routes from {self.routing_source}"
                    + (f"; no endpoint status stored for {', '.join(unknown)}" if unknown else ""))
 
+    def api_db(self) -> None:
+        from shared.catalog.read_api import Repos, read_served
+        from shared.platform.http import SourceError
+
+        if not self.settings.catalog_api_url:
+            self.checks["api_db"] = CheckOutcome(status="not_available",
+                                                 detail="CATALOG_API_URL is not set: the read API was not compared")
+            return
+        served = read_served(Repos(self.catalog, self.serving))
+        try:
+            api_models, api_routing = read_api_answers(self.settings)
+        except (SourceError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            self.checks["api_db"] = CheckOutcome(status="error", detail=f"read API not compared: {exc}")
+            return
+        where = str(self.settings.catalog_api_url).rstrip("/")
+        self._done("api_db", compare_api(set(served.models), served.routing, api_models, api_routing, where),
+                   f"{len(api_models)} models and {len(api_routing)} routes from {where} against "
+                   f"{'serving version ' + str(served.version) if served.version else 'the catalog'}")
+
     def validation_queries(self) -> None:
         cutoff = self.now - timedelta(days=self.settings.drift_stale_days)
         candidates = self.catalog.stale_active_models(cutoff)
@@ -315,7 +366,7 @@ def run_drift_check(settings: Settings, check_id: str, *, requested_by: str = "m
     run.openrouter_db()
     run.routing_rankings()
     run.validation_queries()
-    run.checks["api_db"] = api_db_check()
+    run.api_db()
     counts: dict[str, int] = {}
     for f in run.findings:
         counts[f.kind] = counts.get(f.kind, 0) + 1

@@ -145,9 +145,19 @@ def test_active_categories_without_ranking():
     assert found[0].found == "no ranking stored (routed to b/two)"
 
 
-def test_api_db_is_not_available_never_a_pass():
-    check = drift.api_db_check()
-    assert check.status == "not_available" and "not available yet" in check.detail
+def test_api_db_names_what_the_read_api_answers_differently():
+    db_routing = {"programming": {"primary": "a/one", "fallbacks": ["b/two"]}}
+    found = drift.compare_api({"a/one", "b/two"}, db_routing, {"a/one", "x/ghost"},
+                              {"programming": {"primary": "b/two", "fallbacks": []}, "legal": {"primary": "a/one"}},
+                              "http://api")
+    assert kinds(found) == [("api_missing_model", "b/two"), ("api_extra_model", "x/ghost"),
+                            ("api_routing_mismatch", "legal"), ("api_routing_mismatch", "programming")]
+    assert found[3].expected == db_routing["programming"] and found[0].where == "http://api/models"
+    assert drift.compare_api({"a/one"}, db_routing, {"a/one"}, db_routing, "http://api") == []
+
+
+def test_api_db_not_compared_is_named_never_a_pass():
+    check = drift.CheckOutcome(status="not_available", detail="CATALOG_API_URL is not set")
     assert drift.outcome_of([], {"api_db": check}) == "clean"     # not run is not drift, and it is named
     assert drift.outcome_of([], {"api_db": check, "openrouter_db": drift.CheckOutcome(status="error")}) \
         == "incomplete"
@@ -178,6 +188,7 @@ def test_runner_clean_catalog_is_no_drift_and_keeps_the_record(synced):
     assert rec.routing_source == "catalog routing table"
     stored = synced[1].drift_check("drift-1")
     assert stored["result"] == "clean" and stored["checks"]["api_db"]["status"] == "not_available"
+    assert stored["checks"]["api_db"]["detail"] == "CATALOG_API_URL is not set: the read API was not compared"
 
 
 def test_runner_reports_each_injected_kind_once(synced, demo_replay):

@@ -32,7 +32,7 @@ def test_drift_check_reports_each_injected_drift_once(cloud, tmp_path):
     wait_until(lambda: (r := load_record(sync_id)) and r.status in ("succeeded", "partial"), 120, "the full sync")
     after = wait_until(lambda: _drift_record(f"drift-after-{sync_id}"), 90, "the drift check after the sync")
     assert after["result"] == "clean", after["findings"]
-    assert after["checks"]["api_db"]["status"] == "not_available"
+    assert after["checks"]["api_db"]["status"] == "ran"      # catalog_api over HTTP against Firestore
 
     db, catalog = fs.client(), FirestoreCatalogStore()
     routing = catalog.routing()
@@ -75,6 +75,8 @@ def test_drift_check_reports_each_injected_drift_once(cloud, tmp_path):
     assert found == sorted([("price_mismatch", edited), ("extra_model", dropped),
                             ("primary_inactive", inactive_route), ("category_without_ranking", unranked)])
     assert rec["result"] == "drift" and rec["routing_source"] == f"serving version {v2.number}"
+    assert rec["checks"]["api_db"] == {"status": "ran", "findings": 0, "detail": rec["checks"]["api_db"]["detail"]}
+    assert f"against serving version {v2.number}" in rec["checks"]["api_db"]["detail"]   # the API follows v2
     assert rec["counts"] == {"price_mismatch": 1, "extra_model": 1, "primary_inactive": 1,
                              "category_without_ranking": 1}
     assert rec["duration_s"] > 0
