@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.messages import ReportPublished
 
-EventKind = Literal["safe_false", "critical_regression", "rollback", "failed_stage", "report_unreadable"]
+EventKind = Literal["safe_false", "critical_regression", "rollback", "failed_stage", "report_unreadable", "drift"]
 FAILED_STAGE_STATUSES = ("failed",)
 MAX_TEXT = 1000          # one reason, one detail: longer text is cut in an alert (the report keeps all)
 MAX_ITEMS = 30           # reasons / events listed in one alert
@@ -110,6 +110,7 @@ class _Report(_Loose):
     stages: list[_Stage]
     benchmark: dict[str, Any] = {}
     upgrades: dict[str, Any] = {}
+    drift: dict[str, Any] = {}
 
 
 class ReportUnreadable(ValueError):
@@ -183,6 +184,8 @@ def derive(msg: ReportPublished, raw: bytes | None, read_error: str | None = Non
     events += critical_regressions(report.benchmark)
     if (rb := rollback_event(report.upgrades)) is not None:
         events.append(rb)
+    if (dr := drift_event(report.drift)) is not None:
+        events.append(dr)
     events += [AlertEvent(kind="failed_stage", subject=clean(s.stage, 100),
                           detail=clean(f"stage {s.status}" + (f": {s.error}" if s.error else "")))
                for s in report.stages if s.status in FAILED_STAGE_STATUSES]
@@ -198,3 +201,13 @@ EVENT_NAMES = {"safe_false": "failing check", "critical_regression": "critical r
 def event_lines(alert: Alert) -> list[str]:
     """One line per event, in the order derived ("failing check benchmark: 1 of 3 models failed …")."""
     return [f"{EVENT_NAMES[e.kind]} {e.subject}: {e.detail}" for e in alert.events]
+
+
+def drift_event(drift: dict[str, Any]) -> AlertEvent | None:
+    """The newest drift check found drift (the report carries it; shared/catalog/drift.py)."""
+    if not isinstance(drift, dict) or drift.get("result") != "drift":
+        return None
+    counts = drift.get("counts") if isinstance(drift.get("counts"), dict) else {}
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(counts.items())) or "findings"
+    return AlertEvent(kind="drift", subject=clean(f"drift check {drift.get('check_id')}", 200),
+                      detail=clean(f"stored catalog, serving or read API drifted: {kinds}"))

@@ -82,6 +82,8 @@ class CatalogStore(Protocol):
         """model id → {available, live_endpoints, total_endpoints} of its stored endpoint status."""
     def drift_check(self, check_id: str) -> dict[str, Any] | None: ...
     def save_drift_check(self, check_id: str, record: dict[str, Any]) -> None: ...
+    def latest_drift_check(self) -> dict[str, Any] | None:
+        """The drift check that finished last (by `finished_at`), or None."""
 
 
 def archive_path(sync_run_id: str, started_at: datetime, name: str) -> str:
@@ -229,6 +231,13 @@ class FirestoreCatalogStore:
     def save_drift_check(self, check_id: str, record: dict[str, Any]) -> None:
         self._col(DRIFT_CHECKS).document(fs.doc_id(check_id)).set(record)
 
+    def latest_drift_check(self) -> dict[str, Any] | None:
+        from google.cloud import firestore
+
+        found = list(self._col(DRIFT_CHECKS).order_by("finished_at", direction=firestore.Query.DESCENDING)
+                     .limit(1).stream())
+        return found[0].to_dict() if found else None
+
 
 # --- in memory (tests) ----------------------------------------------------------------------------
 class InMemoryCatalogStore:
@@ -373,6 +382,11 @@ class InMemoryCatalogStore:
     def drift_check(self, check_id: str) -> dict[str, Any] | None:
         with self._mutex:
             return deepcopy(self.collections[DRIFT_CHECKS].get(check_id))
+
+    def latest_drift_check(self) -> dict[str, Any] | None:
+        with self._mutex:
+            docs = [d for d in self.collections[DRIFT_CHECKS].values() if d.get("finished_at")]
+            return deepcopy(max(docs, key=lambda d: d["finished_at"])) if docs else None
 
     def save_drift_check(self, check_id: str, record: dict[str, Any]) -> None:
         with self._mutex:

@@ -25,7 +25,7 @@ HEADER_FIELDS = {"report_version", "run_id", "generated_at", "started_at", "opti
                  "safe_label", "demo", "simulated", "reasons", "checks", "paths"}
 # the Markdown's sections, in its order; any other top-level field follows under its own name
 SECTIONS = [("summary", "1. Summary"), ("stages", "Stages"), ("upgrades", "2. Top 3 upgrades"),
-            ("catalog", "3. Model catalog changes"), ("benchmark", "4. Benchmark results"),
+            ("catalog", "3. Model catalog changes"), ("drift", "3. Drift check"), ("benchmark", "4. Benchmark results"),
             ("research", "5. Research highlights")]     # 6. Safety status closes the page
 _NAME = re.compile(r"reports/(\d{4}-\d{2}-\d{2})/([^/]+)/report\.(md|json|html)|reports/(\d{4}-\d{2}-\d{2})\.(md|json)")
 

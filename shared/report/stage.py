@@ -13,7 +13,8 @@ from shared.pipeline import load_manifest
 from shared.platform import pubsub, storage
 from shared.platform.events import EventMeta
 from shared.report import layout
-from shared.report.weekly import WeeklyReport, build_report, render_markdown, report_json, upgrade_section
+from shared.report.weekly import (WeeklyReport, build_report, drift_section, render_markdown, report_json,
+                                  upgrade_section)
 
 log = get_logger(__name__)
 STAGE = "reporter"
@@ -23,6 +24,13 @@ def handle_stage_done(done: StageDone, meta: EventMeta) -> None:
     ctx = done.run
     with log_context(run_id=ctx.run_id, stage=STAGE):
         run_stage(ctx, STAGE, lambda started: StageResult(status="succeeded", summary=write_report(ctx, started)))
+
+
+def latest_drift() -> dict[str, Any] | None:
+    """The newest drift check (the report's entry for it)."""
+    from shared.catalog.store import repository
+
+    return repository().latest_drift_check()
 
 
 def gather_upgrades(run: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -72,7 +80,7 @@ def write_report(ctx: RunContext, started: datetime) -> dict[str, Any]:
     sync_run_id = (((run.get("stages") or {}).get("catalog_sync") or {}).get("summary") or {}).get("sync_run_id")
     sync = load_record(sync_run_id) if sync_run_id else None
     report = build_report(run, sync, started, model_details(sync.added) if sync else {},
-                          gather_upgrades(run, started))
+                          gather_upgrades(run, started), drift_section(latest_drift()))
     bucket = get_settings().require_reports_bucket()
     report = store_report(bucket, report)
     from shared.report import metrics, pages

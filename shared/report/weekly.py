@@ -42,6 +42,7 @@ class WeeklyReport(BaseModel):
     research: dict[str, Any] = {}
     benchmark: dict[str, Any] = {}
     upgrades: dict[str, Any] = {}
+    drift: dict[str, Any] = {}
     paths: dict[str, str] = {}
 
 
@@ -80,6 +81,20 @@ def before_after(upgrade: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+DRIFT_FINDINGS_SHOWN = 20
+
+
+def drift_section(record: dict[str, Any] | None) -> dict[str, Any]:
+    """The newest drift check as the report shows it (shared/catalog/drift.py writes the record)."""
+    if not record:
+        return {}
+    findings = record.get("findings") or []
+    return {"check_id": record.get("check_id"), "result": record.get("result"),
+            "finished_at": str(record.get("finished_at")), "counts": record.get("counts") or {},
+            "checks": {n: (c or {}).get("status") for n, c in (record.get("checks") or {}).items()},
+            "findings": findings[:DRIFT_FINDINGS_SHOWN], "more": max(0, len(findings) - DRIFT_FINDINGS_SHOWN)}
+
+
 def upgrade_section(upgrade: dict[str, Any], top: list[dict[str, Any]], week: list[dict[str, Any]],
                     pending: int) -> dict[str, Any]:
     """The report's upgrade facts: the top changes with their evidence, what this run's upgrade
@@ -104,9 +119,10 @@ def upgrade_section(upgrade: dict[str, Any], top: list[dict[str, Any]], week: li
 
 def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime,
                  added_details: dict[str, dict[str, Any]] | None = None,
-                 upgrades: dict[str, Any] | None = None) -> WeeklyReport:
+                 upgrades: dict[str, Any] | None = None, drift: dict[str, Any] | None = None) -> WeeklyReport:
     """`added_details`: catalog documents (name, pricing) of the models the sync added;
-    `upgrades`: upgrade_section(...) of the run (the reporter gathers it)."""
+    `upgrades`: upgrade_section(...) of the run; `drift`: drift_section(newest drift check) (the
+    reporter gathers both)."""
     options = run.get("options") or {}
     stages_state = run.get("stages") or {}
     checks = policy.required_checks(stages_state, options, policy.SyncFacts(
@@ -176,7 +192,7 @@ def build_report(run: dict[str, Any], sync: SyncRecord | None, now: datetime,
                         dry_run=bool(options.get("dry_run")), safe=decision.safe, safe_label=decision.label,
                         demo=decision.demo, simulated=decision.simulated, reasons=decision.reasons,
                         checks=checks, stages=stages, summary=summary, catalog=catalog,
-                        research=research, benchmark=benchmark, upgrades=upgrades or {})
+                        research=research, benchmark=benchmark, upgrades=upgrades or {}, drift=drift or {})
 
 
 _env = markdown_templates("shared.report")

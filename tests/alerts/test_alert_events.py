@@ -46,6 +46,10 @@ def test_a_safe_report_gives_no_event():
     # odd shapes in the optional sections are ignored, not a crash
     ({"benchmark": {"models": ["not", "a", "map"]}, "upgrades": {"rollback": "yes"}},
      [("rollback", "candidate version None")]),
+    # the newest drift check found drift; a clean one, or a drift field of another shape, is no event
+    ({"drift": {"result": "drift", "check_id": "d1", "counts": {"price_mismatch": 1}}}, [("drift", "drift check d1")]),
+    ({"drift": {"result": "clean", "check_id": "d2"}}, []),
+    ({"drift": ["drift"]}, []),
 ])
 def test_each_event_rule_on_a_safe_report(extra, expected):
     data = {**report(safe=True), "benchmark": {}, "upgrades": {}, **extra}

@@ -220,3 +220,13 @@ def test_hostile_keys_round_trip_and_never_collide(store):
     assert set(store.routing()) == set(HOSTILE)
     store.write_model_status([(k, {"model_id": k, "status_hash": k}, "set") for k in HOSTILE])
     assert store.status_hashes() == {k: k for k in HOSTILE}
+
+
+def test_the_newest_drift_check_is_the_one_that_finished_last(store):
+    from datetime import datetime, timezone
+
+    assert store.latest_drift_check() is None
+    for check_id, day in (("d-old", 1), ("d-new", 3), ("d-mid", 2)):
+        store.save_drift_check(check_id, {"check_id": check_id, "result": "clean",
+                                          "finished_at": datetime(2026, 11, day, tzinfo=timezone.utc)})
+    assert store.latest_drift_check()["check_id"] == "d-new"

@@ -21,7 +21,7 @@ from tests.report.test_report import ALL_OK, BENCH_MODEL, BENCH_PASS, NOW, START
 from tests.report.test_report_bucket import backend, report  # noqa: F401  (the bucket fixture)
 
 HOSTILE = "<script>alert(1)</script>"
-SECTION_IDS = ["summary", "stages", "upgrades", "catalog", "benchmark", "research", "safety", "history"]
+SECTION_IDS = ["summary", "stages", "upgrades", "catalog", "drift", "benchmark", "research", "safety", "history"]
 
 
 class Page(HTMLParser):
@@ -133,7 +133,7 @@ def test_a_field_the_report_gains_later_is_shown_and_missing_ones_do_not_break_i
     del data["research"], data["upgrades"]                               # fields a report may lack
     data["benchmark"] = {"status": "failed", "error": "budget refused"}
     page = Page(pages.render_html(data, []))
-    assert page.ids("section") == ["summary", "stages", "catalog", "benchmark", "alerts", "safety", "history"]
+    assert page.ids("section") == ["summary", "stages", "catalog", "drift", "benchmark", "alerts", "safety", "history"]
     text = " ".join(page.text)
     assert "Alerts" in text and "slack" in text and "budget refused" in text
     assert page.count("svg") == 0 and "no benchmark scores in this period" in text

@@ -384,3 +384,18 @@ def test_a_benchmark_summary_without_verdict_fields_still_renders():
     run["stages"]["benchmark"]["summary"] = {**BENCH_PASS, "models": {"a/m": model}}
     md = render_markdown(build_report(run, sync_record(), NOW))
     assert "No regression alert: no model dropped" in md
+
+
+def test_the_newest_drift_check_is_in_the_summary_and_section_3():
+    from shared.report.weekly import drift_section
+
+    record = {"check_id": "drift-after-s1", "result": "drift", "finished_at": "2026-11-29T04:00:00Z",
+              "counts": {"price_mismatch": 1}, "checks": {"openrouter_db": {"status": "ran"}},
+              "findings": [{"kind": "price_mismatch", "what": "a/one", "where": "models/a~one",
+                            "expected": {"prompt": "1"}, "found": {"prompt": "9"}}] * 25}
+    md = render_markdown(build_report(run_dict(ALL_OK), sync_record(), NOW, drift=drift_section(record)))
+    assert "| Drift check | drift (`drift-after-s1`, 2026-11-29T04:00:00Z; section 3) |" in md
+    assert "**drift**; checks: openrouter_db ran." in md and md.count("- `price_mismatch` a/one") == 20
+    assert "… and 5 more (`drift_checks/drift-after-s1` lists all)" in md
+    none = render_markdown(build_report(run_dict(ALL_OK), sync_record(), NOW))
+    assert "| Drift check | none has run |" in none and "No drift check has run yet" in none
