@@ -8,10 +8,7 @@ The browser test needs the Debian package `chromium` (.ci/run installs it); it s
 absent and fails when CI is set."""
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
 from datetime import datetime, timezone
 from html import unescape
 from pathlib import Path
@@ -26,7 +23,7 @@ from shared.messages import JOB_FINISHED
 from shared.serving import store as serving_store
 from shared.serving.changes import Change, build_candidate
 from tests.conftest import wait_until
-from tests.report.test_html_chromium import CHROMIUM, FLAGS
+from tests.browser import open_page, require_chromium
 
 pytestmark = [pytest.mark.emulators, pytest.mark.e2e]
 NEW_MODELS = ("anthropic/claude-demo-opus", "x-ai/grok-demo-4-fast")      # week 2 adds them
@@ -114,30 +111,12 @@ def test_the_api_answers_from_firestore_and_follows_a_second_sync(cloud):
 
 
 # --- the Models page in a real browser ------------------------------------------------------------
-def require_chromium() -> str:
-    if CHROMIUM is None:
-        message = ("chromium is not installed (apt-get install chromium); this test opens the Models page "
-                   "served by catalog_api in it")
-        if os.environ.get("CI"):
-            pytest.fail(message + " [CI is set: .ci/run installs it]", pytrace=False)
-        pytest.skip(message)
-    return CHROMIUM
+WHAT = "the Models page served by catalog_api"
 
 
-def open_page(url: str, tmp: Path) -> tuple[str, list[str], list[str]]:
-    """(the DOM Chromium built once the page's fetches settled, its console lines, the URLs the
-    page requested), as tests/report/test_html_chromium.py loads its page."""
-    netlog = tmp / "page.netlog.json"
-    done = subprocess.run([require_chromium(), *FLAGS, f"--log-net-log={netlog}", f"--user-data-dir={tmp / 'profile'}",
-                           "--virtual-time-budget=15000", "--dump-dom", url],
-                          capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr[-2000:]
-    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
-    log = json.loads(netlog.read_text())
-    start = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
-    requested = [e["params"]["url"] for e in log["events"] if e["type"] == start
-                 and (e.get("params") or {}).get("initiator", "not an origin") != "not an origin"]
-    return done.stdout, console, requested
+def open_models_page(url: str, tmp: Path) -> tuple[str, list[str], list[str]]:
+    """The page once its fetches settled (a virtual-time budget for them)."""
+    return open_page(url, tmp, WHAT, ("--virtual-time-budget=15000",))
 
 
 def shown(dom: str) -> tuple[str | None, set[str], list[str]]:
@@ -149,7 +128,7 @@ def shown(dom: str) -> tuple[str | None, set[str], list[str]]:
 
 
 def test_the_models_page_shows_what_firestore_serves(cloud, tmp_path: Path):
-    require_chromium()
+    require_chromium(WHAT)
     api = cloud.function_url("catalog_api")
     synced()
     wait_until(lambda: serving_store.repository().current_number() == 1, 60, "serving version 1 from the sync")
@@ -159,7 +138,7 @@ def test_the_models_page_shows_what_firestore_serves(cloud, tmp_path: Path):
                      after={"name": HOSTILE_NAME, "pricing": {"prompt": "0.000001"}, "capabilities": {"tools": True}})
     serve_week_two([hostile])
 
-    dom, console, requested = open_page(f"{api}/", tmp_path)
+    dom, console, requested = open_models_page(f"{api}/", tmp_path)
     state, rows, options = shown(dom)
     expected = served_ids()
     assert state == "ready", dom[:3000]

@@ -6,44 +6,25 @@ same way first, so the test can see what it is looking for.
 Needs the Debian package `chromium` (.ci/run installs it); skips where it is absent, fails in CI."""
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from shared.report import pages
+from tests.browser import open_page, require_chromium
 from tests.report.test_html import hostile_report, history_of
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-         "--disable-extensions", "--enable-logging=stderr", "--v=0"]
+WHAT = "the report page"
 
 
 @pytest.fixture(autouse=True)
 def chromium_present():
-    if CHROMIUM is None:
-        message = "chromium is not installed (apt-get install chromium); this test opens the report in it"
-        if os.environ.get("CI"):
-            pytest.fail(message + " [CI is set: .ci/run installs it]", pytrace=False)
-        pytest.skip(message)
+    require_chromium(WHAT)
 
 
 def load(page: Path, tmp: Path) -> tuple[str, list[str], list[str]]:
     """(the DOM Chromium built, its console lines, the URLs the page itself requested)."""
-    netlog = tmp / f"{page.stem}.netlog.json"
-    done = subprocess.run([CHROMIUM, *FLAGS, f"--log-net-log={netlog}", f"--user-data-dir={tmp / 'profile'}",
-                           "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
-    log = json.loads(netlog.read_text())
-    start = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
-    # the browser's own background requests have no initiating origin; the page's have one
-    requested = [e["params"]["url"] for e in log["events"] if e["type"] == start
-                 and (e.get("params") or {}).get("initiator", "not an origin") != "not an origin"]
-    return done.stdout, console, requested
+    return open_page(page.as_uri(), tmp, WHAT, timeout_s=120)
 
 
 def test_the_check_sees_a_script_error_and_an_outside_request(tmp_path: Path):
