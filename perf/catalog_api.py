@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,8 +21,8 @@ from pathlib import Path
 
 import httpx
 
-from infra import local_stack
-from infra.replay_server import ReplayServer, ReplayState
+from infra.replay_server import ReplayState
+from perf import stack_on_replay
 from shared.pipeline import REPO_ROOT
 
 DEMO = REPO_ROOT / "infra" / "demo_data" / "openrouter"
@@ -87,12 +86,7 @@ def main() -> int:
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--requests", type=int, default=1000, help="per measurement, in all (bounded)")
     args = p.parse_args()
-    replay = ReplayServer(ReplayState(DEMO, week=1)).start()
-    state = Path(tempfile.mkdtemp(prefix="perf-catalog-api-"))
-    stack = local_stack.up(state, {"OPENROUTER_BASE_URL": replay.base_url}, log=lambda m: None)
-    os.environ.update(stack.env)
-    os.environ["OPENROUTER_BASE_URL"] = replay.base_url
-    try:
+    with stack_on_replay(ReplayState(DEMO, week=1), "perf-catalog-api-") as (stack, replay):
         models = seed()
         api = stack.env["FUNCTION_URL_CATALOG_API"]
         load(f"{api}/models", 4, 40)                                    # warm the process and its clients
@@ -107,9 +101,6 @@ def main() -> int:
                                                           args.requests)))
         print(line("/models with If-None-Match (304)", *load(f"{api}/models", args.clients, args.requests,
                                                               {"If-None-Match": tag})))
-    finally:
-        local_stack.down(state, log=lambda m: None)
-        replay.stop()
     return 0
 
 

@@ -16,14 +16,13 @@ import argparse
 import os
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from infra import local_stack
-from infra.replay_server import ReplayServer, ReplayState
+from infra.replay_server import ReplayState
+from perf import stack_on_replay
 from shared.pipeline import REPO_ROOT
 
 SNAPSHOT = REPO_ROOT.parent / "shared" / "fixtures" / "openrouter" / "models-2026-05-01.json"
@@ -62,12 +61,7 @@ def main() -> int:
     if not args.snapshot.exists():
         print(f"snapshot {args.snapshot} is absent (../shared/fixtures is provided beside the repo)")
         return 2
-    replay = ReplayServer(ReplayState(DEMO, models_file=args.snapshot)).start()
-    state = Path(tempfile.mkdtemp(prefix="bench-stack-"))
-    stack = local_stack.up(state, {"OPENROUTER_BASE_URL": replay.base_url}, log=lambda m: None)
-    os.environ.update(stack.env)
-    os.environ["OPENROUTER_BASE_URL"] = replay.base_url
-    try:
+    with stack_on_replay(ReplayState(DEMO, models_file=args.snapshot), "bench-stack-") as (stack, replay):
         from shared.config import settings_from_env
 
         settings = settings_from_env()
@@ -97,9 +91,6 @@ def main() -> int:
               f"document writes {w_again or '{} (none)'}")
         print(f"demo dataset full sync (models, categories, 12 rankings, routing, endpoints): "
               f"{statistics.median(full):.2f} s; writes {rec.writes}; HTTP requests {rec.counts.get('http_requests', 'n/a')}")
-    finally:
-        local_stack.down(state, log=lambda m: None)
-        replay.stop()
     return 0
 
 
