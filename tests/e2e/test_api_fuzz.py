@@ -16,14 +16,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from shared import api as api_module
-from shared.messages import BenchRequest, CatalogSyncRequest, ResearchScanRequest, WeeklyCycleRequest
+from shared.messages import (BenchRequest, CatalogSyncRequest, DriftCheckRequest, ResearchScanRequest, UpgradeMessage,
+                             WeeklyCycleRequest)
 from shared.pipeline import REPO_ROOT
 from tests.conftest import PLANTED_SECRET
 
 pytestmark = [pytest.mark.emulators, pytest.mark.e2e]
 EXAMPLES = 400
 CONTRACTS = {"weekly-cycle-requests": WeeklyCycleRequest, "catalog-sync-requests": CatalogSyncRequest,
-             "research-scan-requests": ResearchScanRequest, "benchmark-requests": BenchRequest}
+             "research-scan-requests": ResearchScanRequest, "benchmark-requests": BenchRequest,
+             "drift-check-requests": DriftCheckRequest, "plan-ready": UpgradeMessage}
 FIELDS = ["full", "dry_run", "benchmarks", "demo", "models", "suite", "max_cases_per_category", "as_of",
           "run_id", "id", "action", "requested_by", "mode"]
 PATHS = sorted({p for _, p in api_module.ROUTES} | {"/", "/nowhere", "/weekly", "/../etc/passwd", "/weekly/run/x"})
