@@ -110,7 +110,7 @@ class _Report(_Loose):
     stages: list[_Stage]
     benchmark: dict[str, Any] = {}
     upgrades: dict[str, Any] = {}
-    drift: dict[str, Any] = {}
+    drift: Any = {}                        # optional; an odd shape is no event, never an unreadable report
 
 
 class ReportUnreadable(ValueError):
