@@ -16,9 +16,3 @@ resource "google_firestore_index" "models_active_last_seen_at" {
     order      = "ASCENDING"
   }
 }
-
-# Declared here until the rest of the Terraform lands (terraform/README.md).
-variable "project_id" {
-  type        = string
-  description = "The GCP project the pipeline runs in."
-}

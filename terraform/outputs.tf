@@ -1,0 +1,24 @@
+output "function_urls" {
+  description = "The URL of every active function."
+  value       = { for name, fn in google_cloudfunctions2_function.function : name => fn.service_config[0].uri }
+}
+
+output "topics" {
+  description = "The Pub/Sub topic names of the manifest."
+  value       = [for topic in google_pubsub_topic.topic : topic.name]
+}
+
+output "reports_bucket" {
+  description = "Reports, raw payloads (raw/) and benchmark results."
+  value       = google_storage_bucket.reports.name
+}
+
+output "dead_letter_subscription" {
+  description = "Pull dead letters: gcloud pubsub subscriptions pull <this> --limit 10"
+  value       = google_pubsub_subscription.dead_letter_inspect.name
+}
+
+output "trigger_weekly_run" {
+  description = "Start a weekly cycle now (the scheduler job's payload)."
+  value       = "gcloud pubsub topics publish ${google_pubsub_topic.topic["weekly-cycle-requests"].name} --project ${var.project_id} --message '${jsonencode(local.manifest.scheduler_jobs["weekly-full-cycle"].payload)}'"
+}

@@ -1,0 +1,308 @@
+"""terraform/ checked offline against the manifest (no providers, no emulators): every .tf file is
+parsed with python-hcl2; the for_each resources cover every manifest function, topic, scheduler job,
+dead letter and secret; the IAM resources grant only what the rule allows (terraform/README.md);
+and `terraform fmt -check` passes. The failure tests change a copy of the parsed data, not files."""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+
+import hcl2
+import pytest
+
+from shared.config import secret_env_names
+from shared.pipeline import REPO_ROOT, Manifest, load_manifest
+
+TF_DIR = REPO_ROOT / "terraform"
+
+
+# --- parsing -------------------------------------------------------------------------------------
+def _unquote(value):
+    """python-hcl2 keeps the quotes of block labels and string literals: drop them."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    if isinstance(value, dict):
+        return {_unquote(k): _unquote(v) for k, v in value.items() if k != "__comments__"}
+    if isinstance(value, list):
+        return [_unquote(v) for v in value]
+    return value
+
+
+def load_terraform() -> dict:
+    """{"resource": {(type, name): block}, "data": {...}, "locals": {...}, "variable": {...}}"""
+    out: dict = {"resource": {}, "data": {}, "locals": {}, "variable": {}, "output": {}}
+    for path in sorted(TF_DIR.glob("*.tf")):
+        with open(path, encoding="utf-8") as fh:
+            parsed = _unquote(hcl2.load(fh))
+        for kind in ("resource", "data"):
+            for entry in parsed.get(kind, []):
+                for rtype, named in entry.items():
+                    for name, block in named.items():
+                        out[kind][(rtype, name)] = block
+        for entry in parsed.get("locals", []):
+            out["locals"].update(entry)
+        for key in ("variable", "output"):
+            for entry in parsed.get(key, []):
+                out[key].update(entry)
+    return out
+
+
+def _expr(value) -> str:
+    """An HCL expression as text, whitespace normalised, without the ${...} wrapper."""
+    text = str(value).strip()
+    if text.startswith("${") and text.endswith("}"):
+        text = text[2:-1]
+    return re.sub(r"\s+", " ", text)
+
+
+# --- the rule, in Python, from the manifest ---------------------------------------------------------
+def active(m: Manifest) -> dict:
+    return {f.name: f for f in m.active_functions()}
+
+
+def pipeline_functions(m: Manifest) -> dict:
+    return {n: f for n, f in active(m).items() if f.environment != "isolated"}
+
+
+def expected_local_keys(m: Manifest, secrets: list[str]) -> dict[str, set[str]]:
+    pipe = pipeline_functions(m)
+    return {
+        "local.manifest.topics": set(m.topics),
+        "local.manifest.scheduler_jobs": set(m.scheduler_jobs),
+        "local.active_functions": set(active(m)),
+        "local.event_functions": {n for n, f in active(m).items() if f.signature == "cloudevent"},
+        "local.http_functions": {n for n, f in active(m).items() if f.signature == "http"},
+        "local.pipeline_functions": set(pipe),
+        "local.secret_ids": set(secrets),
+        "local.publisher_bindings": {f"{n}/{t}" for n, f in pipe.items() for t in f.outputs},
+        "local.invoker_bindings": {f"{n}/{c}" for n, f in active(m).items() if f.signature == "http"
+                                   for c in f.invoked_by if c in pipe},
+        "local.secret_bindings": {f"{n}/{s}" for n in pipe for s in secrets},
+    }
+
+
+def bindings_per_service_account(m: Manifest, secrets: list[str]) -> dict[str, list[str]]:
+    """The roles each function's service account gets under the rule (README: IAM)."""
+    out: dict[str, list[str]] = {n: [] for n in active(m)}
+    for n, f in pipeline_functions(m).items():
+        out[n] += [f"roles/pubsub.publisher on topic {t}" for t in f.outputs]
+        out[n] += ["roles/datastore.user on the project", "roles/storage.objectUser on the reports bucket"]
+        out[n] += [f"roles/secretmanager.secretAccessor on secret {s}" for s in secrets]
+    for n, f in active(m).items():
+        for caller in f.invoked_by:
+            if caller in out and caller in pipeline_functions(m):
+                out[caller].append(f"roles/run.invoker on function {n}")
+    return out
+
+
+# How each local must be written for its keys to be the ones above (checked on the HCL text)
+LOCAL_SHAPES = {
+    "active_functions": ['in local.functions', 'if f.status == "active"'],
+    "event_functions": ['in local.active_functions', 'if f.signature == "cloudevent"'],
+    "http_functions": ['in local.active_functions', 'if f.signature == "http"'],
+    "pipeline_functions": ['in local.active_functions', 'if f.environment != "isolated"'],
+    "publisher_bindings": ['in local.pipeline_functions', 'for topic in f.outputs'],
+    "invoker_bindings": ['in local.http_functions', 'for caller in f.invoked_by',
+                         'contains(keys(local.pipeline_functions), caller)'],
+    "secret_bindings": ['setproduct(keys(local.pipeline_functions), tolist(local.mounted_secrets))'],
+    "functions": ['in local.manifest.functions', 'local.defaults', 'merge(local.defaults.retry'],
+}
+
+# The for_each resources the manifest needs: (type, name) -> the local its for_each must be
+FOR_EACH = {
+    ("google_pubsub_topic", "topic"): "local.manifest.topics",
+    ("google_cloudfunctions2_function", "function"): "local.active_functions",
+    ("google_service_account", "function"): "local.active_functions",
+    ("google_pubsub_subscription", "trigger"): "local.event_functions",
+    ("google_cloud_scheduler_job", "job"): "local.manifest.scheduler_jobs",
+    ("google_secret_manager_secret", "setting"): "local.secret_ids",
+    ("google_cloud_run_service_iam_member", "push_invoker"): "local.event_functions",
+}
+
+# IAM granted to a function's own service account: (type, name) -> (role, for_each local)
+FUNCTION_IAM = {
+    ("google_pubsub_topic_iam_member", "function_publisher"): ("roles/pubsub.publisher", "local.publisher_bindings"),
+    ("google_project_iam_member", "function_datastore"): ("roles/datastore.user", "local.pipeline_functions"),
+    ("google_storage_bucket_iam_member", "function_reports"): ("roles/storage.objectUser", "local.pipeline_functions"),
+    ("google_secret_manager_secret_iam_member", "function_secret"): ("roles/secretmanager.secretAccessor",
+                                                                      "local.secret_bindings"),
+    ("google_cloud_run_service_iam_member", "function_invoker"): ("roles/run.invoker", "local.invoker_bindings"),
+}
+# IAM for other principals (the push identity, the Pub/Sub service agent, allUsers): type -> roles
+OTHER_IAM = {
+    "google_cloud_run_service_iam_member": {"roles/run.invoker"},
+    "google_pubsub_topic_iam_member": {"roles/pubsub.publisher"},
+    "google_pubsub_subscription_iam_member": {"roles/pubsub.subscriber"},
+}
+
+
+def problems(tf: dict, m: Manifest, secrets: list[str]) -> list[str]:
+    out: list[str] = []
+    res, locs = tf["resource"], tf["locals"]
+    if "infra/pipeline.yaml" not in _expr(locs.get("manifest", "")) or "yamldecode" not in _expr(locs.get("manifest", "")):
+        out.append("locals.manifest is not yamldecode(file(.../infra/pipeline.yaml))")
+    for local, parts in LOCAL_SHAPES.items():
+        text = _expr(locs.get(local, ""))
+        out += [f"local.{local} does not contain {p!r}" for p in parts if p not in text]
+
+    keys = expected_local_keys(m, secrets)
+    for (rtype, name), local in FOR_EACH.items():
+        block = res.get((rtype, name))
+        if block is None:
+            out.append(f"missing resource {rtype}.{name} (for_each {local}: {sorted(keys[local])})")
+        elif _expr(block.get("for_each")) != local:
+            out.append(f"{rtype}.{name}: for_each is {_expr(block.get('for_each'))!r}, not {local}")
+
+    # every manifest entry is covered: a local's keys are the manifest's (resource -> entries)
+    for what, entries, local in [("function", set(active(m)), "local.active_functions"),
+                                 ("topic", set(m.topics), "local.manifest.topics"),
+                                 ("scheduler job", set(m.scheduler_jobs), "local.manifest.scheduler_jobs"),
+                                 ("secret", set(secrets), "local.secret_ids")]:
+        covering = [k for k, v in res.items() if _expr(v.get("for_each")) == local]
+        if entries and not covering:
+            out.append(f"no resource has for_each {local}: {what}s {sorted(entries)} have no resource")
+
+    # functions: gen2 settings from the manifest entry
+    fn = res.get(("google_cloudfunctions2_function", "function"), {})
+    build = (fn.get("build_config") or [{}])[0]
+    service = (fn.get("service_config") or [{}])[0]
+    for want, got in [("each.value.runtime", build.get("runtime")), ("each.value.entry_point", build.get("entry_point")),
+                      ("each.value.source", (build.get("environment_variables") or {}).get("GOOGLE_FUNCTION_SOURCE")),
+                      ("each.value.memory", service.get("available_memory")),
+                      ("each.value.timeout_s", service.get("timeout_seconds")),
+                      ("each.value.max_instances", service.get("max_instance_count"))]:
+        if fn and _expr(got) != want:
+            out.append(f"google_cloudfunctions2_function.function: {_expr(got)!r} where {want} is expected")
+    if fn and "secret_environment_variables" not in str(service.get("dynamic", "")):
+        out.append("functions mount no secret_environment_variables")
+
+    # dead letters
+    sub = res.get(("google_pubsub_subscription", "trigger"), {})
+    if "dead_letter_policy" not in str(sub.get("dynamic", "")) or "retry_policy" not in sub:
+        out.append("trigger subscriptions lack the retry or dead-letter policy")
+    dl = res.get(("google_pubsub_topic_iam_member", "dead_letter_publisher"), {})
+    if "local.dead_letter_topic" not in _expr(dl.get("topic")):
+        out.append("the Pub/Sub service agent cannot publish to the dead-letter topic")
+    if ("google_pubsub_subscription_iam_member", "dead_letter_subscriber") not in res:
+        out.append("the Pub/Sub service agent is no subscriber of the trigger subscriptions")
+    inspect = res.get(("google_pubsub_subscription", "dead_letter_inspect"), {})
+    if "local.dead_letter_topic" not in _expr(inspect.get("topic")):
+        out.append("no subscription on the dead-letter topic for operators")
+
+    # IAM: only the roles the rule allows
+    for (rtype, name), block in res.items():
+        if "_iam_" not in rtype:
+            continue
+        if not rtype.endswith("_iam_member"):
+            out.append(f"{rtype}.{name}: authoritative IAM (binding/policy) is not allowed")
+            continue
+        role, member, for_each = block.get("role"), _expr(block.get("member")), _expr(block.get("for_each"))
+        if "google_service_account.function[" in member:
+            allowed = FUNCTION_IAM.get((rtype, name))
+            if allowed is None:
+                out.append(f"{rtype}.{name}: grants {role} to function service accounts: not implied by the rule")
+            elif (role, for_each) != allowed:
+                out.append(f"{rtype}.{name}: {role} for_each {for_each}, the rule allows {allowed}")
+        elif role not in OTHER_IAM.get(rtype, set()):
+            out.append(f"{rtype}.{name}: role {role} is not allowed on {rtype}")
+    for rtype, name in FUNCTION_IAM:
+        if (rtype, name) not in res:
+            out.append(f"missing IAM resource {rtype}.{name}")
+    return out
+
+
+@pytest.fixture(scope="module")
+def tf() -> dict:
+    return load_terraform()
+
+
+@pytest.fixture(scope="module")
+def manifest() -> Manifest:
+    return load_manifest()
+
+
+@pytest.fixture(scope="module")
+def secrets(tf) -> list[str]:
+    return tf["variable"]["secret_settings"]["default"]
+
+
+def test_secret_settings_are_the_secret_settings(secrets):
+    assert sorted(secrets) == sorted(secret_env_names())
+
+
+def test_terraform_matches_manifest(tf, manifest, secrets):
+    assert problems(tf, manifest, secrets) == []
+
+
+def test_project_id_declared_once(tf):
+    assert "project_id" in tf["variable"]
+    text = "".join(p.read_text() for p in TF_DIR.glob("*.tf"))
+    assert len(re.findall(r'variable\s+"project_id"', text)) == 1
+
+
+def test_code_runner_gets_no_roles_and_no_secrets(tf, manifest, secrets):
+    per_sa = bindings_per_service_account(manifest, secrets)
+    assert per_sa["code_runner"] == []
+    keys = expected_local_keys(manifest, secrets)
+    assert not any(k.startswith("code_runner/") for k in keys["local.publisher_bindings"] | keys["local.secret_bindings"])
+    assert "code_runner" not in keys["local.pipeline_functions"]
+    # and code_runner is invoked only by its invoked_by callers
+    assert {k.split("/")[1] for k in keys["local.invoker_bindings"] if k.startswith("code_runner/")} == \
+        set(manifest.function("code_runner").invoked_by)
+
+
+# --- the check fails when it should --------------------------------------------------------------
+def test_fails_when_a_manifest_resource_is_missing(tf, manifest, secrets):
+    for key in [("google_cloud_scheduler_job", "job"), ("google_cloudfunctions2_function", "function"),
+                ("google_pubsub_topic", "topic"), ("google_secret_manager_secret", "setting"),
+                ("google_pubsub_subscription", "dead_letter_inspect")]:
+        broken = copy.deepcopy(tf)
+        del broken["resource"][key]
+        assert problems(broken, manifest, secrets), key
+
+
+def test_fails_when_a_for_each_leaves_out_entries(tf, manifest, secrets):
+    broken = copy.deepcopy(tf)
+    broken["resource"][("google_cloudfunctions2_function", "function")]["for_each"] = "${local.http_functions}"
+    assert any("local.active_functions" in p for p in problems(broken, manifest, secrets))
+    broken = copy.deepcopy(tf)
+    broken["locals"]["pipeline_functions"] = "${{for name, f in local.active_functions : name => f}}"
+    assert any("isolated" in p for p in problems(broken, manifest, secrets))
+
+
+def test_fails_when_a_role_is_not_implied(tf, manifest, secrets):
+    broken = copy.deepcopy(tf)
+    broken["resource"][("google_project_iam_member", "function_datastore")]["role"] = "roles/editor"
+    assert any("roles/editor" in p for p in problems(broken, manifest, secrets))
+    broken = copy.deepcopy(tf)
+    broken["resource"][("google_project_iam_member", "function_extra")] = {
+        "for_each": "${local.active_functions}", "role": "roles/pubsub.admin",
+        "member": "serviceAccount:${google_service_account.function[each.key].email}"}
+    assert any("function_extra" in p for p in problems(broken, manifest, secrets))
+    broken = copy.deepcopy(tf)
+    broken["resource"][("google_pubsub_topic_iam_binding", "x")] = {"role": "roles/pubsub.publisher", "members": []}
+    assert any("authoritative" in p for p in problems(broken, manifest, secrets))
+    broken = copy.deepcopy(tf)   # the push identity gets more than run.invoker
+    broken["resource"][("google_cloud_run_service_iam_member", "push_invoker")]["role"] = "roles/run.admin"
+    assert any("roles/run.admin" in p for p in problems(broken, manifest, secrets))
+
+
+def test_fails_when_the_manifest_grows_a_kind_nothing_covers(tf, manifest, secrets):
+    broken = copy.deepcopy(tf)
+    for key in [k for k, v in broken["resource"].items() if _expr(v.get("for_each")) == "local.manifest.topics"]:
+        broken["resource"][key]["for_each"] = '${toset(["weekly-cycle-requests"])}'
+    assert any("topic" in p for p in problems(broken, manifest, secrets))
+
+
+# --- formatting ---------------------------------------------------------------------------------------
+def test_terraform_fmt():
+    binary = shutil.which("terraform")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("terraform is not installed: CI must run terraform fmt -check")
+        pytest.skip("terraform binary not found: terraform fmt -check -recursive terraform/ not run")
+    done = subprocess.run([binary, "fmt", "-check", "-recursive", str(TF_DIR)], capture_output=True, text=True)
+    assert done.returncode == 0, f"terraform fmt would change: {done.stdout}{done.stderr}"
