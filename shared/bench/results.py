@@ -132,14 +132,13 @@ def aggregate(settings: Settings, plan: Plan, store: results_store.BenchResults 
             "thresholds": thresholds.model_dump()}
 
 
-def read_outcomes(bench_id: str, labels: set[str], bench_runs: Any, store: results_store.BenchResults
+def read_outcomes(run: dict[str, Any], labels: set[str], store: results_store.BenchResults
                   ) -> dict[str, list[policy.CaseOutcome]]:
-    """label → its case outcomes in a finished run (`bench_runs`: shared/bench/records.py's
-    repository), as the post-change and A/B judgements take them."""
-    doc = bench_runs.get(bench_id) or {}
-    shards = ((doc.get("plan") or {}).get("shard_count")) or 0
+    """label → its case outcomes in a finished run (`run`: its `bench_runs` record, already read
+    by the caller), as the post-change and A/B judgements take them."""
+    shards = ((run.get("plan") or {}).get("shard_count")) or 0
     out: dict[str, list[policy.CaseOutcome]] = {}
-    for r in store.read_results(bench_id, shards) if shards else []:
+    for r in store.read_results(run["bench_id"], shards) if shards else []:
         if r.model in labels:
             out.setdefault(r.model, []).append(policy.CaseOutcome(
                 case_id=r.case_id, category=r.category, passed=r.status == "scored" and bool(r.passed),

@@ -341,9 +341,14 @@ class _Planner:
         return change, MEASURED_NEXT, "deferred"
 
 
+def evaluations(plan: Plan) -> list[Change]:
+    """The plan's evaluate_model changes a benchmark run is asked to measure."""
+    return [c for c in plan.changes if c.kind == "evaluate_model" and c.decision == "deferred"]
+
+
 def models_to_evaluate(plan: Plan) -> list[str]:
     """The catalog models the plan asks a benchmark run to measure (sorted, once each)."""
-    return sorted({c.target for c in plan.changes if c.kind == "evaluate_model" and c.decision == "deferred"})
+    return sorted({c.target for c in evaluations(plan)})
 
 
 def make_plan(facts: PlanningFacts, serving: ServingVersion, policy: RiskPolicy) -> Plan:

@@ -15,7 +15,7 @@ from shared.log import get_logger, log_context
 from shared.messages import BenchRequest, StageDone
 from shared.planning import plans
 from shared.planning.facts import current_serving, gather
-from shared.planning.planner import Plan, make_plan
+from shared.planning.planner import Plan, evaluations, make_plan
 from shared.planning.policy import PolicyError, load_policy
 from shared.planning.review_prs import open_review_prs
 from shared.pipeline import load_manifest
@@ -73,7 +73,7 @@ def ask_people(plan: Plan, now: datetime, store: plans.PlanStore | None = None,
     logged and tried again by the next delivery or run, never failing the plan."""
     topic = load_manifest().function("benchmark").trigger_topic
     asked_runs: list[str] = []
-    for change in [c for c in plan.changes if c.kind == "evaluate_model" and c.decision == "deferred"]:        # an idempotent id: a redelivered plan asks for the same run
+    for change in evaluations(plan):        # an idempotent id: a redelivered plan asks for the same run
         try:
             request = BenchRequest(bench_id=f"eval-{change.id}", models=[change.target],
                                    requested_by=f"planner:{plan.run_id}")
@@ -83,17 +83,17 @@ def ask_people(plan: Plan, now: datetime, store: plans.PlanStore | None = None,
             continue
         pubsub.publish(topic, request)
         asked_runs.append(request.bench_id)
-    evaluations = {"evaluations": asked_runs} if asked_runs else {}
+    asked_evaluations = {"evaluations": asked_runs} if asked_runs else {}
     version = serving_store.current(serving or serving_store.repository())
     if version is None or not plan.by_decision("gated"):
-        return evaluations
+        return asked_evaluations
     store = store or plans.repository()
     asked = request_ab_tests(plan.by_decision("gated"), version, store,
                              lambda msg: pubsub.publish(topic, msg, change_id=msg.ab_change_id or ""))
     opened = open_review_prs(plan, version, store, get_settings(), now)
     if opened.errors:
         log.warning("some review pull requests could not be opened", errors=opened.errors)
-    return {**evaluations, "ab_tests": asked, **({"review_prs": opened.counts()} if opened.configured else {})}
+    return {**asked_evaluations, "ab_tests": asked, **({"review_prs": opened.counts()} if opened.configured else {})}
 
 
 def handle_benchmark_completed(done: StageDone, meta: EventMeta) -> None:

@@ -80,7 +80,7 @@ def attach_result(change_id: str, bench_id: str, store: plans.PlanStore | None =
     summary = bench.get("summary") or {}
     routes = [(r["category"], r["before"], r["after"]) for r in ab["routes"]]
     labels = {x for _, b, a in routes for x in (b, a) if x}
-    verdict = policy.judge_post_change(routes, read_outcomes(bench_id, labels, bench_runs, results),
+    verdict = policy.judge_post_change(routes, read_outcomes({**bench, "bench_id": bench_id}, labels, results),
                                        {label: bench_id for label in labels},
                                        policy.Thresholds.from_settings(get_settings()))
     complete = bench.get("status") == "complete"

@@ -206,10 +206,6 @@ def begin_measuring(req: UpgradeRequest, outcome: dict[str, Any], candidate: Ser
 
 
 # --- judging a measured candidate ---------------------------------------------------------------
-def _outcomes(bench_id: str, labels: set[str], deps: Deps) -> dict[str, list[policy.CaseOutcome]]:
-    return read_outcomes(bench_id, labels, deps.bench_runs, deps.results)
-
-
 def rollback_record(record: dict[str, Any], verdict: policy.PostChangeVerdict, reasons: list[str],
                     now: datetime) -> dict[str, Any]:
     figures = [{"route": c.route, "category": c.category, "before": c.before, "after": c.after,
@@ -238,9 +234,11 @@ def finish_measured(upgrade_id: str, bench_id: str, now: datetime, deps: Deps | 
     summary = bench.get("summary") or {"bench_id": bench_id, "status": bench.get("status"), "error": bench.get("error")}
     candidate = ServingVersion.model_validate(record["candidate"])
     post = PostChangePlan.model_validate(record["post_plan"])
-    outcomes = _outcomes(bench_id, set(post.run), deps)
-    for label, pre_id in post.reused.items():
-        outcomes.update(_outcomes(pre_id, {label}, deps))
+    outcomes = read_outcomes({**bench, "bench_id": bench_id}, set(post.run), deps.results)
+    for pre_id in set(post.reused.values()):          # one read per pre-change run
+        labels = {label for label, run_id in post.reused.items() if run_id == pre_id}
+        outcomes.update(read_outcomes({**(deps.bench_runs.get(pre_id) or {}), "bench_id": pre_id}, labels,
+                                      deps.results))
     sources = {label: bench_id for label in post.run} | dict(post.reused)
     verdict = policy.judge_post_change([(r.category, r.before, r.after) for r in post.routes], outcomes, sources,
                                        policy.Thresholds.from_settings(get_settings()))
