@@ -157,9 +157,21 @@ def _spawn(stack: Stack, name: str, cmd: list[str], port: int, env: dict[str, st
     return proc
 
 
+def _base_env() -> dict[str, str]:
+    """This process's environment without emulator hosts, project and secrets (those go to the
+    functions that list them: `_spawn_function`)."""
+    secret_names = secret_env_names()
+    return {k: v for k, v in os.environ.items()
+            if not k.endswith("_EMULATOR_HOST") and k != "GOOGLE_CLOUD_PROJECT" and k not in secret_names}
+
+
 def _spawn_function(stack: Stack, fn: FunctionSpec, port: int, base_env: dict[str, str]) -> Proc:
     """One function as functions-framework serves it in Cloud Functions gen2."""
-    env = {**base_env, **stack.env, **stack.secrets, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+    # only the secrets its manifest entry lists, as Terraform mounts them (from this process's
+    # environment or the stack's --env; never from a file)
+    held = {**{k: v for k, v in os.environ.items() if k in secret_env_names()}, **stack.secrets}
+    secrets = {k: v for k, v in held.items() if k in fn.secrets}
+    env = {**base_env, **stack.env, **secrets, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
     env = isolated_env(env) if fn.environment == "isolated" else env
     return _spawn(stack, fn.name, [
         sys.executable, "-m", "functions_framework", "--source", fn.source, "--target", fn.entry_point,
@@ -193,8 +205,7 @@ def kill_and_restart(state_dir: Path, name: str, before_restart: Callable[[], No
         time.sleep(0.05)
     stack.procs.remove(old)
     before_restart()
-    base_env = {k: v for k, v in os.environ.items()
-                if not k.endswith("_EMULATOR_HOST") and k not in ("GOOGLE_CLOUD_PROJECT",)}
+    base_env = _base_env()
     proc = _spawn_function(stack, load_manifest().function(name), old.port, base_env)
     _wait_http(proc)
     return proc
@@ -299,8 +310,7 @@ def up(state_dir: Path, extra_env: dict[str, str], project: str = DEFAULT_PROJEC
     secrets = {k: v for k, v in extra_env.items() if k in secret_names}
     extra_env = {k: v for k, v in extra_env.items() if k not in secret_names}
     stack = Stack(state_dir, project, bucket, secrets=secrets)
-    base_env = {k: v for k, v in os.environ.items()
-                if not k.endswith("_EMULATOR_HOST") and k not in ("GOOGLE_CLOUD_PROJECT",)}
+    base_env = _base_env()
     try:
         ports = {n: free_port() for n in ("pubsub", "firestore", "storage")}
         started = time.monotonic()

@@ -44,6 +44,9 @@ class FunctionSpec(BaseModel):
     execution_environment: Literal["gen1", "gen2"] = "gen2"
     concurrency: int = 1
     invoked_by: list[str] = []       # functions that call an HTTP function (IAM run.invoker)
+    # The secret settings (shared.config.secret_env_names()) its code reads: Terraform mounts only
+    # these (and grants secretAccessor on them only); the local stack hands it only these.
+    secrets: list[str] = []
 
     @property
     def active(self) -> bool:
@@ -84,6 +87,15 @@ class Manifest(BaseModel):
             for caller in fn.invoked_by:
                 if caller not in self.functions:
                     problems.append(f"function {fn.name}: invoked_by unknown function {caller!r}")
+        from shared.config import secret_env_names   # here: the manifest loads without settings otherwise
+        known_secrets = secret_env_names()
+        for fn in self.functions.values():
+            unknown = sorted(set(fn.secrets) - known_secrets)
+            if unknown:
+                problems.append(f"function {fn.name}: secrets {unknown} are no secret settings "
+                                f"(known: {sorted(known_secrets)})")
+            if fn.secrets and fn.environment == "isolated":
+                problems.append(f"function {fn.name}: an isolated function holds no secrets")
         for stage in self.weekly_chain:
             if stage not in self.functions:
                 problems.append(f"weekly_chain: unknown function {stage!r}")

@@ -22,6 +22,7 @@ locals {
         execution_environment = "gen2"
         concurrency           = 1
         invoked_by            = []
+        secrets               = []
       },
       local.defaults,
       spec,
@@ -51,10 +52,13 @@ locals {
     var.environment_variables,
   )
 
-  # Secrets: every SecretStr setting has a secret; "uses" is simple: every pipeline function
-  # (not isolated) mounts every secret that has a version (not in var.unmounted_secrets).
+  # Secrets: every SecretStr setting has a secret; a function mounts the ones its manifest entry
+  # lists (`secrets`) that have a version (not in var.unmounted_secrets).
   secret_ids      = { for env in var.secret_settings : env => lower(replace(env, "_", "-")) }
   mounted_secrets = toset([for env in var.secret_settings : env if !contains(var.unmounted_secrets, env)])
+  function_secrets = {
+    for name, f in local.pipeline_functions : name => [for env in f.secrets : env if contains(local.mounted_secrets, env)]
+  }
 
   # IAM, topic level: pubsub.publisher on each topic in the function's outputs
   publisher_bindings = {
@@ -70,10 +74,11 @@ locals {
       ]
     ]) : "${b.function}/${b.caller}" => b
   }
-  # secretAccessor on each mounted secret, secret level
+  # secretAccessor on each secret the function mounts, secret level
   secret_bindings = {
-    for b in setproduct(keys(local.pipeline_functions), tolist(local.mounted_secrets)) :
-    "${b[0]}/${b[1]}" => { function = b[0], secret = b[1] }
+    for b in flatten([
+      for name, envs in local.function_secrets : [for env in envs : { function = name, secret = env }]
+    ]) : "${b.function}/${b.secret}" => b
   }
 
   dead_letter_topic = local.manifest.dead_letter_topic
@@ -89,6 +94,8 @@ resource "google_project_service" "api" {
     "cloudscheduler.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
@@ -296,7 +303,7 @@ resource "google_cloudfunctions2_function" "function" {
     environment_variables            = { for k, v in local.pipeline_env : k => v if each.value.environment != "isolated" }
 
     dynamic "secret_environment_variables" {
-      for_each = [for env in local.mounted_secrets : env if each.value.environment != "isolated"]
+      for_each = lookup(local.function_secrets, each.key, [])
       content {
         key        = secret_environment_variables.value
         project_id = var.project_id

@@ -61,3 +61,9 @@ variable "unmounted_secrets" {
   description = "Secrets created but not mounted yet: a function does not deploy with a secret that has no version, so list here the settings not configured (e.g. an alert channel not used)."
   default     = []
 }
+
+variable "alert_notification_channels" {
+  type        = list(string)
+  description = "Cloud Monitoring notification channel ids (projects/<p>/notificationChannels/<id>) for the dead-letter alert policy; empty: the policy opens incidents in the console only."
+  default     = []
+}

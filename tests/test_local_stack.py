@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from infra import local_stack
+from shared.pipeline import load_manifest
 from tests.conftest import wait_until
 
 
@@ -65,6 +66,12 @@ def test_no_secret_reaches_any_file_the_stack_writes(cloud):
     bench = next(p for p in local_stack.Stack.load(cloud.state_dir).procs if p.name == "benchmark")
     environ = (Path(f"/proc/{bench.pid}/environ")).read_bytes().split(b"\0")
     assert f"LLM_API_KEY={PLANTED_SECRET}".encode() in environ
+    # ...and only the functions whose manifest entry lists it (as Terraform mounts it)
+    manifest = load_manifest()
+    holders = {p.name for p in local_stack.Stack.load(cloud.state_dir).procs
+               if p.name in manifest.functions
+               and f"LLM_API_KEY={PLANTED_SECRET}".encode() in Path(f"/proc/{p.pid}/environ").read_bytes().split(b"\0")}
+    assert holders == {f.name for f in manifest.active_functions() if "LLM_API_KEY" in f.secrets} == {"benchmark"}
 
 
 def test_each_stack_run_starts_its_own_log_files(tmp_path):

@@ -225,6 +225,35 @@ def test_unknown_dead_letter_topic(tmp_path):
         load_manifest(_write(tmp_path, "dead-letter", raw))
 
 
+def test_secret_that_is_no_secret_setting_is_refused(tmp_path):
+    """A function's `secrets` must name SecretStr settings: a typo would mount nothing."""
+    raw = _raw()
+    raw["functions"]["catalog_sync"]["secrets"] = ["OPENROUTER_KEY"]
+    with pytest.raises(ValueError, match=r"function catalog_sync: secrets \['OPENROUTER_KEY'\] are no secret settings"):
+        load_manifest(_write(tmp_path, "secret-typo", raw))
+
+
+def test_isolated_function_holding_a_secret_is_refused(tmp_path):
+    raw = _raw()
+    raw["functions"]["code_runner"]["secrets"] = ["LLM_API_KEY"]
+    with pytest.raises(ValueError, match="function code_runner: an isolated function holds no secrets"):
+        load_manifest(_write(tmp_path, "isolated-secret", raw))
+
+
+def test_only_the_functions_that_read_a_secret_list_it(manifest):
+    """Least privilege: each secret is held by the functions whose code reads it (the catalog's
+    OpenRouter client, the benchmark's LLM client, GitHub review PRs and alert channels)."""
+    holders = {env: sorted(f.name for f in manifest.active_functions() if env in f.secrets)
+               for env in ("OPENROUTER_API_KEY", "LLM_API_KEY", "GITHUB_TOKEN", "SLACK_WEBHOOK_URL", "SMTP_PASSWORD")}
+    assert holders == {
+        "OPENROUTER_API_KEY": ["benchmark", "catalog_sync", "drift_check"],
+        "LLM_API_KEY": ["benchmark"],
+        "GITHUB_TOKEN": ["alerts", "planner", "upgrade"],
+        "SLACK_WEBHOOK_URL": ["alerts"],
+        "SMTP_PASSWORD": ["alerts"],
+    }
+
+
 def test_unknown_function_key_rejected(tmp_path):
     """A typo'd key in a function spec is refused (extra=forbid)."""
     raw = _raw()

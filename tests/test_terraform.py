@@ -80,7 +80,7 @@ def expected_local_keys(m: Manifest, secrets: list[str]) -> dict[str, set[str]]:
         "local.publisher_bindings": {f"{n}/{t}" for n, f in pipe.items() for t in f.outputs},
         "local.invoker_bindings": {f"{n}/{c}" for n, f in active(m).items() if f.signature == "http"
                                    for c in f.invoked_by if c in pipe},
-        "local.secret_bindings": {f"{n}/{s}" for n in pipe for s in secrets},
+        "local.secret_bindings": {f"{n}/{s}" for n, f in pipe.items() for s in f.secrets if s in secrets},
     }
 
 
@@ -90,7 +90,7 @@ def bindings_per_service_account(m: Manifest, secrets: list[str]) -> dict[str, l
     for n, f in pipeline_functions(m).items():
         out[n] += [f"roles/pubsub.publisher on topic {t}" for t in f.outputs]
         out[n] += ["roles/datastore.user on the project", "roles/storage.objectUser on the reports bucket"]
-        out[n] += [f"roles/secretmanager.secretAccessor on secret {s}" for s in secrets]
+        out[n] += [f"roles/secretmanager.secretAccessor on secret {s}" for s in f.secrets if s in secrets]
     for n, f in active(m).items():
         for caller in f.invoked_by:
             if caller in out and caller in pipeline_functions(m):
@@ -107,7 +107,8 @@ LOCAL_SHAPES = {
     "publisher_bindings": ['in local.pipeline_functions', 'for topic in f.outputs'],
     "invoker_bindings": ['in local.http_functions', 'for caller in f.invoked_by',
                          'contains(keys(local.pipeline_functions), caller)'],
-    "secret_bindings": ['setproduct(keys(local.pipeline_functions), tolist(local.mounted_secrets))'],
+    "function_secrets": ['in local.pipeline_functions', 'for env in f.secrets', 'contains(local.mounted_secrets, env)'],
+    "secret_bindings": ['in local.function_secrets', 'for env in envs'],
     "functions": ['in local.manifest.functions', 'local.defaults', 'merge(local.defaults.retry'],
 }
 
@@ -176,8 +177,12 @@ def problems(tf: dict, m: Manifest, secrets: list[str]) -> list[str]:
                       ("each.value.max_instances", service.get("max_instance_count"))]:
         if fn and _expr(got) != want:
             out.append(f"google_cloudfunctions2_function.function: {_expr(got)!r} where {want} is expected")
-    if fn and "secret_environment_variables" not in str(service.get("dynamic", "")):
+    mounts = next((d["secret_environment_variables"] for d in service.get("dynamic", [])
+                   if "secret_environment_variables" in d), None)
+    if fn and mounts is None:
         out.append("functions mount no secret_environment_variables")
+    elif fn and "local.function_secrets" not in _expr(mounts.get("for_each")):
+        out.append("functions mount secrets other than their manifest entry's (for_each is not local.function_secrets)")
 
     # dead letters
     sub = res.get(("google_pubsub_subscription", "trigger"), {})
@@ -290,6 +295,25 @@ def test_fails_when_a_role_is_not_implied(tf, manifest, secrets):
     assert any("roles/run.admin" in p for p in problems(broken, manifest, secrets))
 
 
+def test_fails_when_functions_mount_every_secret(tf, manifest, secrets):
+    broken = copy.deepcopy(tf)   # every pipeline function mounts every secret (the old, coarse rule)
+    broken["locals"]["secret_bindings"] = (
+        '${{for b in setproduct(keys(local.pipeline_functions), tolist(local.mounted_secrets)) : '
+        '"${b[0]}/${b[1]}" => { function = b[0], secret = b[1] }}}')
+    assert any("local.secret_bindings" in p for p in problems(broken, manifest, secrets))
+    broken = copy.deepcopy(tf)
+    service = broken["resource"][("google_cloudfunctions2_function", "function")]["service_config"][0]
+    service["dynamic"][0]["secret_environment_variables"]["for_each"] = "${local.mounted_secrets}"
+    assert any("manifest entry's" in p for p in problems(broken, manifest, secrets))
+
+
+def test_secret_bindings_follow_each_functions_list(manifest, secrets):
+    per_sa = bindings_per_service_account(manifest, secrets)
+    secret_roles = {n: sorted(r.rsplit(" ", 1)[1] for r in roles if "secretAccessor" in r) for n, roles in per_sa.items()}
+    assert secret_roles["alerts"] == ["GITHUB_TOKEN", "SLACK_WEBHOOK_URL", "SMTP_PASSWORD"]
+    assert secret_roles["reporter"] == [] and secret_roles["api"] == [] and secret_roles["code_runner"] == []
+
+
 def test_fails_when_the_manifest_grows_a_kind_nothing_covers(tf, manifest, secrets):
     broken = copy.deepcopy(tf)
     for key in [k for k, v in broken["resource"].items() if _expr(v.get("for_each")) == "local.manifest.topics"]:
@@ -306,3 +330,51 @@ def test_terraform_fmt():
         pytest.skip("terraform binary not found: terraform fmt -check -recursive terraform/ not run")
     done = subprocess.run([binary, "fmt", "-check", "-recursive", str(TF_DIR)], capture_output=True, text=True)
     assert done.returncode == 0, f"terraform fmt would change: {done.stdout}{done.stderr}"
+
+
+# --- log-based metrics: the filters name what the code logs -------------------------------------
+def _metric_text(block: dict) -> str:
+    return " ".join(str(block.get(k, "")) for k in ("filter", "value_extractor", "label_extractors"))
+
+
+def _payload_fields(text: str) -> set[str]:
+    return set(re.findall(r"jsonPayload\.([A-Za-z_]+)", text))
+
+
+def test_log_metrics_filter_on_the_lines_the_code_logs(tf, caplog):
+    """Every jsonPayload field a run-metrics metric reads is on the reporter's real log line, with
+    the message the code logs; the dead-letter metric names the dead-letter function's message."""
+    import json
+    import logging
+
+    from shared.cycle.dead_letters import DEAD_LETTER_LOG
+    from shared.log import JsonFormatter
+    from shared.report import metrics
+    from tests.report.test_html import hostile_report
+
+    with caplog.at_level(logging.INFO):
+        metrics.record(hostile_report(), metrics.InMemoryRunMetrics())
+    line = json.loads(JsonFormatter().format(next(r for r in caplog.records if r.getMessage() == metrics.LOG_MESSAGE)))
+
+    run_metrics_filter = _expr(tf["locals"]["run_metrics_log"])
+    assert f'jsonPayload.message=\\"{metrics.LOG_MESSAGE}\\"' in run_metrics_filter
+    log_metrics = {name: b for (rtype, name), b in tf["resource"].items() if rtype == "google_logging_metric"}
+    assert {"weekly_runs", "weekly_cycle_duration", "benchmark_cost", "upgrade_rollbacks", "dead_letters",
+            "function_errors"} <= set(log_metrics)
+    for name, block in log_metrics.items():
+        text = _metric_text(block)
+        if "local.run_metrics_log" in text:
+            missing = _payload_fields(text) - set(line) - {"message"}
+            assert not missing, f"{name} reads {missing}, which the metrics line does not have"
+    dead = _metric_text(log_metrics["dead_letters"])
+    assert DEAD_LETTER_LOG in dead and _payload_fields(dead) == {"message", "function"}
+    source = (REPO_ROOT / "shared" / "cycle" / "dead_letters.py").read_text()
+    assert re.search(r"log\.error\(DEAD_LETTER_LOG, function=", source)
+
+
+def test_dead_letter_alert_watches_the_operators_subscription(tf):
+    policy = tf["resource"][("google_monitoring_alert_policy", "dead_letters_waiting")]
+    condition = policy["conditions"][0]["condition_threshold"][0]
+    assert "google_pubsub_subscription.dead_letter_inspect.name" in condition["filter"]
+    assert "num_undelivered_messages" in condition["filter"] and condition["threshold_value"] == 0
+    assert _expr(policy["notification_channels"]) == "var.alert_notification_channels"

@@ -24,6 +24,8 @@ from shared.platform.leases import TERMINAL
 from shared.redaction import redact
 
 log = get_logger(__name__)
+# a log-based metric counts these lines (terraform/monitoring.tf): change both together
+DEAD_LETTER_LOG = "message dead-lettered after every delivery attempt"
 
 
 class AnyMessage(BaseModel):
@@ -73,7 +75,7 @@ def handle_dead_letter(message: AnyMessage, meta: EventMeta) -> None:
               "published_at": meta.publish_time, "topic": _trigger_topic(function),
               "run_id": found[0].run_id if found else None, "stage": found[1] if found else None}
     message_log.keep_dead_letter(meta.message_id, record, body)
-    log.error("message dead-lettered after every delivery attempt", function=function, attempts=attempts,
+    log.error(DEAD_LETTER_LOG, function=function, attempts=attempts,
               dead_letter_id=meta.message_id, run_id=record["run_id"], stage=record["stage"])
     if found:
         ctx, stage = found

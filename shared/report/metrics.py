@@ -24,7 +24,7 @@ log = get_logger(__name__)
 
 RUN_METRICS = "run_metrics"
 METRICS_VERSION = 1
-LOG_MESSAGE = "weekly run metrics"
+LOG_MESSAGE = "weekly run metrics"   # log-based metrics filter on it (terraform/monitoring.tf)
 HISTORY_WEEKS = 12
 HISTORY_MAX_RUNS = 1000     # a bound on one history read, far above a year of weekly runs
 
