@@ -1,0 +1,121 @@
+"""The blind relevance labels of real recorded feed items (tests/fixtures/research/
+relevance_real_labels.jsonl, guide in RELEVANCE_LABELLING.md beside it): the label file is
+well-formed and holds no item text; when the recorded payloads (../shared/fixtures) are present,
+every labelled id still parses from its file and the selection rule reproduces the labelled set.
+Missing payloads skip the payload tests (fail when CI is set), like the other real-fixture tests."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+
+import pytest
+
+from perf.relevance_data import (
+    ALLOWED_TOPICS,
+    FULL_FILES,
+    LABEL_FIELDS,
+    LABELS_PATH,
+    REQUIRED_LABEL_FIELDS,
+    SAMPLE_TOTAL,
+    SAMPLED_FILES,
+    labelled_real_items,
+    load_real_items,
+    load_real_labels,
+    select_items,
+    split_of,
+)
+from tests.conftest import fixture_path
+
+# The labels are what they are: far fewer relevant than non-relevant items (most news posts are
+# business, policy or old RL research). These are the counts found when labelling (2026-11-30);
+# the test guards against labels being lost, not a target. Adding labels may raise them.
+MIN_COUNTS = {"tune": {"relevant": 28, "not relevant": 184},
+              "heldout": {"relevant": 44, "not relevant": 194}}
+MIN_LABELS = 400
+MAX_NOTE_WORDS = 15
+
+
+@pytest.fixture(scope="module")
+def labels() -> list[dict]:
+    return load_real_labels(LABELS_PATH)
+
+
+@pytest.fixture(scope="module")
+def real_items() -> list[dict]:
+    return load_real_items(fixture_path("research"))
+
+
+def test_label_file_is_well_formed(labels):
+    assert len(labels) >= MIN_LABELS
+    for label in labels:
+        where = label.get("id")
+        assert REQUIRED_LABEL_FIELDS <= set(label) <= LABEL_FIELDS, (where, sorted(label))
+        assert "title" not in label and "summary" not in label, where
+        assert isinstance(label["id"], str) and label["id"].split(":", 1)[0] in {"arxiv", "hf", "url", "guid"}, where
+        assert isinstance(label["file"], str) and label["file"].endswith((".xml", ".json")), where
+        assert label["file"] in FULL_FILES + SAMPLED_FILES, where
+        assert isinstance(label["relevant"], bool), where
+        assert isinstance(label["topics"], list) and all(isinstance(t, str) for t in label["topics"]), where
+        assert set(label["topics"]) <= set(ALLOWED_TOPICS), (where, label["topics"])
+        assert len(set(label["topics"])) == len(label["topics"]), where
+        assert bool(label["topics"]) == label["relevant"], f"{where}: relevant items need a topic, others none"
+        note = label.get("note", "")
+        assert isinstance(note, str) and len(note.split()) <= MAX_NOTE_WORDS, where
+        assert '"' not in note and "\u201c" not in note, f"{where}: notes quote nothing"
+
+
+def test_no_duplicate_ids(labels):
+    duplicates = [i for i, n in Counter(label["id"] for label in labels).items() if n > 1]
+    assert duplicates == []
+
+
+def test_split_follows_the_hash_rule(labels):
+    for label in labels:
+        expected = "heldout" if int(hashlib.sha256(label["id"].encode()).hexdigest(), 16) % 2 else "tune"
+        assert label["split"] == expected == split_of(label["id"]), label["id"]
+
+
+def test_both_splits_have_the_counts_found_when_labelling(labels):
+    counts = Counter((label["split"], "relevant" if label["relevant"] else "not relevant") for label in labels)
+    for split, minimums in MIN_COUNTS.items():
+        for kind, minimum in minimums.items():
+            assert counts[split, kind] >= minimum, (split, kind, counts[split, kind], minimum)
+
+
+def test_every_labelled_id_still_parses_from_its_file(labels, real_items):
+    parsed = {(item["file"], item["id"]) for item in real_items}
+    gone = [f"{label['id']} ({label['file']})" for label in labels if (label["file"], label["id"]) not in parsed]
+    assert gone == [], f"labelled items that no longer parse: {gone}"
+    joined = labelled_real_items(fixtures_dir=fixture_path("research"))
+    assert len(joined) == len(labels)
+    assert all(item["title"] for item in joined)
+    assert {item["id"] for item in labelled_real_items("heldout", fixtures_dir=fixture_path("research"))} == \
+        {label["id"] for label in labels if label["split"] == "heldout"}
+
+
+def test_the_selection_rule_reproduces_the_labelled_set(labels, real_items):
+    selected = select_items(real_items)
+    assert len(selected) == SAMPLE_TOTAL
+    assert [(item["file"], item["id"]) for item in selected] == [(label["file"], label["id"]) for label in labels]
+    for name in FULL_FILES:   # every item of these files is labelled
+        assert {i["id"] for i in real_items if i["file"] == name} <= {label["id"] for label in labels}, name
+
+
+def test_the_label_file_holds_no_item_text(real_items):
+    records = [json.loads(line) for line in LABELS_PATH.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert all(set(record) <= LABEL_FIELDS for record in records)
+    # ids are identifiers (an hf: id is the repo name, which is also its title); the free text is the notes
+    lowered = "\n".join(record.get("note", "") for record in records).lower()
+    leaked = [item["id"] for item in real_items
+              if (len(item["title"]) >= 25 and item["title"].lower() in lowered)
+              or (len(item["summary"]) >= 25 and item["summary"][:60].lower() in lowered)]
+    assert leaked == [], f"titles or summaries copied into the label file: {leaked}"
+
+
+def test_joining_reports_ids_that_no_longer_parse(tmp_path, labels):
+    broken = tmp_path / "labels.jsonl"
+    ghost = {**labels[0], "id": "url:0000000000000000deadbeef"}
+    broken.write_text("\n".join(json.dumps(x) for x in [labels[1], ghost]) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="url:0000000000000000deadbeef"):
+        labelled_real_items(fixtures_dir=fixture_path("research"), labels_path=broken)
