@@ -67,3 +67,9 @@ variable "alert_notification_channels" {
   description = "Cloud Monitoring notification channel ids (projects/<p>/notificationChannels/<id>) for the dead-letter alert policy; empty: the policy opens incidents in the console only."
   default     = []
 }
+
+variable "egress_subnet_cidr" {
+  type        = string
+  description = "A free /28 for the VPC connector of the functions that call code_runner (network.tf)."
+  default     = "10.8.0.0/28"
+}

@@ -225,6 +225,14 @@ def test_unknown_dead_letter_topic(tmp_path):
         load_manifest(_write(tmp_path, "dead-letter", raw))
 
 
+def test_only_the_functions_operators_call_take_outside_traffic(manifest):
+    """Event-driven functions are reached by Pub/Sub push only (internal ingress allows it);
+    code_runner by benchmark through the VPC; api and catalog_api from outside, behind IAM."""
+    outside = sorted(f.name for f in manifest.active_functions() if f.ingress == "all")
+    assert outside == ["api", "catalog_api"]
+    assert all(f.ingress == "internal" for f in manifest.active_functions() if f.signature == "cloudevent")
+
+
 def test_secret_that_is_no_secret_setting_is_refused(tmp_path):
     """A function's `secrets` must name SecretStr settings: a typo would mount nothing."""
     raw = _raw()

@@ -110,6 +110,8 @@ LOCAL_SHAPES = {
     "function_secrets": ['in local.pipeline_functions', 'for env in f.secrets', 'contains(local.mounted_secrets, env)'],
     "secret_bindings": ['in local.function_secrets', 'for env in envs'],
     "functions": ['in local.manifest.functions', 'local.defaults', 'merge(local.defaults.retry'],
+    "internal_callers": ['in local.http_functions', 'for caller in f.invoked_by', 'if f.ingress == "internal"',
+                         'contains(keys(local.pipeline_functions), caller)'],
 }
 
 # The for_each resources the manifest needs: (type, name) -> the local its for_each must be
@@ -177,6 +179,11 @@ def problems(tf: dict, m: Manifest, secrets: list[str]) -> list[str]:
                       ("each.value.max_instances", service.get("max_instance_count"))]:
         if fn and _expr(got) != want:
             out.append(f"google_cloudfunctions2_function.function: {_expr(got)!r} where {want} is expected")
+    if fn and _expr(service.get("ingress_settings")) != 'each.value.ingress == "internal" ? "ALLOW_INTERNAL_ONLY" : "ALLOW_ALL"':
+        out.append("google_cloudfunctions2_function.function: ingress_settings does not follow the manifest's ingress")
+    for key in ("vpc_connector", "vpc_connector_egress_settings"):
+        if fn and "contains(local.internal_callers, each.key)" not in _expr(service.get(key)):
+            out.append(f"google_cloudfunctions2_function.function: {key} is not given to the callers of internal functions")
     mounts = next((d["secret_environment_variables"] for d in service.get("dynamic", [])
                    if "secret_environment_variables" in d), None)
     if fn and mounts is None:
@@ -378,3 +385,59 @@ def test_dead_letter_alert_watches_the_operators_subscription(tf):
     assert "google_pubsub_subscription.dead_letter_inspect.name" in condition["filter"]
     assert "num_undelivered_messages" in condition["filter"] and condition["threshold_value"] == 0
     assert _expr(policy["notification_channels"]) == "var.alert_notification_channels"
+
+
+def test_callers_of_internal_functions_leave_through_the_vpc(tf, manifest):
+    """code_runner is internal-ingress; its caller (benchmark) must reach it through the VPC."""
+    internal_http = {n: f for n, f in active(manifest).items() if f.signature == "http" and f.ingress == "internal"}
+    callers = {c for f in internal_http.values() for c in f.invoked_by if c in pipeline_functions(manifest)}
+    assert set(internal_http) == {"code_runner"} and callers == {"benchmark"}
+    res = tf["resource"]
+    for rtype in ("google_compute_network", "google_compute_subnetwork", "google_vpc_access_connector",
+                  "google_compute_router", "google_compute_router_nat"):
+        assert _expr(res[(rtype, "egress")]["count"]) == "local.egress", rtype
+    assert res[("google_compute_subnetwork", "egress")]["private_ip_google_access"] is True
+    broken = copy.deepcopy(tf)
+    service = broken["resource"][("google_cloudfunctions2_function", "function")]["service_config"][0]
+    del service["vpc_connector"]
+    assert any("vpc_connector" in p for p in problems(broken, manifest, tf["variable"]["secret_settings"]["default"]))
+
+
+# --- checkov (in its own virtual environment: it pins versions the project does not) -----------
+def _tool(name: str) -> str:
+    path = REPO_ROOT / ".venv-tools" / "bin" / name
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing: CI must build the tools venv (make tools)")
+        pytest.skip(f"{path} not found: run `make tools` to build the tools venv")
+    return str(path)
+
+
+def checkov_results(directory) -> dict:
+    """checkov on a Terraform directory, offline (no policy download, no platform upload)."""
+    import json
+
+    done = subprocess.run([_tool("checkov"), "-d", str(directory), "--framework", "terraform", "--skip-download",
+                           "--output", "json", "--quiet"],
+                          capture_output=True, text=True, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"}, timeout=300)
+    assert done.stdout.strip(), f"checkov printed nothing: {done.stderr[-2000:]}"
+    report = json.loads(done.stdout)
+    return report[0] if isinstance(report, list) else report
+
+
+def test_checkov_has_no_unexplained_failures():
+    report = checkov_results(TF_DIR)
+    failed = [f"{c['check_id']} {c['resource']}: {c['check_name']}" for c in report["results"]["failed_checks"]]
+    assert failed == [], "checkov failures (fix them, or suppress in place with a reason):\n" + "\n".join(failed)
+    skipped = report["results"].get("skipped_checks", [])
+    unexplained = [f"{c['check_id']} {c['resource']}" for c in skipped if len((c.get("suppress_comment") or "").strip()) < 20]
+    assert unexplained == [], f"suppressions without a reason: {unexplained}"
+    assert report["summary"]["parsing_errors"] == 0 and report["summary"]["passed"] > 0
+
+
+def test_checkov_catches_a_public_bucket(tmp_path):
+    """The check can fail: a bucket without public access prevention or uniform access fails."""
+    (tmp_path / "main.tf").write_text('resource "google_storage_bucket" "open" {\n  name     = "x"\n'
+                                      '  location = "EU"\n}\n')
+    report = checkov_results(tmp_path)
+    assert {"CKV_GCP_29", "CKV_GCP_114"} & {c["check_id"] for c in report["results"]["failed_checks"]}
