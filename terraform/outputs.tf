@@ -22,3 +22,16 @@ output "trigger_weekly_run" {
   description = "Start a weekly cycle now (the scheduler job's payload)."
   value       = "gcloud pubsub topics publish ${google_pubsub_topic.topic["weekly-cycle-requests"].name} --project ${var.project_id} --message '${jsonencode(local.manifest.scheduler_jobs["weekly-full-cycle"].payload)}'"
 }
+
+output "trigger_commands" {
+  description = "Run any scheduled job now: its scheduler payload published to its topic."
+  value = {
+    for name, job in local.manifest.scheduler_jobs :
+    name => "gcloud pubsub topics publish ${google_pubsub_topic.topic[job.topic].name} --project ${var.project_id} --message '${jsonencode(job.payload)}'"
+  }
+}
+
+output "api_call" {
+  description = "Ask the api for the pipeline's status (an authenticated call)."
+  value       = "gcloud functions call ${local.service_names["api"]} --gen2 --region ${var.region} --project ${var.project_id} --data '{\"action\": \"status\"}'"
+}
