@@ -3,8 +3,11 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # the stamp names a hash of both files: editing either reinstalls
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+# workflow and Terraform linters (actionlint, zizmor, checkov): their own venv, their pins conflict
+TOOLS_VENV  ?= .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell sha1sum requirements-tools.txt | cut -c1-12)
 
-.PHONY: install up down status demo run test test-unit perf bench clean
+.PHONY: install tools up down status demo run test test-unit perf bench clean
 
 install: $(STAMP)
 
@@ -13,6 +16,14 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+tools: $(TOOLS_STAMP)  ## linters for .github/workflows and terraform/ (tests/test_workflows.py runs them)
+
+$(TOOLS_STAMP): requirements-tools.txt
+	python3 -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS_VENV)/bin/python -m pip install --quiet -r requirements-tools.txt
+	rm -f $(TOOLS_VENV)/.installed-* && touch $(TOOLS_STAMP)
 
 up: install          ## start emulators + functions; env in .local/stack.env; DATA=demo: offline demo data
 	$(PY) -m infra.local_stack up $(if $(DATA),--data $(DATA))
@@ -29,7 +40,7 @@ demo: install        ## offline weekly cycle on demo data; report copy in .local
 run: install         ## weekly cycle against the live OpenRouter API
 	$(PY) -m infra.demo --live
 
-test: install        ## unit + integration + end-to-end (starts and stops its own local cloud)
+test: install tools  ## unit + integration + end-to-end (starts and stops its own local cloud)
 	$(PY) -m pytest
 
 test-unit: install
@@ -52,4 +63,4 @@ perf: install        ## performance and quality figures (see "Performance and qu
 bench: perf          ## old name of `make perf`
 
 clean: down
-	rm -rf .local $(VENV)
+	rm -rf .local $(VENV) $(TOOLS_VENV)

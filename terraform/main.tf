@@ -139,6 +139,7 @@ data "archive_file" "source" {
   excludes = [
     ".git", ".git/**",
     ".venv", ".venv/**",
+    ".venv-tools", ".venv-tools/**",
     ".local", ".local/**",
     "tests", "tests/**",
     "terraform", "terraform/**",

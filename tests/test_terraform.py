@@ -1,7 +1,8 @@
 """terraform/ checked offline against the manifest (no providers, no emulators): every .tf file is
 parsed with python-hcl2; the for_each resources cover every manifest function, topic, scheduler job,
-dead letter and secret; the IAM resources grant only what the rule allows (terraform/README.md);
-and `terraform fmt -check` passes. The failure tests change a copy of the parsed data, not files."""
+dead letter and secret; the IAM resources grant only what the rule allows (terraform/README.md),
+the GitHub Actions identity (terraform/github_actions.tf) included; and `terraform fmt -check`
+passes. The failure tests change a copy of the parsed data, not files."""
 from __future__ import annotations
 
 import copy
@@ -48,6 +49,11 @@ def load_terraform() -> dict:
             for entry in parsed.get(key, []):
                 out[key].update(entry)
     return out
+
+
+def _text(value) -> str:
+    """A string attribute as written (interpolations kept), whitespace normalised."""
+    return re.sub(r"\s+", " ", str(value).strip())
 
 
 def _expr(value) -> str:
@@ -112,6 +118,12 @@ LOCAL_SHAPES = {
     "functions": ['in local.manifest.functions', 'local.defaults', 'merge(local.defaults.retry'],
     "internal_callers": ['in local.http_functions', 'for caller in f.invoked_by', 'if f.ingress == "internal"',
                          'contains(keys(local.pipeline_functions), caller)'],
+    # GitHub Actions publishes the weekly trigger where the weekly scheduler job does
+    "gha_weekly_topic": ['local.manifest.scheduler_jobs["weekly-full-cycle"].topic'],
+    # the pool accepts this repository's weekly workflow on the default branch only (all of it: &&)
+    "gha_attribute_condition": ['join(" && ",', 'assertion.repository == \\"${var.github_repository}\\"',
+                                'assertion.ref == \\"${var.github_ref}\\"',
+                                'assertion.workflow_ref == \\"${local.gha_workflow_ref}\\"'],
 }
 
 # The for_each resources the manifest needs: (type, name) -> the local its for_each must be
@@ -134,6 +146,25 @@ FUNCTION_IAM = {
                                                                       "local.secret_bindings"),
     ("google_cloud_run_service_iam_member", "function_invoker"): ("roles/run.invoker", "local.invoker_bindings"),
 }
+# The GitHub Actions identity (terraform/github_actions.tf): the publisher service account gets
+# pubsub.publisher on the weekly trigger topic, and the principalSet of var.github_repository in the
+# pool may impersonate that service account; nothing else names either. (type, name) -> attributes
+GHA_SA = "google_service_account.gha_weekly_publisher"
+GHA_IAM = {
+    ("google_pubsub_topic_iam_member", "gha_weekly_publisher"): {
+        "role": "roles/pubsub.publisher",
+        "topic": "${google_pubsub_topic.topic[local.gha_weekly_topic].name}",
+        "member": "serviceAccount:${google_service_account.gha_weekly_publisher.email}"},
+    ("google_service_account_iam_member", "gha_workload_identity"): {
+        "role": "roles/iam.workloadIdentityUser",
+        "service_account_id": "${google_service_account.gha_weekly_publisher.name}",
+        "member": "principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.github.name}"
+                  "/attribute.repository/${var.github_repository}"},
+}
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+GHA_WORKFLOW_REF = "${var.github_repository}/${var.github_weekly_workflow}@${var.github_ref}"
+# A resource that grants roles (google_iam_workload_identity_pool is none)
+IAM_GRANT = re.compile(r"_iam_(member|binding|policy)$")
 # IAM for other principals (the push identity, the Pub/Sub service agent, allUsers): type -> roles
 OTHER_IAM = {
     "google_cloud_run_service_iam_member": {"roles/run.invoker"},
@@ -206,13 +237,18 @@ def problems(tf: dict, m: Manifest, secrets: list[str]) -> list[str]:
 
     # IAM: only the roles the rule allows
     for (rtype, name), block in res.items():
-        if "_iam_" not in rtype:
+        if not IAM_GRANT.search(rtype):
             continue
         if not rtype.endswith("_iam_member"):
             out.append(f"{rtype}.{name}: authoritative IAM (binding/policy) is not allowed")
             continue
         role, member, for_each = block.get("role"), _expr(block.get("member")), _expr(block.get("for_each"))
-        if "google_service_account.function[" in member:
+        if (rtype, name) in GHA_IAM:
+            out += _gha_iam_problems(rtype, name, block)
+        elif GHA_SA in member or _federated(member):
+            out.append(f"{rtype}.{name}: grants {role} to the GitHub Actions identity ({member}): the rule allows "
+                       f"only {', '.join(f'{t}.{n}' for t, n in GHA_IAM)}")
+        elif "google_service_account.function[" in member:
             allowed = FUNCTION_IAM.get((rtype, name))
             if allowed is None:
                 out.append(f"{rtype}.{name}: grants {role} to function service accounts: not implied by the rule")
@@ -220,9 +256,46 @@ def problems(tf: dict, m: Manifest, secrets: list[str]) -> list[str]:
                 out.append(f"{rtype}.{name}: {role} for_each {for_each}, the rule allows {allowed}")
         elif role not in OTHER_IAM.get(rtype, set()):
             out.append(f"{rtype}.{name}: role {role} is not allowed on {rtype}")
-    for rtype, name in FUNCTION_IAM:
+    for rtype, name in [*FUNCTION_IAM, *GHA_IAM]:
         if (rtype, name) not in res:
             out.append(f"missing IAM resource {rtype}.{name}")
+    out += _gha_provider_problems(res, locs)
+    return out
+
+
+def _federated(member: str) -> bool:
+    """A member from a workload identity pool (principal, principalSet)."""
+    return member.startswith(("principal://", "principalSet://")) or "workloadIdentityPools" in member
+
+
+def _gha_iam_problems(rtype: str, name: str, block: dict) -> list[str]:
+    """One of the two GitHub Actions bindings: exactly as GHA_IAM says, once (no for_each, no count)."""
+    out = [f"{rtype}.{name}: {key} is {_text(block.get(key))!r}, the rule allows {want!r}"
+           for key, want in GHA_IAM[(rtype, name)].items() if _text(block.get(key)) != want]
+    out += [f"{rtype}.{name}: {key} multiplies the GitHub Actions binding" for key in ("for_each", "count")
+            if key in block]
+    return out
+
+
+def _gha_provider_problems(res: dict, locs: dict) -> list[str]:
+    """The pool provider trusts GitHub's issuer and maps the claims the condition and the member use."""
+    provider = res.get(("google_iam_workload_identity_pool_provider", "github"))
+    if provider is None:
+        return ["missing google_iam_workload_identity_pool_provider.github"]
+    out = []
+    issuer = (provider.get("oidc") or [{}])[0].get("issuer_uri")
+    if issuer != GITHUB_ISSUER:
+        out.append(f"the GitHub provider trusts {issuer!r}, not {GITHUB_ISSUER}")
+    mapping = provider.get("attribute_mapping") or {}
+    for attribute, claim in [("google.subject", "assertion.sub"), ("attribute.repository", "assertion.repository"),
+                             ("attribute.ref", "assertion.ref")]:
+        if mapping.get(attribute) != claim:
+            out.append(f"the GitHub provider maps {attribute} to {mapping.get(attribute)!r}, not {claim}")
+    if _expr(provider.get("attribute_condition")) != "local.gha_attribute_condition":
+        out.append("the GitHub provider's attribute_condition is not local.gha_attribute_condition "
+                   "(repository, ref and workflow)")
+    if _text(locs.get("gha_workflow_ref")) != GHA_WORKFLOW_REF:
+        out.append(f"local.gha_workflow_ref is {_text(locs.get('gha_workflow_ref'))!r}, not {GHA_WORKFLOW_REF!r}")
     return out
 
 
@@ -319,6 +392,86 @@ def test_secret_bindings_follow_each_functions_list(manifest, secrets):
     secret_roles = {n: sorted(r.rsplit(" ", 1)[1] for r in roles if "secretAccessor" in r) for n, roles in per_sa.items()}
     assert secret_roles["alerts"] == ["GITHUB_TOKEN", "SLACK_WEBHOOK_URL", "SMTP_PASSWORD"]
     assert secret_roles["reporter"] == [] and secret_roles["api"] == [] and secret_roles["code_runner"] == []
+
+
+GHA_MEMBER = "serviceAccount:${google_service_account.gha_weekly_publisher.email}"
+
+
+def test_github_actions_identity_is_narrow(tf, manifest):
+    """The publisher may publish on the weekly scheduler job's topic, and that is the topic that
+    starts a weekly cycle; only the pool's principalSet of the repository may impersonate it."""
+    job = manifest.scheduler_jobs["weekly-full-cycle"]
+    assert job.topic == manifest.function("weekly_cycle").trigger_topic
+    res = tf["resource"]
+    granted = [(k, v["role"]) for k, v in res.items() if IAM_GRANT.search(k[0]) and
+               (GHA_SA in _text(v.get("member")) or _federated(_text(v.get("member"))))]
+    assert sorted(granted) == [(("google_pubsub_topic_iam_member", "gha_weekly_publisher"), "roles/pubsub.publisher"),
+                               (("google_service_account_iam_member", "gha_workload_identity"),
+                                "roles/iam.workloadIdentityUser")]
+    assert _expr(tf["locals"]["gha_weekly_topic"]) == 'local.manifest.scheduler_jobs["weekly-full-cycle"].topic'
+    apis = _expr(res[("google_project_service", "github_actions")]["for_each"])
+    assert "iamcredentials.googleapis.com" in apis and "sts.googleapis.com" in apis
+    assert {"github_workload_identity_provider", "github_publisher_service_account"} <= set(tf["output"])
+
+
+def test_fails_when_the_github_actions_identity_gets_more(tf, manifest, secrets):
+    publisher = ("google_pubsub_topic_iam_member", "gha_weekly_publisher")
+    impersonation = ("google_service_account_iam_member", "gha_workload_identity")
+    provider = ("google_iam_workload_identity_pool_provider", "github")
+    whole_pool = "principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.github.name}/*"
+    other_topic = '${google_pubsub_topic.topic["plan-ready"].name}'
+
+    def found(broken: dict, text: str) -> bool:
+        return any(text in p for p in problems(broken, manifest, secrets))
+
+    broken = copy.deepcopy(tf)   # publisher on the whole project
+    broken["resource"][("google_project_iam_member", "gha_project")] = {
+        "project": "${var.project_id}", "role": "roles/pubsub.publisher", "member": GHA_MEMBER}
+    assert found(broken, "gha_project")
+    broken = copy.deepcopy(tf)   # a broader role on its topic
+    broken["resource"][publisher]["role"] = "roles/editor"
+    assert found(broken, "roles/editor")
+    broken = copy.deepcopy(tf)   # its binding moved to another topic
+    broken["resource"][publisher]["topic"] = other_topic
+    assert found(broken, "gha_weekly_publisher: topic")
+    broken = copy.deepcopy(tf)   # a second topic through a binding of the other principals' kind
+    broken["resource"][("google_pubsub_topic_iam_member", "gha_other")] = {
+        "topic": other_topic, "role": "roles/pubsub.publisher", "member": GHA_MEMBER}
+    assert found(broken, "gha_other")
+    broken = copy.deepcopy(tf)   # every topic
+    broken["resource"][publisher]["for_each"] = "${local.manifest.topics}"
+    assert found(broken, "for_each")
+    broken = copy.deepcopy(tf)   # every identity of the pool may impersonate it
+    broken["resource"][impersonation]["member"] = whole_pool
+    assert found(broken, "gha_workload_identity: member")
+    broken = copy.deepcopy(tf)   # the repository may impersonate a function's service account
+    broken["resource"][impersonation]["service_account_id"] = '${google_service_account.function["api"].name}'
+    assert found(broken, "service_account_id")
+    broken = copy.deepcopy(tf)   # another role on the publisher for the pool
+    broken["resource"][("google_service_account_iam_member", "token_creator")] = {
+        "service_account_id": "${google_service_account.gha_weekly_publisher.name}",
+        "role": "roles/iam.serviceAccountTokenCreator", "member": whole_pool}
+    assert found(broken, "token_creator")
+    broken = copy.deepcopy(tf)   # the pool: any ref (a pull request's token)
+    broken["locals"]["gha_attribute_condition"] = tf["locals"]["gha_attribute_condition"].replace(
+        "assertion.ref == ", "assertion.actor == ")
+    assert found(broken, "assertion.ref")
+    broken = copy.deepcopy(tf)   # any one of the claims instead of all
+    broken["locals"]["gha_attribute_condition"] = tf["locals"]["gha_attribute_condition"].replace(
+        'join(" && "', 'join(" || "')
+    assert found(broken, "&&")
+    broken = copy.deepcopy(tf)   # another issuer
+    broken["resource"][provider]["oidc"] = [{"issuer_uri": "https://example.invalid"}]
+    assert found(broken, "trusts")
+    broken = copy.deepcopy(tf)   # no condition at all
+    del broken["resource"][provider]["attribute_condition"]
+    assert found(broken, "attribute_condition")
+    broken = copy.deepcopy(tf)   # a workflow_ref of another workflow or ref
+    broken["locals"]["gha_workflow_ref"] = "${var.github_repository}/*"
+    assert found(broken, "gha_workflow_ref")
+    broken = copy.deepcopy(tf)
+    del broken["resource"][impersonation]
+    assert found(broken, "missing IAM resource google_service_account_iam_member.gha_workload_identity")
 
 
 def test_fails_when_the_manifest_grows_a_kind_nothing_covers(tf, manifest, secrets):
