@@ -147,7 +147,8 @@ def clean_item_text(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
 
 
 def item_text(finding: Finding, max_chars: int = DEFAULT_MAX_CHARS) -> str:
-    title, summary = (finding.title or "").strip(), (finding.summary or "").strip()
+    """"title. summary", each cleaned first, then cut to max_chars."""
+    title, summary = clean_item_text(finding.title or "", max_chars), clean_item_text(finding.summary or "", max_chars)
     if title and summary:
         text = f"{title} {summary}" if title[-1] in ".!?:" else f"{title}. {summary}"
     else:
