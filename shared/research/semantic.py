@@ -75,7 +75,7 @@ class SemanticMatch(BaseModel):
     similarity: float                     # its cosine similarity, 4 decimals
     nearest: str | None                   # the topic text closest to the item
     nearest_kind: Literal["description", "exemplar", "name"] | None
-    topics: dict[str, float]              # similarity per scored topic, best first
+    topics: dict[str, float]              # similarity per scored topic (best first when made)
     vetoed: list[str] = []                # topics zeroed because one of their negatives matched
 
 
