@@ -15,9 +15,9 @@ from shared.research import blackboard as bb
 from shared.research.config import ResearchConfig, SourceSpec, load_research_config
 from shared.research.fetch import Page, SourceFetch, fetch_all
 from shared.research.findings import Finding
-from shared.research.semantic import SemanticMatch
 from shared.research.parsers import FeedError, ParsedFeed, merge_findings, parse_feed
 from shared.research.relevance import COMBINED_SCORER, Assessment, TopicMatcher, combine
+from shared.research.semantic import SemanticMatch
 from shared.research.store import ResearchStore, ScanRecord, SourceResult, repository
 from shared.text import markdown_templates
 

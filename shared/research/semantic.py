@@ -175,6 +175,8 @@ class SemanticScorer:
         self.names = [t.name for t in topics]
         self.texts: list[list[tuple[str, str]]] = [t.semantic_texts for t in topics]
         flat = tuple(text for texts in self.texts for _, text in texts)
+        if not flat:
+            return
         self.vectors = _topic_vectors(flat)                      # one row per topic text
         counts = [len(t) for t in self.texts]
         self.starts = np.cumsum([0] + counts[:-1]).astype(np.int64)
@@ -197,6 +199,9 @@ class SemanticScorer:
         np = self.model.np
         if not findings:
             return []
+        if not self.names:          # a configuration without topics: nothing to be similar to
+            return [SemanticMatch(topic=None, similarity=0.0, nearest=None, nearest_kind=None, topics={})
+                    for _ in findings]
         known = set(self.names)
         for wanted in restrict_to or []:
             unknown = [n for n in (wanted or []) if n not in known]

@@ -135,6 +135,13 @@ def test_restricted_and_vetoed_topics(scorer):
         scorer.score([RAG_ITEM], [["no such topic"]])
 
 
+def test_no_topics_no_match():
+    from shared.research.semantic import SemanticScorer
+
+    assert SemanticScorer([]).score([RAG_ITEM]) == [SemanticMatch(topic=None, similarity=0.0, nearest=None,
+                                                                  nearest_kind=None, topics={})]
+
+
 def test_centroid_aggregate():
     from shared.research.semantic import SemanticScorer
 
