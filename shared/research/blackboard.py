@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from shared.research.findings import Finding
-from shared.research.relevance import Assessment
+from shared.research.relevance import Assessment, CombinedAssessment
 
 ProposalType = Literal["evaluate_model", "prompt_change", "strategy_change", "routing_hint"]
 PROPOSAL_TYPES = ("evaluate_model", "prompt_change", "strategy_change", "routing_hint")
@@ -32,12 +32,18 @@ class Proposal(BaseModel):
 
 
 def new_finding_doc(f: Finding, a: Assessment, seen_in: list[str], scan_id: str, now: datetime) -> dict[str, Any]:
-    return {**f.model_dump(mode="python"), "assessment": a.model_dump(mode="python"),
-            "relevance": a.relevance, "impact": a.impact,
-            "top_topic": a.topics[0].topic if a.topics else None,
-            "status": "new", "seen_in": seen_in, "first_seen_at": now,
-            "first_seen_day": now.date().isoformat(), "last_seen_at": now, "first_scan_id": scan_id,
-            "versions": [f.arxiv_version] if f.arxiv_version else []}
+    """The blackboard document of a new finding. With the semantic scorer (a CombinedAssessment)
+    it also carries `borderline` (what a later LLM judge reads) and `semantic_similarity`."""
+    doc = {**f.model_dump(mode="python"), "assessment": a.model_dump(mode="python"),
+           "relevance": a.relevance, "impact": a.impact,
+           "top_topic": a.top_topic,
+           "status": "new", "seen_in": seen_in, "first_seen_at": now,
+           "first_seen_day": now.date().isoformat(), "last_seen_at": now, "first_scan_id": scan_id,
+           "versions": [f.arxiv_version] if f.arxiv_version else []}
+    if isinstance(a, CombinedAssessment):
+        doc["borderline"] = a.borderline
+        doc["semantic_similarity"] = a.semantic.similarity
+    return doc
 
 
 def update_for_resighting(existing: dict[str, Any], f: Finding, seen_in: list[str], now: datetime
@@ -70,18 +76,22 @@ def hugging_face_repo(f: Finding) -> str | None:
 def proposal_for(f: Finding, a: Assessment, type_by_topic: dict[str, str], scan_id: str,
                  now: datetime, catalog_model_id: str | None = None) -> Proposal:
     """`catalog_model_id`: the OpenRouter model of this finding's Hugging Face repository, if any."""
-    top = a.topics[0].topic if a.topics else None
+    top = a.top_topic
     ptype = "evaluate_model" if f.kind == "hf_models" else type_by_topic.get(top or "", "strategy_change")
     if ptype not in PROPOSAL_TYPES:
         ptype = "strategy_change"
     catalog_id = catalog_model_id if ptype == "evaluate_model" else None
     matched = "; ".join(f"{t.topic}: {', '.join(t.phrases)}" for t in a.topics if t.score > 0)
-    rationale = (f"{a.impact} impact ({'; '.join(a.impact_reasons)}). Matched {matched or 'no topic'}."
+    semantic = ""
+    if isinstance(a, CombinedAssessment) and a.semantic.topic:
+        semantic = (f" Semantic: {a.semantic.topic} {a.semantic.similarity:.2f}, nearest {a.semantic.nearest_kind}"
+                    f" \"{a.semantic.nearest}\".")
+    rationale = (f"{a.impact} impact ({'; '.join(a.impact_reasons)}). Matched {matched or 'no topic'}.{semantic}"
                  + (f" Available on OpenRouter as {catalog_id}." if catalog_id else
                     " Not in the OpenRouter catalog yet." if ptype == "evaluate_model" else ""))
     evidence = [f.url] + ([f"https://arxiv.org/abs/{f.arxiv_id}"] if f.arxiv_id and "arxiv.org" not in f.url else []) \
         + ([f.signals.github_url] if f.signals.github_url else [])
     pid = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{ptype}--{f.id}")[:300]
     return Proposal(id=pid, type=ptype, finding_id=f.id, title=f.title, rationale=rationale,
-                    evidence=evidence, topics=[t.topic for t in a.topics if t.score > 0], impact=a.impact,
+                    evidence=evidence, topics=a.positive_topics, impact=a.impact,
                     catalog_model_id=catalog_id, created_at=now, scan_id=scan_id)

@@ -1,9 +1,16 @@
-"""Research scan configuration: sources and topics from a YAML file (RESEARCH_SOURCES or
---sources; default shared/research/default_config.yaml)."""
+"""Research scan configuration: sources, topics and the semantic scorer's settings from a YAML
+file (RESEARCH_SOURCES or --sources; default shared/research/default_config.yaml).
+
+A file without `topics:` uses the default topics; it then also uses the default `semantic:`
+section unless it has its own (the semantic thresholds were set for the default topics'
+descriptions and exemplars). A file with its own topics and no `semantic:` section scores with
+keywords only (`semantic.enabled` defaults to false), exactly as before the semantic scorer.
+A topic without `description` and `exemplars` is compared by the semantic scorer with its name
+alone (a weak signal: give topics a description when semantic scoring is on)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -52,6 +59,58 @@ class TopicSpec(BaseModel):
     synonyms: list[str] = []
     negative: list[str] = []
     proposal_type: str = "strategy_change"  # what a high-impact finding on this topic proposes
+    # semantic scorer: what the topic is about, in one or two sentences, and short texts that
+    # describe typical relevant items (written for the configuration, never copied from a feed)
+    description: str | None = Field(None, min_length=1, max_length=1000)
+    exemplars: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field([], max_length=20)
+
+    @field_validator("description")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("description must not be blank")
+        return value
+
+    @field_validator("exemplars")
+    @classmethod
+    def _exemplars_not_blank(cls, value: list[str]) -> list[str]:
+        blank = [i for i, text in enumerate(value) if not text.strip()]
+        if blank:
+            raise ValueError(f"exemplars must not be blank (item {blank[0]})")
+        return value
+
+    @property
+    def semantic_texts(self) -> list[tuple[str, str]]:
+        """(kind, text) the semantic scorer compares items with: the description and the
+        exemplars, or the topic's name when it has neither."""
+        texts = ([("description", self.description)] if self.description else []) \
+            + [("exemplar", e) for e in self.exemplars]
+        return texts or [("name", self.name)]
+
+
+class BorderlineSpec(BaseModel):
+    """Half-widths of the band around each threshold in which a decision counts as borderline."""
+    model_config = ConfigDict(extra="forbid", strict=True)
+    semantic_band: float = Field(0.05, ge=0, le=0.5)    # cosine similarity
+    keyword_band: float = Field(0.5, ge=0, le=100)      # keyword relevance points
+
+
+class SemanticSpec(BaseModel):
+    """The semantic scorer (shared/research/semantic.py) and how it combines with the keyword
+    scorer (shared/research/relevance.py, `combine`)."""
+    model_config = ConfigDict(extra="forbid", strict=True)
+    enabled: bool = False
+    threshold: float = Field(0.45, gt=0, lt=1)     # cosine similarity: at or above, relevant
+    strong: float = Field(0.60, gt=0, lt=1)        # at or above: 2 impact points (threshold: 1)
+    aggregate: Literal["max", "centroid"] = "max"  # per topic: best single text, or their centroid
+    max_chars: int = Field(2000, ge=100, le=100_000)  # of title + summary embedded per item
+    borderline: BorderlineSpec = BorderlineSpec()
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SemanticSpec":
+        if self.strong < self.threshold:
+            raise ValueError(f"strong ({self.strong}) must be >= threshold ({self.threshold})")
+        return self
 
 
 class HostPolicy(BaseModel):
@@ -68,6 +127,7 @@ class ResearchConfig(BaseModel):
     hosts: dict[str, HostPolicy] = {}
     sources: list[SourceSpec]
     topics: list[TopicSpec]
+    semantic: SemanticSpec = SemanticSpec()
 
     @model_validator(mode="after")
     def _unique(self) -> "ResearchConfig":
@@ -75,9 +135,12 @@ class ResearchConfig(BaseModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate source names: {dupes}")
-        topic_names = {t.name for t in self.topics}
+        topic_names = [t.name for t in self.topics]
+        dupes = sorted({n for n in topic_names if topic_names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate topic names: {dupes}")
         for s in self.sources:
-            unknown = set(s.topics or []) - topic_names
+            unknown = set(s.topics or []) - set(topic_names)
             if unknown:
                 raise ValueError(f"source {s.name}: unknown topics {sorted(unknown)}")
         return self
@@ -105,7 +168,11 @@ def load_research_config(path: str | Path | None = None) -> ResearchConfig:
         raise ResearchConfigError(f"research configuration {path} is not valid YAML: {exc}") from None
     if isinstance(raw, dict) and "topics" not in raw and path != DEFAULT_CONFIG:
         # one source of truth for topics: a sources file without them uses the defaults
-        raw["topics"] = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))["topics"]
+        default = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+        raw["topics"] = default["topics"]
+        # the semantic thresholds belong to the default topics' descriptions: inherited with them
+        if "semantic" not in raw and "semantic" in default:
+            raw["semantic"] = default["semantic"]
     try:
         return ResearchConfig.model_validate(raw)
     except ValidationError as exc:

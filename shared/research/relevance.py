@@ -56,6 +56,40 @@ likes >= 1000 or trending score >= 500 -> +1; downloads >= 100,000 -> +1; code r
 (github_url) -> +1; venue -> +1; kind "rss" (a lab's own blog or news) -> +1.
 high >= 4 points, medium >= 2, else low; a finding with relevance 0 is always low. Every
 contribution is listed in words in `impact_reasons`.
+
+Combination with the semantic scorer (`combine`, when `semantic.enabled`)
+-------------------------------------------------------------------------
+shared/research/semantic.py ("semantic-v1") gives each finding a cosine similarity with every
+topic (its description and exemplars), the best topic and the nearest exemplar. `combine` turns a
+keyword `Assessment` and that `SemanticMatch` into a `CombinedAssessment`
+(scorer "keywords-v1+semantic-v1"):
+
+* Negatives veto both scorers: a topic whose negative phrase matches the finding scores 0 for the
+  semantic scorer too (listed in `semantic.vetoed`).
+* Relevant when either scorer is confident:
+      relevant = relevance >= relevance_threshold  OR  similarity >= semantic.threshold
+  `keyword_relevant` and `semantic_relevant` say which one (or both) decided.
+* `relevance` stays the keyword relevance (0 for a finding only the semantic scorer found);
+  `topics` stay the keyword topics with their matched phrases; `semantic` holds the semantic
+  topic, similarity, nearest exemplar (or description) and the similarity per topic.
+* `topic` (the topic used for the findings file and proposals): the keyword best topic when the
+  keywords are confident, else the semantic topic when the semantic scorer is, else the keyword
+  best topic, else the semantic topic.
+* Borderline: no scorer is clearly above its threshold, and not both clearly below:
+      sure_yes(x, t, band) = x >= t + band;   sure_no(x, t, band) = x < t - band
+      borderline = not (sure_yes(kw) or sure_yes(sem)) and not (sure_no(kw) and sure_no(sem))
+  with `semantic.borderline.keyword_band` (relevance points) and `.semantic_band` (similarity).
+  A band of 0 on both makes nothing borderline. A later LLM judge is meant to read only these.
+* Impact: the relevance points are the larger of the keyword rule above and the semantic rule
+  similarity >= semantic.strong -> +2, >= semantic.threshold -> +1, given with the reason
+  "semantic similarity 0.52 (RAG)" (the keyword reason when both give the same points). The
+  other signals count as above. "Always low" applies when neither scorer finds the finding
+  relevant (relevance 0 and similarity below the threshold). So a finding only the semantic
+  scorer found can reach medium or high impact (and a proposal) through its similarity and its
+  signals, as a keyword finding does through its phrases.
+
+With `semantic.enabled: false` nothing of this runs: the scan stores exactly the keyword
+`Assessment` it stored before the semantic scorer existed.
 """
 from __future__ import annotations
 
@@ -65,10 +99,12 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from shared.research.config import TopicSpec
+from shared.research.config import SemanticSpec, TopicSpec
 from shared.research.findings import Finding
+from shared.research.semantic import SCORER as SEMANTIC_SCORER, SemanticMatch
 
 SCORER = "keywords-v1"
+COMBINED_SCORER = f"{SCORER}+{SEMANTIC_SCORER}"
 PHRASE_VALUE = 1.0
 SYNONYM_VALUE = 0.5
 TITLE_FACTOR = 2.0
@@ -95,6 +131,37 @@ class Assessment(BaseModel):
     @property
     def best_topic(self) -> str | None:
         return self.topics[0].topic if self.topics and self.topics[0].score > 0 else None
+
+    @property
+    def top_topic(self) -> str | None:
+        """The topic a finding is filed and proposed under."""
+        return self.topics[0].topic if self.topics else None
+
+    @property
+    def positive_topics(self) -> list[str]:
+        return [t.topic for t in self.topics if t.score > 0]
+
+
+class CombinedAssessment(Assessment):
+    """A keyword Assessment with the semantic scorer's verdict (see "Combination" above)."""
+    scorer: str = COMBINED_SCORER
+    topic: str | None               # filed and proposed under this topic
+    relevant: bool
+    keyword_relevant: bool
+    semantic_relevant: bool
+    borderline: bool
+    semantic: SemanticMatch
+
+    @property
+    def top_topic(self) -> str | None:
+        return self.topic
+
+    @property
+    def positive_topics(self) -> list[str]:
+        topics = super().positive_topics
+        if self.semantic_relevant and self.semantic.topic not in topics:
+            topics.append(self.semantic.topic)
+        return topics
 
 
 # --- phrase compilation ------------------------------------------------------------------------
@@ -232,6 +299,15 @@ class TopicMatcher:
             score = 0.0
         return TopicMatch(topic=topic.spec.name, score=round(score, 4), phrases=names, negatives=negatives)
 
+    def negated(self, finding: Finding, restrict_to: list[str] | None = None) -> list[str]:
+        """The topics (of restrict_to, default all) one of whose negative phrases matches the
+        finding's title or summary."""
+        title, summary = finding.title or "", finding.summary or ""
+        fields = [(title, title.lower()), (summary, summary.lower())]
+        return [t.spec.name for t in self._topics
+                if (restrict_to is None or t.spec.name in restrict_to)
+                and any(n.spans(raw, lower) for n in t.negatives for raw, lower in fields)]
+
     def assess(self, finding: Finding, restrict_to: list[str] | None = None) -> Assessment:
         if restrict_to is None:
             topics = self._topics
@@ -262,7 +338,35 @@ def _pipeline_tag(finding: Finding) -> str | None:
     return None
 
 
-def _impact(finding: Finding, relevance: float, best: str | None) -> tuple[str, list[str]]:
+def combine(finding: Finding, a: Assessment, semantic: SemanticMatch, spec: SemanticSpec,
+            relevance_threshold: float) -> CombinedAssessment:
+    """The keyword assessment `a` and the semantic verdict on the same finding, combined by the
+    rules in this module's docstring. `semantic` must have been scored with the topics vetoed
+    by their negatives (TopicMatcher.negated)."""
+    sim = semantic.similarity if semantic.topic is not None else 0.0
+    kw_relevant = a.relevance >= relevance_threshold
+    sem_relevant = semantic.topic is not None and sim >= spec.threshold
+    kw_band, sem_band = spec.borderline.keyword_band, spec.borderline.semantic_band
+    sure_yes = a.relevance >= relevance_threshold + kw_band or sim >= spec.threshold + sem_band
+    sure_no = a.relevance < relevance_threshold - kw_band and sim < spec.threshold - sem_band
+    if kw_relevant:
+        topic = a.best_topic
+    elif sem_relevant:
+        topic = semantic.topic
+    else:
+        topic = a.best_topic or semantic.topic
+    sem_points = 2 if sem_relevant and sim >= spec.strong else 1 if sem_relevant else 0
+    impact, reasons = _impact(finding, a.relevance, a.best_topic if a.relevance > 0 else None,
+                              (sem_points, f"semantic similarity {sim:.2f} ({semantic.topic})"))
+    return CombinedAssessment(relevance=a.relevance, topics=a.topics, impact=impact, impact_reasons=reasons,
+                              topic=topic, relevant=kw_relevant or sem_relevant, keyword_relevant=kw_relevant,
+                              semantic_relevant=sem_relevant, borderline=not sure_yes and not sure_no,
+                              semantic=semantic)
+
+
+def _impact(finding: Finding, relevance: float, best: str | None,
+            semantic: tuple[int, str] | None = None) -> tuple[str, list[str]]:
+    """`semantic`: (relevance points from the semantic similarity, their reason), when combined."""
     points, reasons = 0, []
 
     def add(n: int, reason: str) -> None:
@@ -270,10 +374,12 @@ def _impact(finding: Finding, relevance: float, best: str | None) -> tuple[str, 
         points += n
         reasons.append(reason)
 
-    if relevance >= 3:
-        add(2, f"relevance {_fmt(relevance)} ({best})")
-    elif relevance >= 1.5:
-        add(1, f"relevance {_fmt(relevance)} ({best})")
+    kw_points = 2 if relevance >= 3 else 1 if relevance >= 1.5 else 0
+    sem_points = semantic[0] if semantic else 0
+    if kw_points and kw_points >= sem_points:
+        add(kw_points, f"relevance {_fmt(relevance)} ({best})")
+    elif sem_points:
+        add(sem_points, semantic[1])
     sig = finding.signals
     if sig.upvotes is not None and sig.upvotes >= 150:
         add(2, f"{sig.upvotes:,} HF upvotes")
@@ -295,7 +401,7 @@ def _impact(finding: Finding, relevance: float, best: str | None) -> tuple[str, 
         add(1, f"venue: {_venue(sig.venue)}")
     if finding.kind == "rss":
         add(1, "lab announcement")
-    if relevance <= 0:
+    if relevance <= 0 and not sem_points:
         reasons.append("no configured topic matched: impact low")
         return "low", reasons
     return ("high" if points >= 4 else "medium" if points >= 2 else "low"), reasons

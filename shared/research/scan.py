@@ -16,12 +16,21 @@ from shared.research.config import ResearchConfig, SourceSpec, load_research_con
 from shared.research.fetch import Page, SourceFetch, fetch_all
 from shared.research.findings import Finding
 from shared.research.parsers import FeedError, ParsedFeed, merge_findings, parse_feed
-from shared.research.relevance import Assessment, TopicMatcher
+from shared.research.relevance import COMBINED_SCORER, Assessment, TopicMatcher, combine
+from shared.research.semantic import SemanticMatch
 from shared.research.store import ResearchStore, ScanRecord, SourceResult, repository
 from shared.text import markdown_templates
 
 log = get_logger(__name__)
 LLM_NOTE = "keyword scorer only: no LLM second opinion is implemented in this version"
+SEMANTIC_NOTE = "wordllama l2_supercat 256; no LLM second opinion is implemented in this version"
+
+
+def scorer_name(config: ResearchConfig) -> str:
+    """What the scan record says scored the findings."""
+    if config.semantic.enabled:
+        return f"{COMBINED_SCORER} ({SEMANTIC_NOTE})"
+    return f"keywords-v1 ({LLM_NOTE})"
 
 
 def window_for(as_of: date, days: int) -> tuple[datetime, datetime]:
@@ -84,10 +93,20 @@ class ResearchScan:
                     first_source[finding.id] = f.spec.name
 
         restrict = {s.name: s.topics for s in self.config.sources}
+        semantic = self._semantic(merged, {fid: restrict.get(src) for fid, src in first_source.items()})
         assessed: dict[str, Assessment] = {}
+        borderline = borderline_irrelevant = semantic_only = 0
         for fid, finding in merged.items():
             a = self.matcher.assess(finding, restrict.get(first_source[fid]))
-            if a.relevance < self.config.relevance_threshold:
+            if semantic is not None:
+                a = combine(finding, a, semantic[fid], self.config.semantic, self.config.relevance_threshold)
+                relevant = a.relevant
+                borderline += a.borderline and relevant
+                borderline_irrelevant += a.borderline and not relevant
+                semantic_only += relevant and not a.keyword_relevant
+            else:
+                relevant = a.relevance >= self.config.relevance_threshold
+            if not relevant:
                 for src in seen_in[fid]:
                     results[src].irrelevant += 1
                 continue
@@ -130,8 +149,30 @@ class ResearchScan:
             "requests": sum(r.requests for r in results.values()),
             "bytes": sum(r.bytes for r in results.values()),
         }
+        if semantic is not None:
+            self.rec.counts.update({"semantic_only": semantic_only, "borderline": borderline,
+                                    "borderline_irrelevant": borderline_irrelevant})
         self.rec.findings_uri = write_findings_file(self.settings, self.config, self.now.date(),
                                                     self.rec.scorer, self.store)
+
+    def _semantic(self, merged: dict[str, Finding], restrict: dict[str, list[str] | None]
+                  ) -> dict[str, SemanticMatch] | None:
+        """The semantic scorer's verdict on every merged finding (None when it is disabled).
+        The model is imported and loaded here, on the first scan of a process that needs it."""
+        if not self.config.semantic.enabled:
+            return None
+        if not merged:
+            return {}
+        from shared.research.semantic import SemanticScorer
+
+        started = time.monotonic()
+        spec = self.config.semantic
+        scorer = SemanticScorer(self.config.topics, spec.aggregate, spec.max_chars)
+        ids = list(merged)
+        matches = scorer.score([merged[i] for i in ids], [restrict[i] for i in ids],
+                               [self.matcher.negated(merged[i], restrict[i]) for i in ids])
+        log.info("semantic scoring done", items=len(ids), duration_s=round(time.monotonic() - started, 3))
+        return dict(zip(ids, matches))
 
     def _parse_source(self, f: SourceFetch) -> tuple[SourceResult, list[Finding]]:
         spec = f.spec
@@ -186,7 +227,8 @@ _env = markdown_templates("shared.research")
 def findings_markdown(config: ResearchConfig, day: date, findings: list[dict[str, Any]],
                       proposals: list[dict[str, Any]], scorer: str) -> str:
     by_topic: dict[str, list[dict[str, Any]]] = {t.name: [] for t in config.topics}
-    for f in sorted(findings, key=lambda d: (-d.get("relevance", 0), d["id"])):
+    # a finding only the semantic scorer found (relevance 0) comes after the keyword ones
+    for f in sorted(findings, key=lambda d: (-d.get("relevance", 0), -d.get("semantic_similarity", 0), d["id"])):
         top = f.get("top_topic")
         if top in by_topic:
             by_topic[top].append(f)
@@ -217,7 +259,7 @@ def run_scan(settings: Settings, scan_id: str, as_of: date | None = None,
     start, end = window_for(as_of, config.window_days)
     rec = ScanRecord(scan_id=scan_id, as_of=as_of, window_start=start, window_end=end,
                      config=str(path or "default (shared/research/default_config.yaml)"),
-                     scorer=f"keywords-v1 ({LLM_NOTE})", started_at=now)
+                     scorer=scorer_name(config), started_at=now)
     # The claim creates the whole initial record (status "running"), so a reader polling the
     # scan while it runs finds the window and configuration already.
     claim = store.claim_scan(rec)

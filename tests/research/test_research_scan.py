@@ -84,9 +84,16 @@ def test_scan_posts_deduplicated_scored_findings_and_proposals(both):
     stored = both.findings()
     assert rec.counts["new"] == len(stored) > 0 and sorted(stored) == rec.new_findings
     assert rec.counts["irrelevant"] > 0  # the demo feeds hold off-topic papers
-    # every stored finding says why it matched, with the phrases
+    # every stored finding says why it matched: the phrases, and the semantic scorer's nearest
+    # exemplar (the demo sources inherit the default semantic section)
+    assert rec.scorer.startswith("keywords-v1+semantic-v1")
     for f in stored.values():
-        assert f["relevance"] >= 1.0 and f["assessment"]["topics"][0]["phrases"], f["id"]
+        a = f["assessment"]
+        assert a["relevant"] and a["semantic"]["nearest"] and "borderline" in f, f["id"]
+        if a["keyword_relevant"]:
+            assert f["relevance"] >= 1.0 and a["topics"][0]["phrases"], f["id"]
+        else:
+            assert a["semantic"]["similarity"] >= 0.45 and f["top_topic"] == a["semantic"]["topic"], f["id"]
         assert f["status"] in ("new", "proposed") and f["first_scan_id"] == "rs-1"
     # one arXiv paper seen through the API, the RSS feed and HF daily papers is one finding
     multi = [f for f in stored.values() if f["id"].startswith("arxiv:") and len(f["seen_in"]) >= 2]
