@@ -27,6 +27,7 @@ combined F1 over a range of semantic thresholds (for tuning on a tune half; neve
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--semantic-threshold", type=float, help="semantic threshold (default: config semantic.threshold)")
     p.add_argument("--aggregate", choices=("max", "centroid"), help="default: config semantic.aggregate")
     p.add_argument("--labels", default=str(LABELS), help="labelled JSONL set")
+    p.add_argument("--real", choices=("tune", "heldout", "all"),
+                   help="the blind-labelled REAL feed items instead (perf/relevance_data.py; their text is read "
+                        "from ../shared/fixtures/research): the tuning half, the held-out half or both")
     p.add_argument("--scorer", choices=SCORERS + ("all",), default="all")
     p.add_argument("--sweep", action="store_true", help="semantic / combined F1 over semantic thresholds")
     p.add_argument("--errors", action="store_true", help="list every false positive and negative")
@@ -155,7 +159,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.aggregate:
         update["aggregate"] = args.aggregate
     spec = SemanticSpec.model_validate({**config.semantic.model_dump(), **update})
-    items = load_labelled(args.labels)
+    if args.real:
+        from perf.relevance_data import LABELS_PATH, FixturesMissing, labelled_real_items
+
+        try:
+            items = labelled_real_items(split=None if args.real == "all" else args.real)
+        except FixturesMissing as exc:
+            print(f"error: the real feed items need ../shared/fixtures/research: {exc}", file=sys.stderr)
+            return 2
+        args.labels = f"{LABELS_PATH.name} [{args.real}]"
+    else:
+        items = load_labelled(args.labels)
     scorers = SCORERS if args.scorer == "all" else (args.scorer,)
     matcher = TopicMatcher(config.topics)
     combined = None
