@@ -194,7 +194,7 @@ def test_impact_medium_for_a_popular_model_repo(matcher):
 
 
 def test_impact_lab_announcement_and_thresholds(matcher):
-    a = matcher.assess(finding("Introducing Acme 2", "", kind="rss"))
+    a = matcher.assess(finding("Acme 2 System Card", "", kind="rss"))
     assert (a.impact, a.impact_reasons) == ("medium", ["relevance 2.0 (new model release)", "lab announcement"])
     low = matcher.assess(finding("x", "a learned router", upvotes=49, likes=999, downloads=99_999,
                                  trending_score=499.9))
