@@ -662,7 +662,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    print(load_stack_env(args.stack_env), file=sys.stderr)
+    try:
+        print(load_stack_env(args.stack_env), file=sys.stderr)
+    except (OSError, UnicodeDecodeError) as exc:   # a folder, no permission, a binary file
+        _err(f"cannot read --stack-env {args.stack_env}: {getattr(exc, 'strerror', None) or exc}")
+        return 2
     from shared.config import ConfigError
     from shared.platform import backend
     from shared.platform.http import SourceError

@@ -83,3 +83,13 @@ def test_an_unexpected_error_is_one_line_with_exit_5_and_verbose_adds_the_traceb
         err = capsys.readouterr().err
         assert "unexpected RuntimeError: something we did not foresee" in err
         assert ("Traceback" in err) is traceback_shown
+
+
+def test_a_stack_env_that_is_not_a_readable_file_is_one_clear_line(tmp_path):
+    """--stack-env naming a folder (or an unreadable file) is exit 2 with one line, not a traceback."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-m", "shared.cli", "--stack-env", str(tmp_path), "weekly", "status"],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert f"error: cannot read --stack-env {tmp_path}: Is a directory" in done.stderr
+    assert "Traceback" not in done.stderr
