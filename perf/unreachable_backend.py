@@ -23,7 +23,7 @@ from shared.pipeline import REPO_ROOT
 def timed(env: dict[str, str]) -> tuple[float, int, str]:
     base = {"PATH": os.environ["PATH"], "HOME": "/nonexistent-home", "PYTHONPATH": str(REPO_ROOT)}
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "shared.cli", "--stack-env", "/nonexistent", "weekly", "status"],
+    done = subprocess.run([sys.executable, "-m", "shared.cli", "--stack-env", "/nonexistent/no-stack.env", "weekly", "status"],
                           env={**base, **env}, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
     line = next((x for x in done.stderr.splitlines() if x.startswith("error: ")), done.stderr[-200:])
     return time.monotonic() - started, done.returncode, line

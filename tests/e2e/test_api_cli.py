@@ -116,7 +116,7 @@ def cli(cloud, *args: str, env_extra: dict | None = None, with_stack: bool = Tru
     if with_stack:
         env.update(cloud.env)
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "shared.cli", "--stack-env", "/nonexistent", *args],
+    return subprocess.run([sys.executable, "-m", "shared.cli", "--stack-env", "/nonexistent/no-stack.env", *args],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
 
 

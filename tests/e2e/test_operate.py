@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.emulators, pytest.mark.e2e]
 def cli(cloud, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_EMULATOR_HOST")}
     env.update(cloud.env)
-    return subprocess.run([sys.executable, "-m", "shared.cli", "--stack-env", "/nonexistent", *args],
+    return subprocess.run([sys.executable, "-m", "shared.cli", "--stack-env", "/nonexistent/no-stack.env", *args],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
 
 

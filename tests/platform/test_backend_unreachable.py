@@ -16,7 +16,7 @@ HANG_GUARD_S = 90
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     base = {"PATH": os.environ["PATH"], "HOME": "/nonexistent-home", "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.run([sys.executable, "-m", "shared.cli", "--stack-env", "/nonexistent", *args],
+    return subprocess.run([sys.executable, "-m", "shared.cli", "--stack-env", "/nonexistent/no-stack.env", *args],
                           env={**base, **env}, capture_output=True, text=True, timeout=HANG_GUARD_S, cwd=REPO_ROOT)
 
 
@@ -78,7 +78,7 @@ def test_an_unexpected_error_is_one_line_with_exit_5_and_verbose_adds_the_traceb
     monkeypatch.setattr(backend, "probe", lambda *a, **k: None)
     monkeypatch.setattr(cli, "cmd_weekly_status", boom)
     for verbose, traceback_shown in ((False, False), (True, True)):
-        argv = (["--verbose"] if verbose else []) + ["--stack-env", "/nonexistent", "weekly", "status"]
+        argv = (["--verbose"] if verbose else []) + ["--stack-env", "/nonexistent/no-stack.env", "weekly", "status"]
         assert cli.main(argv) == 5
         err = capsys.readouterr().err
         assert "unexpected RuntimeError: something we did not foresee" in err
