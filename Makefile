@@ -53,6 +53,8 @@ perf: install        ## performance and quality figures (see "Performance and qu
 	$(PY) -m perf.relevance_precision
 	$(PY) -m perf.relevance_precision --labels tests/fixtures/research/relevance_heldout.jsonl
 	$(PY) -m perf.research_relevance_cost
+	$(PY) -m perf.research_judge --real tune
+	$(PY) -m perf.research_judge --real heldout
 	$(PY) -m perf.bench_throughput
 	$(PY) -m perf.scorer_adversary
 	$(PY) -m perf.unreachable_backend

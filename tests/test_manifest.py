@@ -250,12 +250,13 @@ def test_isolated_function_holding_a_secret_is_refused(tmp_path):
 
 def test_only_the_functions_that_read_a_secret_list_it(manifest):
     """Least privilege: each secret is held by the functions whose code reads it (the catalog's
-    OpenRouter client, the benchmark's LLM client, GitHub review PRs and alert channels)."""
+    OpenRouter client, the benchmark's LLM client, also used by the research scan's optional LLM
+    judge, GitHub review PRs and alert channels)."""
     holders = {env: sorted(f.name for f in manifest.active_functions() if env in f.secrets)
                for env in ("OPENROUTER_API_KEY", "LLM_API_KEY", "GITHUB_TOKEN", "SLACK_WEBHOOK_URL", "SMTP_PASSWORD")}
     assert holders == {
-        "OPENROUTER_API_KEY": ["benchmark", "catalog_sync", "drift_check"],
-        "LLM_API_KEY": ["benchmark"],
+        "OPENROUTER_API_KEY": ["benchmark", "catalog_sync", "drift_check", "research_scan"],
+        "LLM_API_KEY": ["benchmark", "research_scan"],
         "GITHUB_TOKEN": ["alerts", "planner", "upgrade"],
         "SLACK_WEBHOOK_URL": ["alerts"],
         "SMTP_PASSWORD": ["alerts"],

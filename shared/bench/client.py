@@ -58,11 +58,15 @@ class ChatClient:
         return self.chat(model, messages, seed=self.settings.bench_seed, temperature=0, max_tokens=case.max_tokens)
 
     def chat(self, model: str, messages: Sequence[Mapping[str, str]], *, seed: int, temperature: float,
-             max_tokens: int) -> Completion:
-        """One call from explicit messages (a strategy's system message, a sample's seed)."""
+             max_tokens: int, response_format: Mapping[str, Any] | None = None) -> Completion:
+        """One call from explicit messages (a strategy's system message, a sample's seed).
+        `response_format` (e.g. a JSON schema, for the research judge) is sent when given; the
+        benchmark never sends one. A server may ignore it: the caller validates the answer."""
         body: dict[str, Any] = {"model": model, "messages": [dict(m) for m in messages], "temperature": temperature,
                                 "seed": seed, "max_tokens": max_tokens,
                                 "usage": {"include": True}}  # OpenRouter: report usage.cost
+        if response_format is not None:
+            body["response_format"] = dict(response_format)
         started = time.monotonic()
         try:
             fetched = self.http.post_json("/chat/completions", body, timeout_s=self.settings.bench_call_timeout_s)

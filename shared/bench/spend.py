@@ -52,12 +52,17 @@ class Cap:
 
 
 class SpendLedger:
-    def __init__(self, settings: Settings, bench_id: str, now: datetime | None = None):
+    """`run_cap` (the name a refusal gives it, its limit) replaces BENCH_BUDGET_USD as the cap of
+    this run: the research judge spends under `judge.budget_usd` per scan, and under the same day
+    and week caps as the benchmark (its run id, e.g. "research-judge-<scan id>", names its run document)."""
+
+    def __init__(self, settings: Settings, bench_id: str, now: datetime | None = None,
+                 run_cap: tuple[str, Decimal] | None = None):
         day, week = period_keys(now or datetime.now(timezone.utc))
         self.bench_id = bench_id
+        run_setting, run_limit = run_cap or ("BENCH_BUDGET_USD", decimal_setting(settings.bench_budget_usd))
         self.caps = (
-            Cap("BENCH_BUDGET_USD", f"run-{fs.doc_id(bench_id)}", "run", bench_id,
-                decimal_setting(settings.bench_budget_usd)),
+            Cap(run_setting, f"run-{fs.doc_id(bench_id)}", "run", bench_id, run_limit),
             Cap("BENCH_DAILY_BUDGET_USD", f"day-{day}", "day", day, decimal_setting(settings.bench_daily_budget_usd)),
             Cap("BENCH_WEEKLY_BUDGET_USD", f"week-{week}", "week", week,
                 decimal_setting(settings.bench_weekly_budget_usd)),

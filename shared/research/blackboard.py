@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from shared.research.findings import Finding
-from shared.research.relevance import Assessment, CombinedAssessment
+from shared.research.relevance import Assessment, CombinedAssessment, JudgedAssessment
 
 ProposalType = Literal["evaluate_model", "prompt_change", "strategy_change", "routing_hint"]
 PROPOSAL_TYPES = ("evaluate_model", "prompt_change", "strategy_change", "routing_hint")
@@ -33,7 +33,9 @@ class Proposal(BaseModel):
 
 def new_finding_doc(f: Finding, a: Assessment, seen_in: list[str], scan_id: str, now: datetime) -> dict[str, Any]:
     """The blackboard document of a new finding. With the semantic scorer (a CombinedAssessment)
-    it also carries `borderline` (what a later LLM judge reads) and `semantic_similarity`."""
+    it also carries `borderline` (what the LLM judge reads) and `semantic_similarity`; when the
+    LLM judge decided it (a JudgedAssessment), `judge` {model, relevance, topics, reason, at,
+    cost_usd, simulated}."""
     doc = {**f.model_dump(mode="python"), "assessment": a.model_dump(mode="python"),
            "relevance": a.relevance, "impact": a.impact,
            "top_topic": a.top_topic,
@@ -43,6 +45,8 @@ def new_finding_doc(f: Finding, a: Assessment, seen_in: list[str], scan_id: str,
     if isinstance(a, CombinedAssessment):
         doc["borderline"] = a.borderline
         doc["semantic_similarity"] = a.semantic.similarity
+    if isinstance(a, JudgedAssessment):   # the LLM judge decided (shared/research/judge.py)
+        doc["judge"] = a.judge.model_dump(mode="python")
     return doc
 
 
@@ -86,6 +90,8 @@ def proposal_for(f: Finding, a: Assessment, type_by_topic: dict[str, str], scan_
     if isinstance(a, CombinedAssessment) and a.semantic.topic:
         semantic = (f" Semantic: {a.semantic.topic} {a.semantic.similarity:.2f}, nearest {a.semantic.nearest_kind}"
                     f" \"{a.semantic.nearest}\".")
+    if isinstance(a, JudgedAssessment):
+        semantic += f" {a.decision}."
     rationale = (f"{a.impact} impact ({'; '.join(a.impact_reasons)}). Matched {matched or 'no topic'}.{semantic}"
                  + (f" Available on OpenRouter as {catalog_id}." if catalog_id else
                     " Not in the OpenRouter catalog yet." if ptype == "evaluate_model" else ""))

@@ -6,7 +6,11 @@ section unless it has its own (the semantic thresholds were set for the default 
 descriptions and exemplars). A file with its own topics and no `semantic:` section scores with
 keywords only (`semantic.enabled` defaults to false), exactly as before the semantic scorer.
 A topic without `description` and `exemplars` is compared by the semantic scorer with its name
-alone (a weak signal: give topics a description when semantic scoring is on)."""
+alone (a weak signal: give topics a description when semantic scoring is on).
+
+The optional LLM judge (`judge:`, shared/research/judge.py) is off unless a file's own `judge:`
+section enables it (it is never inherited from the default file); it needs `semantic.enabled`,
+since it reads only the items the combined scorer marks borderline."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -113,6 +117,25 @@ class SemanticSpec(BaseModel):
         return self
 
 
+class JudgeSpec(BaseModel):
+    """The optional LLM judge of borderline items (shared/research/judge.py). Off by default."""
+    model_config = ConfigDict(extra="forbid", strict=True)
+    enabled: bool = False
+    model: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")
+    min_relevance: int = Field(6, ge=1, le=10)          # the judge's relevance at or above: relevant
+    budget_usd: float = Field(0.10, gt=0, le=100)       # per scan, on top of the benchmark's day/week caps
+    max_items: int = Field(100, ge=1, le=1000)          # calls per scan
+    max_tokens: int = Field(300, ge=64, le=4000)        # per answer (part of the cost bound)
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_seconds: float = Field(240.0, gt=0, le=480)     # no new call after this much time in the judge
+
+    @model_validator(mode="after")
+    def _model_when_enabled(self) -> "JudgeSpec":
+        if self.enabled and not self.model:
+            raise ValueError("judge.enabled needs judge.model (the chat model to ask, e.g. an OpenRouter id)")
+        return self
+
+
 class HostPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min_interval_s: float = Field(0.0, ge=0)  # pause between two requests to the host
@@ -128,6 +151,7 @@ class ResearchConfig(BaseModel):
     sources: list[SourceSpec]
     topics: list[TopicSpec]
     semantic: SemanticSpec = SemanticSpec()
+    judge: JudgeSpec = JudgeSpec()
 
     @model_validator(mode="after")
     def _unique(self) -> "ResearchConfig":
@@ -143,6 +167,11 @@ class ResearchConfig(BaseModel):
             unknown = set(s.topics or []) - set(topic_names)
             if unknown:
                 raise ValueError(f"source {s.name}: unknown topics {sorted(unknown)}")
+        if self.judge.enabled and not self.semantic.enabled:
+            raise ValueError("judge.enabled needs semantic.enabled: the judge reads only the borderline items "
+                             "that the combined keyword and semantic scorer marks")
+        if self.judge.enabled and not self.topics:
+            raise ValueError("judge.enabled needs topics: the judge answers with configured topic names")
         return self
 
     @property

@@ -90,14 +90,31 @@ keyword `Assessment` and that `SemanticMatch` into a `CombinedAssessment`
 
 With `semantic.enabled: false` nothing of this runs: the scan stores exactly the keyword
 `Assessment` it stored before the semantic scorer existed.
+
+LLM judge (optional, `judge.enabled`; shared/research/judge.py asks, this module decides)
+------------------------------------------------------------------------------------------
+* Only borderline items (above), on either side of the combined decision, are ever judged.
+* A valid judgement (relevance an integer 1-10, topics among the configured names, a one-line
+  reason of at most 300 characters; judge.py validates every answer) decides the item:
+      relevant = judge relevance >= judge.min_relevance
+  whatever the scorers said. The assessment becomes a `JudgedAssessment`: the keyword topics,
+  the semantic verdict, the topic and the impact stay the scorers' (the judge never raises
+  impact, so on its own it never makes a proposal); `combined_relevant` keeps the scorers'
+  decision, `decided_by` is "judge" and `decision` says it in words.
+* No valid judgement (the judge is off, over budget, the call failed, the answer was invalid):
+  the combined decision stands.
+The judge can be fooled (an item's text may carry instructions it obeys): that is why it decides
+only items the scorers could not, and why its answer can never be more than a relevance number,
+topic names from the list and a short reason.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.research.config import SemanticSpec, TopicSpec
 from shared.research.findings import Finding
@@ -105,6 +122,8 @@ from shared.research.semantic import SCORER as SEMANTIC_SCORER, SemanticMatch
 
 SCORER = "keywords-v1"
 COMBINED_SCORER = f"{SCORER}+{SEMANTIC_SCORER}"
+JUDGE_SCORER = "llm-judge-v1"
+JUDGED_SCORER = f"{COMBINED_SCORER}+{JUDGE_SCORER}"
 PHRASE_VALUE = 1.0
 SYNONYM_VALUE = 0.5
 TITLE_FACTOR = 2.0
@@ -162,6 +181,41 @@ class CombinedAssessment(Assessment):
         if self.semantic_relevant and self.semantic.topic not in topics:
             topics.append(self.semantic.topic)
         return topics
+
+
+class JudgeVerdict(BaseModel):
+    """A valid judgement of the LLM judge (stored as a finding's `judge` and in the judgement cache)."""
+    model: str
+    relevance: int                  # 1-10
+    topics: list[str]               # configured topic names
+    reason: str                     # one line, <= 300 characters (model-written: untrusted text)
+    at: datetime
+    cost_usd: float | None = None   # the call's cost when known (usage.cost or catalog price x tokens)
+    simulated: bool = False         # answered by the model simulator: not a real model's opinion
+
+
+class JudgedAssessment(CombinedAssessment):
+    """A borderline CombinedAssessment decided by the LLM judge (see "LLM judge" above)."""
+    scorer: str = JUDGED_SCORER
+    decided_by: Literal["judge"] = "judge"
+    combined_relevant: bool         # what the keyword and semantic scorers decided alone
+    decision: str                   # the judge's decision in words
+    judge: JudgeVerdict = Field(exclude=True)   # stored once, as the finding's top-level `judge`
+
+
+def judged(a: CombinedAssessment, verdict: JudgeVerdict, min_relevance: int) -> JudgedAssessment:
+    """The judge's decision on a borderline item (the rule in this module's docstring)."""
+    if not a.borderline:
+        raise ValueError("only borderline items are decided by the judge")
+    relevant = verdict.relevance >= min_relevance
+    label = "SIMULATED LLM judge" if verdict.simulated else "LLM judge"
+    decision = (f"{label} {verdict.model} decided: relevance {verdict.relevance}/10 "
+                f"{'>=' if relevant else '<'} judge.min_relevance {min_relevance}: "
+                f"{'relevant' if relevant else 'not relevant'} (the scorers alone: "
+                f"{'relevant' if a.relevant else 'not relevant'}, borderline)")
+    data = {k: getattr(a, k) for k in CombinedAssessment.model_fields if k not in ("scorer", "relevant")}
+    return JudgedAssessment(**data, relevant=relevant, combined_relevant=a.relevant, decision=decision,
+                            judge=verdict)
 
 
 # --- phrase compilation ------------------------------------------------------------------------

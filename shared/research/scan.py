@@ -16,18 +16,22 @@ from shared.research.config import ResearchConfig, SourceSpec, load_research_con
 from shared.research.fetch import Page, SourceFetch, fetch_all
 from shared.research.findings import Finding
 from shared.research.parsers import FeedError, ParsedFeed, merge_findings, parse_feed
-from shared.research.relevance import COMBINED_SCORER, Assessment, TopicMatcher, combine
+from shared.research.relevance import (COMBINED_SCORER, JUDGED_SCORER, Assessment, CombinedAssessment,
+                                      JudgeVerdict, TopicMatcher, combine, judged)
 from shared.research.semantic import SemanticMatch
 from shared.research.store import ResearchStore, ScanRecord, SourceResult, repository
 from shared.text import markdown_templates
 
 log = get_logger(__name__)
-LLM_NOTE = "keyword scorer only: no LLM second opinion is implemented in this version"
-SEMANTIC_NOTE = "wordllama l2_supercat 256; no LLM second opinion is implemented in this version"
+LLM_NOTE = "keyword scorer only; no LLM judge (it needs the semantic scorer's borderline band)"
+SEMANTIC_NOTE = "wordllama l2_supercat 256; LLM judge off"
 
 
 def scorer_name(config: ResearchConfig) -> str:
     """What the scan record says scored the findings."""
+    if config.semantic.enabled and config.judge.enabled:
+        return (f"{JUDGED_SCORER} (wordllama l2_supercat 256; LLM judge {config.judge.model} on borderline "
+                f"items only, relevant at >= {config.judge.min_relevance}/10)")
     if config.semantic.enabled:
         return f"{COMBINED_SCORER} ({SEMANTIC_NOTE})"
     return f"keywords-v1 ({LLM_NOTE})"
@@ -94,16 +98,24 @@ class ResearchScan:
 
         restrict = {s.name: s.topics for s in self.config.sources}
         semantic = self._semantic(merged, {fid: restrict.get(src) for fid, src in first_source.items()})
-        assessed: dict[str, Assessment] = {}
-        borderline = borderline_irrelevant = semantic_only = 0
+        scored: dict[str, Assessment] = {}
         for fid, finding in merged.items():
             a = self.matcher.assess(finding, restrict.get(first_source[fid]))
             if semantic is not None:
                 a = combine(finding, a, semantic[fid], self.config.semantic, self.config.relevance_threshold)
+            scored[fid] = a
+        verdicts = self._judge(merged, scored, {fid: restrict.get(src) for fid, src in first_source.items()}) \
+            if semantic is not None and self.config.judge.enabled else {}
+        assessed: dict[str, Assessment] = {}
+        borderline = borderline_irrelevant = semantic_only = 0
+        for fid, a in scored.items():
+            if isinstance(a, CombinedAssessment):
+                if fid in verdicts:
+                    a = judged(a, verdicts[fid], self.config.judge.min_relevance)
                 relevant = a.relevant
                 borderline += a.borderline and relevant
                 borderline_irrelevant += a.borderline and not relevant
-                semantic_only += relevant and not a.keyword_relevant
+                semantic_only += relevant and a.semantic_relevant and not a.keyword_relevant
             else:
                 relevant = a.relevance >= self.config.relevance_threshold
             if not relevant:
@@ -154,6 +166,42 @@ class ResearchScan:
                                     "borderline_irrelevant": borderline_irrelevant})
         self.rec.findings_uri = write_findings_file(self.settings, self.config, self.now.date(),
                                                     self.rec.scorer, self.store)
+
+    def _judge(self, merged: dict[str, Finding], scored: dict[str, Assessment],
+               restrict: dict[str, list[str] | None]) -> dict[str, JudgeVerdict]:
+        """The LLM judge's valid judgements of the borderline items (shared/research/judge.py); the
+        scan record's `judge` says what it did. A judge that fails leaves every combined decision
+        standing and says so in the record and an ERROR log: the scan goes on."""
+        from shared.research.judge import Borderline, Judge, JudgeStats
+
+        by_name = {t.name: t for t in self.config.topics}
+        items = [Borderline(merged[fid], a, [by_name[n] for n in restrict[fid]] if restrict[fid] is not None
+                            else list(self.config.topics))
+                 for fid, a in scored.items() if isinstance(a, CombinedAssessment) and a.borderline]
+        judge = Judge(self.settings, self.config, self.store, self.rec.scan_id, pricing_of=self._judge_pricing)
+        try:
+            verdicts = judge.judge(items)
+        except Exception as exc:   # noqa: BLE001 - reported in the record and the log, never silent
+            from shared.redaction import redact
+
+            log.error("research judge failed: the combined decisions stand", scan_id=self.rec.scan_id,
+                      error=redact(str(exc))[:300], exc_info=True)
+            stats: JudgeStats = judge.stats
+            stats.stopped = f"judge failed: {type(exc).__name__}: {redact(str(exc))[:300]}"
+            stats.decided = stats.flipped = 0
+            verdicts = {}
+        finally:
+            judge.close()
+        self.rec.judge = judge.stats.model_dump(mode="python")
+        return verdicts
+
+    def _judge_pricing(self, model: str) -> dict[str, Any] | None:
+        """The judge model's bounding catalog prices (None: not in the catalog)."""
+        from shared.catalog.models import bounding_pricing
+        from shared.catalog.sync import model_details
+
+        found = model_details([model], self.catalog)
+        return bounding_pricing(found[model]) if model in found else None
 
     def _semantic(self, merged: dict[str, Finding], restrict: dict[str, list[str] | None]
                   ) -> dict[str, SemanticMatch] | None:

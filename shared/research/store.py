@@ -1,5 +1,6 @@
 """Everything the research agent keeps, behind a repository: the blackboard (findings and
-proposals), scan records, the HTTP validator cache and the day's findings file.
+proposals), scan records, the HTTP validator cache, the LLM judge's judgements (one per finding
+id, shared/research/judge.py) and the day's findings file.
 `FirestoreResearchStore` in production, `InMemoryResearchStore` in unit tests, one contract
 (tests/research/test_research_store_contract.py runs the same tests against both). Collection
 and object names live here only.
@@ -18,7 +19,7 @@ from copy import deepcopy
 from datetime import date, datetime, timezone
 from typing import Any, Callable, ContextManager, Iterable, Iterator, Literal, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
 
 from shared.messages import JobStatus
 from shared.platform import firestore as fs
@@ -28,6 +29,8 @@ FINDINGS = "research_findings"
 SCANS = "research_scans"
 PROPOSALS = "research_proposals"
 HTTP_CACHE = "research_http_cache"
+JUDGEMENTS = "research_judgements"
+RECLAIMABLE = ("failed", "released")   # judgement statuses a later claim may replace
 FINDINGS_FILES = "research/findings"
 FIRESTORE_IN_MAX = 30            # values one Firestore "in" filter takes
 # A query may not filter by a string of about 1,500 bytes (the emulator refuses exactly 1,500):
@@ -72,6 +75,16 @@ class ScanRecord(BaseModel):
     proposals: list[str] = []
     findings_uri: str | None = None
     error: str | None = None
+    # the LLM judge's counts and cost (shared/research/judge.py JudgeStats); absent when it is off,
+    # so a scan without the judge is stored exactly as before it existed
+    judge: dict[str, Any] | None = None
+
+    @model_serializer(mode="wrap")
+    def _no_absent_judge(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("judge", 0) is None:
+            del data["judge"]
+        return data
 
 
 class ScanClaim(BaseModel):
@@ -129,6 +142,16 @@ class ResearchStore(Protocol):
     # the HTTP validator cache: {url: {"etag": ..., "last_modified": ...}}
     def load_validators(self) -> dict[str, dict[str, str]]: ...
     def save_validators(self, entries: dict[str, dict[str, str]]) -> None: ...
+    # the LLM judge's judgements, one document per finding id ({"finding_id", "status", ...})
+    def load_judgements(self, finding_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored judgements (and claims) among `finding_ids`, by finding id."""
+    def claim_judgement(self, finding_id: str, claim: dict[str, Any]) -> bool:
+        """Store `claim` (status "claimed") when there is no judgement for this finding yet, or only
+        one whose status is in RECLAIMABLE (the call got no answer, or the claim was given back):
+        True then, and to one caller only. False when another caller claimed or judged it (it is
+        left as it was)."""
+    def save_judgement(self, finding_id: str, doc: dict[str, Any]) -> None:
+        """Write the judgement (the outcome of a claim) whole."""
     # the day's findings file
     def write_findings_file(self, bucket: str, day: date, text: str) -> str:
         """Write research/findings/YYYY-MM-DD.md and return its gs:// URI."""
@@ -235,6 +258,41 @@ class FirestoreResearchStore:
         fs.commit_in_batches((col.document(_validator_key(url)), {"url": url, **v}, "set")
                              for url, v in entries.items())
 
+    def load_judgements(self, finding_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        keys, col, out = sorted(set(finding_ids)), self._col(JUDGEMENTS), {}
+        for i in range(0, len(keys), 300):
+            for snap in fs.client().get_all([col.document(fs.doc_id(x)) for x in keys[i:i + 300]]):
+                if snap.exists:
+                    doc = snap.to_dict()
+                    out[doc["finding_id"]] = doc
+        return out
+
+    def claim_judgement(self, finding_id: str, claim: dict[str, Any]) -> bool:
+        from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
+        from google.cloud import firestore
+
+        ref = self._col(JUDGEMENTS).document(fs.doc_id(finding_id))
+        snap = ref.get()
+        if not snap.exists:
+            try:
+                ref.create(claim)
+                return True
+            except AlreadyExists:
+                return False
+        old = snap.to_dict() or {}
+        if old.get("status") not in RECLAIMABLE:
+            return False
+        # replace the failed outcome only if nobody wrote it since we read it
+        fields = {**claim, **{k: firestore.DELETE_FIELD for k in old if k not in claim}}
+        try:
+            ref.update(fields, option=fs.client().write_option(last_update_time=snap.update_time))
+            return True
+        except (FailedPrecondition, NotFound):
+            return False
+
+    def save_judgement(self, finding_id: str, doc: dict[str, Any]) -> None:
+        self._col(JUDGEMENTS).document(fs.doc_id(finding_id)).set(doc)
+
     def write_findings_file(self, bucket: str, day: date, text: str) -> str:
         from shared.platform import storage
 
@@ -260,6 +318,7 @@ class InMemoryResearchStore:
         self.proposals: dict[str, dict[str, Any]] = {}
         self.scans: dict[str, dict[str, Any]] = {}
         self.validators: dict[str, dict[str, str]] = {}
+        self.judgements: dict[str, dict[str, Any]] = {}
         self.objects: dict[str, bytes] = {}        # gs:// URI -> content
         self.clock = clock
         self._mutex = threading.Lock()
@@ -343,6 +402,22 @@ class InMemoryResearchStore:
     def save_validators(self, entries: dict[str, dict[str, str]]) -> None:
         with self._mutex:
             self.validators.update(deepcopy(entries))
+
+    def load_judgements(self, finding_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        with self._mutex:
+            return {i: deepcopy(self.judgements[i]) for i in set(finding_ids) if i in self.judgements}
+
+    def claim_judgement(self, finding_id: str, claim: dict[str, Any]) -> bool:
+        with self._mutex:
+            old = self.judgements.get(finding_id)
+            if old is not None and old.get("status") not in RECLAIMABLE:
+                return False
+            self.judgements[finding_id] = deepcopy(claim)
+            return True
+
+    def save_judgement(self, finding_id: str, doc: dict[str, Any]) -> None:
+        with self._mutex:
+            self.judgements[finding_id] = deepcopy(doc)
 
     def write_findings_file(self, bucket: str, day: date, text: str) -> str:
         uri = f"gs://{bucket}/{findings_path(day)}"
