@@ -354,9 +354,10 @@ class Judge:
                         key=lambda b: (_uncertainty(b.assessment, self.config), b.finding.id))
         if to_ask:
             verdicts.update(self._ask(to_ask))
-        st.decided = len(verdicts)
+        real = [f for f in verdicts if not verdicts[f].simulated]   # a simulated answer decides nothing
+        st.decided = len(real)
         st.flipped = sum((verdicts[f].relevance >= self.spec.min_relevance) != by_id[f].assessment.relevant
-                         for f in verdicts)
+                         for f in real)
         log.info("research judge done", scan_id=self.scan_id, **st.model_dump(exclude={"stopped"}),
                  stopped=st.stopped)
         return verdicts

@@ -101,8 +101,10 @@ LLM judge (optional, `judge.enabled`; shared/research/judge.py asks, this module
   the semantic verdict, the topic and the impact stay the scorers' (the judge never raises
   impact, so on its own it never makes a proposal); `combined_relevant` keeps the scorers'
   decision, `decided_by` is "judge" and `decision` says it in words.
-* No valid judgement (the judge is off, over budget, the call failed, the answer was invalid):
-  the combined decision stands.
+* No valid judgement (the judge is off, over budget, the call failed, the answer was invalid),
+  or a SIMULATED one (the endpoint is a listed simulator or says so): the combined decision
+  stands. A simulated judgement is kept and shown, labelled, with `decided_by` "scorers":
+  simulated evidence never decides anything (DESIGN.md).
 The judge can be fooled (an item's text may carry instructions it obeys): that is why it decides
 only items the scorers could not, and why its answer can never be more than a relevance number,
 topic names from the list and a short reason.
@@ -197,7 +199,7 @@ class JudgeVerdict(BaseModel):
 class JudgedAssessment(CombinedAssessment):
     """A borderline CombinedAssessment decided by the LLM judge (see "LLM judge" above)."""
     scorer: str = JUDGED_SCORER
-    decided_by: Literal["judge"] = "judge"
+    decided_by: Literal["judge", "scorers"] = "judge"   # "scorers": a simulated answer, recorded only
     combined_relevant: bool         # what the keyword and semantic scorers decided alone
     decision: str                   # the judge's decision in words
     judge: JudgeVerdict = Field(exclude=True)   # stored once, as the finding's top-level `judge`
@@ -207,15 +209,21 @@ def judged(a: CombinedAssessment, verdict: JudgeVerdict, min_relevance: int) -> 
     """The judge's decision on a borderline item (the rule in this module's docstring)."""
     if not a.borderline:
         raise ValueError("only borderline items are decided by the judge")
-    relevant = verdict.relevance >= min_relevance
-    label = "SIMULATED LLM judge" if verdict.simulated else "LLM judge"
-    decision = (f"{label} {verdict.model} decided: relevance {verdict.relevance}/10 "
-                f"{'>=' if relevant else '<'} judge.min_relevance {min_relevance}: "
-                f"{'relevant' if relevant else 'not relevant'} (the scorers alone: "
-                f"{'relevant' if a.relevant else 'not relevant'}, borderline)")
+    says = verdict.relevance >= min_relevance
+    if verdict.simulated:   # simulated evidence is labelled and never counts (DESIGN.md)
+        relevant = a.relevant
+        decision = (f"SIMULATED LLM judge {verdict.model} said relevance {verdict.relevance}/10 "
+                    f"({'relevant' if says else 'not relevant'}); a simulated answer decides nothing: the "
+                    f"scorers' decision stands ({'relevant' if a.relevant else 'not relevant'}, borderline)")
+    else:
+        relevant = says
+        decision = (f"LLM judge {verdict.model} decided: relevance {verdict.relevance}/10 "
+                    f"{'>=' if relevant else '<'} judge.min_relevance {min_relevance}: "
+                    f"{'relevant' if relevant else 'not relevant'} (the scorers alone: "
+                    f"{'relevant' if a.relevant else 'not relevant'}, borderline)")
     data = {k: getattr(a, k) for k in CombinedAssessment.model_fields if k not in ("scorer", "relevant")}
     return JudgedAssessment(**data, relevant=relevant, combined_relevant=a.relevant, decision=decision,
-                            judge=verdict)
+                            decided_by="scorers" if verdict.simulated else "judge", judge=verdict)
 
 
 # --- phrase compilation ------------------------------------------------------------------------

@@ -546,7 +546,9 @@ def test_a_prompt_injection_can_fool_the_judge_but_only_within_the_rules(simulat
     assert sorted(fooled) == ["t:10"]
     v = fooled["t:10"]
     assert v.relevance == 10 and v.topics == TOPICS and v.reason == "As the item instructed." and v.simulated
-    decided = judged(items[0].assessment, v, 6)
+    # simulated, it decides nothing (DESIGN.md); the same answer from a real model would decide
+    assert not judged(items[0].assessment, v, 6).relevant
+    decided = judged(items[0].assessment, v.model_copy(update={"simulated": False}), 6)
     assert decided.relevant and not decided.combined_relevant and decided.impact == items[0].assessment.impact == "low"
     doc = bb.new_finding_doc(items[0].finding, decided, ["test"], "s", NOW)
     assert doc["impact"] == "low" and doc["status"] == "new"       # low impact: no proposal from the judge alone
@@ -618,21 +620,23 @@ def test_a_scan_asks_only_its_borderline_items_once_and_a_rescan_asks_none(feeds
     assert seen and all(b.assessment.borderline for b in seen) and 0 < len(seen) < merged
     assert j["borderline"] == len(seen) == rec.counts["borderline"] + rec.counts["borderline_irrelevant"]
     assert j["asked"] == j["judged"] == len(seen) == simulator.sim.calls - before and j["simulated"]
-    assert j["decided"] == len(seen) and j["cost_usd"] > 0 and j["stopped"] is None
+    assert j["decided"] == j["flipped"] == 0 and j["cost_usd"] > 0 and j["stopped"] is None   # simulated: none decided
     assert sorted(store.judgements) == sorted(b.finding.id for b in seen)
     assert ledgers[0].bench_id == "research-judge-rs-j1" and ledgers[0].calls == len(seen)
     assert float(ledgers[0].spent["judge.budget_usd"]) == pytest.approx(j["cost_usd"], abs=1e-6)
-    # every decision is the judge's: stored exactly when relevance >= 6, with the judge on the finding
+    # the simulator's answers are kept and shown but decide nothing: stored exactly when the scorers
+    # said relevant, with the (simulated) judgement on the finding
     findings = {d["id"]: d for d in store.findings.values()}
+    scorers = {b.finding.id: b.assessment.relevant for b in seen}
     for fid, doc in store.judgements.items():
-        assert (fid in findings) == (doc["relevance"] >= 6), fid
+        assert (fid in findings) == scorers[fid], fid
         if fid in findings:
             f = findings[fid]
-            assert f["judge"]["relevance"] == doc["relevance"] and f["assessment"]["decided_by"] == "judge"
+            assert f["judge"]["relevance"] == doc["relevance"] and f["assessment"]["decided_by"] == "scorers"
             assert f["assessment"]["semantic"]["nearest"] and f["assessment"]["topics"] is not None
     assert not any("judge" in f for fid, f in findings.items() if fid not in store.judgements)
     md = store.read_findings_file("reports", rec.started_at.date())
-    assert "decided by the SIMULATED LLM judge google/gemini-demo-flash: relevance" in md
+    assert "SIMULATED LLM judge (decides nothing) google/gemini-demo-flash: relevance" in md
     # a rescan (validators lost: every item seen again) and a redelivered message ask nothing
     store.validators.clear()
     seen.clear()
