@@ -1,5 +1,6 @@
 """Everything the research agent keeps, behind a repository: the blackboard (findings and
-proposals), scan records, the HTTP validator cache and the day's findings file.
+proposals), scan records, the HTTP validator cache, the day's findings file, operator feedback
+and the exemplar versions it makes (shared/research/feedback.py has their rules).
 `FirestoreResearchStore` in production, `InMemoryResearchStore` in unit tests, one contract
 (tests/research/test_research_store_contract.py runs the same tests against both). Collection
 and object names live here only.
@@ -18,7 +19,7 @@ from copy import deepcopy
 from datetime import date, datetime, timezone
 from typing import Any, Callable, ContextManager, Iterable, Iterator, Literal, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_serializer
 
 from shared.messages import JobStatus
 from shared.platform import firestore as fs
@@ -28,6 +29,8 @@ FINDINGS = "research_findings"
 SCANS = "research_scans"
 PROPOSALS = "research_proposals"
 HTTP_CACHE = "research_http_cache"
+FEEDBACK = "research_feedback"     # {finding id}: the operator's current mark and its history
+EXEMPLARS = "research_exemplars"   # {number}: immutable exemplar versions
 FINDINGS_FILES = "research/findings"
 FIRESTORE_IN_MAX = 30            # values one Firestore "in" filter takes
 # A query may not filter by a string of about 1,500 bytes (the emulator refuses exactly 1,500):
@@ -72,6 +75,15 @@ class ScanRecord(BaseModel):
     proposals: list[str] = []
     findings_uri: str | None = None
     error: str | None = None
+    exemplar_version: int | None = None   # research_exemplars/{n} the findings were scored with
+
+    @model_serializer(mode="wrap")
+    def _without_absent_exemplars(self, handler: Any) -> dict[str, Any]:
+        # a scan without feedback is recorded exactly as before feedback existed
+        data = handler(self)
+        if isinstance(data, dict) and data.get("exemplar_version", 0) is None:
+            data.pop("exemplar_version")
+        return data
 
 
 class ScanClaim(BaseModel):
@@ -133,6 +145,27 @@ class ResearchStore(Protocol):
     def write_findings_file(self, bucket: str, day: date, text: str) -> str:
         """Write research/findings/YYYY-MM-DD.md and return its gs:// URI."""
     def read_findings_file(self, bucket: str, day: date) -> str | None: ...
+    # operator feedback (research_feedback/{finding id})
+    def update_feedback(self, finding_id: str, build: FeedbackBuilder) -> dict[str, Any] | None:
+        """In one transaction: read the finding, its feedback record and its proposal (if it has
+        one), call build(finding, previous, proposal) -> (record, finding fields, proposal fields
+        or None), write the record whole and update the finding and proposal. None (nothing
+        written) when no finding has this id. `build` may run more than once (retries)."""
+    def load_feedback(self, finding_id: str) -> dict[str, Any] | None: ...
+    def list_feedback(self) -> list[dict[str, Any]]:
+        """Every feedback record (one per marked finding)."""
+    # exemplar versions (research_exemplars/{number}), immutable
+    def create_exemplar_version(self, doc: dict[str, Any]) -> bool:
+        """Create version doc["number"]; False when that number exists already (unchanged)."""
+    def exemplar_version(self, number: int) -> dict[str, Any] | None: ...
+    def latest_exemplar_version(self) -> dict[str, Any] | None:
+        """The version with the highest number, or None."""
+    def exemplar_versions(self, limit: int) -> list[dict[str, Any]]:
+        """Versions, highest number first."""
+
+
+FeedbackBuilder = Callable[[dict[str, Any], "dict[str, Any] | None", "dict[str, Any] | None"],
+                           "tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]"]
 
 
 # --- Firestore and Cloud Storage ----------------------------------------------------------------
@@ -250,6 +283,63 @@ class FirestoreResearchStore:
         except NotFound:
             return None
 
+    def update_feedback(self, finding_id: str, build: FeedbackBuilder) -> dict[str, Any] | None:
+        from google.cloud import firestore
+
+        finding_ref = self._col(FINDINGS).document(fs.doc_id(finding_id))
+        feedback_ref = self._col(FEEDBACK).document(fs.doc_id(finding_id))
+
+        @firestore.transactional
+        def txn(transaction: Any) -> dict[str, Any] | None:
+            snap = finding_ref.get(transaction=transaction)
+            if not snap.exists:
+                return None
+            finding = snap.to_dict()
+            previous = feedback_ref.get(transaction=transaction)
+            proposal_ref = proposal = None
+            if finding.get("proposal_id"):
+                proposal_ref = self._col(PROPOSALS).document(fs.doc_id(finding["proposal_id"]))
+                psnap = proposal_ref.get(transaction=transaction)
+                proposal = psnap.to_dict() if psnap.exists else None
+            record, finding_fields, proposal_fields = build(finding, previous.to_dict() if previous.exists else None,
+                                                            proposal)
+            transaction.set(feedback_ref, record)
+            transaction.update(finding_ref, finding_fields)
+            if proposal_fields and proposal is not None:
+                transaction.update(proposal_ref, proposal_fields)
+            return record
+        return txn(fs.client().transaction())
+
+    def load_feedback(self, finding_id: str) -> dict[str, Any] | None:
+        snap = self._col(FEEDBACK).document(fs.doc_id(finding_id)).get()
+        return snap.to_dict() if snap.exists else None
+
+    def list_feedback(self) -> list[dict[str, Any]]:
+        return [s.to_dict() for s in self._col(FEEDBACK).stream()]
+
+    def create_exemplar_version(self, doc: dict[str, Any]) -> bool:
+        from google.api_core.exceptions import AlreadyExists
+
+        try:
+            self._col(EXEMPLARS).document(str(int(doc["number"]))).create(doc)
+            return True
+        except AlreadyExists:
+            return False
+
+    def exemplar_version(self, number: int) -> dict[str, Any] | None:
+        snap = self._col(EXEMPLARS).document(str(int(number))).get()
+        return snap.to_dict() if snap.exists else None
+
+    def latest_exemplar_version(self) -> dict[str, Any] | None:
+        newest = self.exemplar_versions(1)
+        return newest[0] if newest else None
+
+    def exemplar_versions(self, limit: int) -> list[dict[str, Any]]:
+        from google.cloud import firestore
+
+        query = self._col(EXEMPLARS).order_by("number", direction=firestore.Query.DESCENDING).limit(limit)
+        return [s.to_dict() for s in query.stream()]
+
 
 # --- in memory (tests) --------------------------------------------------------------------------
 class InMemoryResearchStore:
@@ -261,6 +351,8 @@ class InMemoryResearchStore:
         self.scans: dict[str, dict[str, Any]] = {}
         self.validators: dict[str, dict[str, str]] = {}
         self.objects: dict[str, bytes] = {}        # gs:// URI -> content
+        self.feedback: dict[str, dict[str, Any]] = {}
+        self.exemplars: dict[int, dict[str, Any]] = {}
         self.clock = clock
         self._mutex = threading.Lock()
 
@@ -354,6 +446,48 @@ class InMemoryResearchStore:
         with self._mutex:
             data = self.objects.get(f"gs://{bucket}/{findings_path(day)}")
         return data.decode() if data is not None else None
+
+    def update_feedback(self, finding_id: str, build: FeedbackBuilder) -> dict[str, Any] | None:
+        with self._mutex:
+            finding = self.findings.get(finding_id)
+            if finding is None:
+                return None
+            pid = finding.get("proposal_id")
+            proposal = self.proposals.get(pid) if pid else None
+            record, finding_fields, proposal_fields = build(deepcopy(finding), deepcopy(self.feedback.get(finding_id)),
+                                                            deepcopy(proposal))
+            self.feedback[finding_id] = deepcopy(record)
+            finding.update(deepcopy(finding_fields))
+            if proposal_fields and proposal is not None:
+                proposal.update(deepcopy(proposal_fields))
+            return deepcopy(record)
+
+    def load_feedback(self, finding_id: str) -> dict[str, Any] | None:
+        with self._mutex:
+            return deepcopy(self.feedback.get(finding_id))
+
+    def list_feedback(self) -> list[dict[str, Any]]:
+        return self._select(self.feedback, lambda d: True)
+
+    def create_exemplar_version(self, doc: dict[str, Any]) -> bool:
+        with self._mutex:
+            number = int(doc["number"])
+            if number in self.exemplars:
+                return False
+            self.exemplars[number] = deepcopy(doc)
+            return True
+
+    def exemplar_version(self, number: int) -> dict[str, Any] | None:
+        with self._mutex:
+            return deepcopy(self.exemplars.get(int(number)))
+
+    def latest_exemplar_version(self) -> dict[str, Any] | None:
+        newest = self.exemplar_versions(1)
+        return newest[0] if newest else None
+
+    def exemplar_versions(self, limit: int) -> list[dict[str, Any]]:
+        with self._mutex:
+            return [deepcopy(self.exemplars[n]) for n in sorted(self.exemplars, reverse=True)[:limit]]
 
 
 @functools.cache
