@@ -173,6 +173,16 @@ def apply_mark(mark: FeedbackMark, finding: dict[str, Any], previous: dict[str, 
     return record.model_dump(mode="python"), finding_update, proposal_update
 
 
+def finding_row(f: dict[str, Any]) -> dict[str, Any]:
+    """What a findings listing shows of a blackboard document (the CLI's and the api's)."""
+    fb = f.get("feedback") or None
+    return {"id": f["id"], "title": str(f.get("title") or ""), "url": f.get("url"), "status": f.get("status"),
+            "impact": f.get("impact"), "relevance": f.get("relevance"), "topic": f.get("top_topic"),
+            "first_seen_at": f.get("first_seen_at"),
+            "feedback": {"label": fb.get("label"), "by": fb.get("by"), "at": fb.get("at")} if isinstance(fb, dict)
+            else None}
+
+
 # --- exemplar versions -------------------------------------------------------------------------
 class Example(BaseModel):
     id: str                      # the feedback id: the finding's id

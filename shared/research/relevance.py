@@ -375,8 +375,9 @@ def decide(relevance: float, similarity: float, example_similarity: float | None
     support = max(similarity, example_similarity or 0.0)
     sem_veto_at = kw_veto_at = float("inf")
     if dismissed_similarity is not None:
-        sem_veto_at = support + fspec.margin
-        kw_veto_at = support + fspec.keyword_margin if relevance < fspec.keyword_veto_below else float("inf")
+        # rounded: similarities have 4 decimals, so 0.80 + 0.04 is the veto point 0.84, not 0.8400000000000001
+        sem_veto_at = round(support + fspec.margin, 6)
+        kw_veto_at = round(support + fspec.keyword_margin, 6) if relevance < fspec.keyword_veto_below else float("inf")
     sem_vetoed = (by_text or by_example) and dismissed_similarity is not None and dismissed_similarity >= sem_veto_at
     kw_vetoed = kw and dismissed_similarity is not None and dismissed_similarity >= kw_veto_at
     keyword_relevant = kw and not kw_vetoed

@@ -37,6 +37,7 @@ FIRESTORE_IN_MAX = 30            # values one Firestore "in" filter takes
 # a proposal of a longer finding id carries the id's hash to be found by (Firestore only).
 QUERY_VALUE_MAX_BYTES = 1024
 FINDING_HASH = "finding_id_sha256"
+FEEDBACK_ATTEMPTS = 10           # a feedback transaction's tries (two operators marking one finding at once)
 
 
 class SourceResult(BaseModel):
@@ -181,6 +182,26 @@ def _validator_key(url: str) -> str:
     return _sha256(url)[:32]
 
 
+def _contended_transaction(attempt: Callable[[], Any]) -> Any:
+    """Run a read-modify-write transaction that others may race (two operators marking one
+    finding): the emulator answers a contended read with ABORTED (lock timeout), the client gives
+    up on a commit after its own retries; both wrote nothing, so try again, a bounded number of
+    times, with jitter."""
+    import random
+    import time
+
+    from google.api_core.exceptions import Aborted
+
+    for round_ in range(FEEDBACK_ATTEMPTS):
+        try:
+            return attempt()
+        except (Aborted, ValueError) as exc:
+            if isinstance(exc, ValueError) and "Failed to commit transaction" not in str(exc):
+                raise
+            time.sleep(random.uniform(0.05, 0.2) * (round_ + 1))
+    raise RuntimeError(f"a contended transaction did not commit in {FEEDBACK_ATTEMPTS} rounds; retry later")
+
+
 def _without_finding_hash(proposal: dict[str, Any]) -> dict[str, Any]:
     proposal.pop(FINDING_HASH, None)
     return proposal
@@ -308,7 +329,7 @@ class FirestoreResearchStore:
             if proposal_fields and proposal is not None:
                 transaction.update(proposal_ref, proposal_fields)
             return record
-        return txn(fs.client().transaction())
+        return _contended_transaction(lambda: txn(fs.client().transaction()))
 
     def load_feedback(self, finding_id: str) -> dict[str, Any] | None:
         snap = self._col(FEEDBACK).document(fs.doc_id(finding_id)).get()
