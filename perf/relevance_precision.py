@@ -375,8 +375,9 @@ def feedback_report(items: list[dict[str, Any]], args: Any, config: Any, matcher
           f"{fspec.keyword_margin:g}, keyword_veto_below {fspec.keyword_veto_below:g}")
     tune_ids = {to_finding(i).id for i in tune_items}
     overlap = sum(to_finding(i).id in tune_ids for i in items)
-    print(f"evaluation set: {args.labels}, {len(items)} items, {overlap} of them in the feedback "
-          f"(each excluded from its own scoring: leave-one-out)")
+    print(f"evaluation set: {args.labels}, {len(items)} items, " + (
+        f"{overlap} of them in the feedback (each excluded from its own scoring: leave-one-out)" if overlap
+        else "none of them in the feedback"))
     assessed = assess_all(items, matcher, threshold, semantic, spec, examples, fspec)
     results = [evaluate(items, matcher, threshold, s, spec=spec, assessed=assessed) for s in SCORERS]
     _table("without feedback:", [(r["scorer"], _scorer_counts(r)) for r in without])

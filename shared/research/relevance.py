@@ -90,6 +90,57 @@ keyword `Assessment` and that `SemanticMatch` into a `CombinedAssessment`
 
 With `semantic.enabled: false` nothing of this runs: the scan stores exactly the keyword
 `Assessment` it stored before the semantic scorer existed.
+
+Feedback: labelled examples (`combine(..., feedback, fspec)`, `decide`; config `feedback:`)
+---------------------------------------------------------------------------------------------
+Operators mark findings relevant (under a topic) or dismissed (shared/research/feedback.py); the
+marks in force form an immutable exemplar version, and a scan scores with the newest one
+(semantic.py's `ExampleScorer` gives each item its nearest examples, cosine of the same
+embeddings, 4 decimals). With `similarity` the item's best topic-text similarity as above (0
+without a semantic topic), `example` its similarity with the nearest example marked relevant (of a
+topic the item may match and no negative phrase vetoed) and `dismissed` with the nearest
+dismissed example:
+
+* A relevant example is an extra exemplar of its topic, with its own threshold (item to item
+  similarities run higher than item to description ones: two unrelated lab news titles are often
+  0.5-0.6 alike):
+      by_example = example >= feedback.example_threshold
+      semantic   = (similarity >= semantic.threshold OR by_example)
+  The finding is filed under the example's topic when only the example decided, with the impact
+  reason 'similar (0.81) to a finding marked relevant: "<title>" (<topic>; exemplar version N)'
+  worth 1 relevance point.
+* A dismissed example vetoes what is no more like the relevant texts than like it:
+      support       = max(similarity, example)
+      semantic veto = semantic AND dismissed >= support + feedback.margin
+      keyword veto  = keyword relevant AND relevance < feedback.keyword_veto_below
+                      AND dismissed >= support + feedback.keyword_margin
+  (veto points rounded to 6 decimals). A vetoed verdict is false; a vetoed keyword verdict earns
+  no relevance points. So a near-duplicate of a dismissed item (a finding that comes back, the
+  next "Introducing <product>" post) is not relevant unless it is as close to what was marked
+  relevant or a strong keyword match (relevance >= keyword_veto_below, 3 by default: a phrase in
+  the title and more) speaks for it: explicit phrases are precise, and the tuning data had no
+  false positive that strong. Why the keyword veto at all: on the real tune items the keyword
+  scorer's false positives are mostly "Introducing <product>" news ("Introducing ChatGPT
+  Enterprise", "Introducing data residency in Asia": relevance 2.0 from the release synonyms);
+  vetoing weak keyword matches next to a dismissed item removed 10 of its 14 false positives for
+  1 true positive (leave-one-out). The cost shows on held-out data: a true release whose nearest
+  example is a dismissed "Introducing ..." post and no marked release is near is vetoed too.
+  Model repositories read alike ("org/name. Text generation model by org. Tags: ...") and are
+  kept only at the pipeline base score 2.0: one dismissed repository vetoes the similar ones
+  until a repository marked relevant supports them.
+* Borderline (for the LLM judge): a scorer vetoed cannot be sure yes; a veto clearly past its
+  point (by semantic.borderline.semantic_band) is sure no; by_example is sure yes / sure no at
+  example_threshold +/- semantic_band; otherwise as above.
+* No exemplar version (no feedback, `feedback.enabled: false`, or the semantic scorer off): none
+  of this runs and the verdict is exactly the one above; `CombinedAssessment.feedback` is then
+  absent from the stored explanation. With a version it records the version number, the nearest
+  relevant and dismissed examples (feedback id, title, topic, similarity) and what they decided
+  (`by_example`, `semantic_vetoed`, `keyword_vetoed`).
+
+The margins were tuned by leave-one-out on the blind-labelled REAL tune items only
+(`python -m perf.relevance_precision --real tune --feedback --tune-feedback`; figures in the
+README); `keyword_veto_below` was set by the rule above, not tuned (the tune data cannot tell 3
+from higher).
 """
 from __future__ import annotations
 
