@@ -38,7 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -286,7 +286,3 @@ def mark(store: Any, topics: list[str], fb: FeedbackMark, now: datetime
     if record is None:
         raise UnknownFinding(f"no finding {fb.finding_id[:200]!r} (list them with `research findings`)")
     return record, ensure_version(store, now, f"feedback:{fb.by}")
-
-
-Builder = Callable[[dict[str, Any], "dict[str, Any] | None", "dict[str, Any] | None"],
-                   "tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]"]

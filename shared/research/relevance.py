@@ -125,9 +125,9 @@ dismissed example:
   vetoing weak keyword matches next to a dismissed item removed 10 of its 14 false positives for
   1 true positive (leave-one-out). The cost shows on held-out data: a true release whose nearest
   example is a dismissed "Introducing ..." post and no marked release is near is vetoed too.
-  Model repositories read alike ("org/name. Text generation model by org. Tags: ...") and are
-  kept only at the pipeline base score 2.0: one dismissed repository vetoes the similar ones
-  until a repository marked relevant supports them.
+  Model repositories often rest on the pipeline base score 2.0 alone (a weak keyword match) and
+  read alike ("org/name. Text generation model by org. Tags: ..."): one dismissed repository
+  vetoes the similar ones until a repository marked relevant supports them.
 * Borderline (for the LLM judge): a scorer vetoed cannot be sure yes; a veto clearly past its
   point (by semantic.borderline.semantic_band) is sure no; by_example is sure yes / sure no at
   example_threshold +/- semantic_band; otherwise as above.
@@ -220,9 +220,8 @@ class CombinedAssessment(Assessment):
     def positive_topics(self) -> list[str]:
         topics = super().positive_topics
         if self.semantic_relevant:
-            by_text = self.semantic.topic is not None and not (self.feedback and self.feedback.by_example
-                                                               and self.topic != self.semantic.topic)
-            extra = self.semantic.topic if by_text else self.feedback.relevant.topic
+            by_example = self.feedback is not None and self.feedback.by_example   # not the topic texts
+            extra = self.feedback.relevant.topic if by_example else self.semantic.topic
             if extra not in topics:
                 topics.append(extra)
         return topics
