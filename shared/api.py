@@ -133,6 +133,72 @@ def research_scan_status(body: dict[str, Any], query: dict[str, str]) -> tuple[i
     return _record(body, query, repository().load_scan, "research scan")
 
 
+def _research_topics() -> list[str]:
+    from shared.research.config import ResearchConfigError, load_research_config
+
+    try:
+        return [t.name for t in load_research_config(get_settings().research_sources).topics]
+    except ResearchConfigError as exc:
+        log.error("the research configuration cannot be read", error=str(exc))
+        raise ApiError(500, "the research configuration cannot be read; the api log has the reason") from None
+
+
+def research_feedback(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """Mark a finding relevant (optionally under a configured topic) or dismissed."""
+    from datetime import datetime, timezone
+
+    from shared.research import feedback
+    from shared.research.store import repository
+
+    mark = feedback.FeedbackMark.model_validate(body)
+    try:
+        record, version = feedback.mark(repository(), _research_topics(), mark, datetime.now(timezone.utc))
+    except feedback.FeedbackError as exc:
+        raise ApiError(400, str(exc)) from None
+    except feedback.UnknownFinding as exc:
+        raise ApiError(404, str(exc).strip("'\"")) from None
+    return 200, {"feedback": record, "exemplar_version": version.summary() if version else None}
+
+
+def research_feedback_list(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """Every feedback record, newest mark first (or ?finding_id= one), and the newest exemplar version."""
+    from shared.research.feedback import MAX_FINDING_ID, ExemplarVersion
+    from shared.research.store import repository
+
+    store = repository()
+    finding_id = body.get("finding_id") or query.get("finding_id")
+    if finding_id is not None:
+        if not isinstance(finding_id, str) or len(finding_id) > MAX_FINDING_ID:
+            raise ApiError(400, f"finding_id must be a finding's id (at most {MAX_FINDING_ID} characters)")
+        record = store.load_feedback(finding_id)
+        if record is None:
+            raise ApiError(404, f"no feedback on finding {finding_id[:200]!r}")
+        return 200, record
+    records = sorted(store.list_feedback(), key=lambda r: (r.get("at"), r.get("finding_id")), reverse=True)
+    latest = store.latest_exemplar_version()
+    return 200, {"count": len(records), "items": records[:_limit(query, 100)],
+                 "exemplar_version": ExemplarVersion.model_validate(latest).summary() if latest else None}
+
+
+def research_findings(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """The findings first seen in the last ?days= days (default 7), newest first: their ids for feedback."""
+    from datetime import datetime, timedelta, timezone
+
+    from shared.research.feedback import finding_row
+    from shared.research.store import repository
+
+    try:
+        days = float(query.get("days", body.get("days", 7)))
+    except (TypeError, ValueError):
+        raise ApiError(400, "days must be a number of days") from None
+    if not 0 < days <= 36500:
+        raise ApiError(400, "days must be above 0 and at most 36500")
+    since = datetime.now(timezone.utc) - timedelta(days=days)
+    found = sorted(repository().findings_since(since), key=lambda f: (f.get("first_seen_at") or since, f["id"]),
+                   reverse=True)
+    return 200, {"since": since, "count": len(found), "items": [finding_row(f) for f in found[:_limit(query, 100)]]}
+
+
 def drift_check(body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
     from shared.cycle.trigger import request_drift_check
 
@@ -387,6 +453,9 @@ ACTIONS: dict[str, Handler] = {
     "openrouter.sync.status": sync_status,
     "research.scan": research_scan,
     "research.scan.status": research_scan_status,
+    "research.findings": research_findings,
+    "research.feedback": research_feedback,
+    "research.feedback.list": research_feedback_list,
     "drift.check": drift_check,
     "drift.status": drift_status,
     "bench.run": bench_run,
@@ -415,6 +484,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/openrouter/sync/status"): "openrouter.sync.status",
     ("POST", "/research/scan"): "research.scan",
     ("GET", "/research/scan/status"): "research.scan.status",
+    ("GET", "/research/findings"): "research.findings",
+    ("POST", "/research/feedback"): "research.feedback",
+    ("GET", "/research/feedback"): "research.feedback.list",
     ("POST", "/drift/check"): "drift.check",
     ("GET", "/drift/status"): "drift.status",
     ("POST", "/bench/run"): "bench.run",

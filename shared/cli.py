@@ -4,6 +4,10 @@
     python -m shared.cli weekly run [--full|--quick] [--dry-run] [--no-benchmarks] [--download DIR]
     python -m shared.cli weekly status [--run-id ID] [--json]
     python -m shared.cli research scan [--sources FILE] [--as-of YYYY-MM-DD] [--json]
+    python -m shared.cli research findings [--since DAYS] [--status S] [--limit N] [--json]
+    python -m shared.cli research feedback FINDING_ID (--relevant [--topic T] | --dismissed) --by NAME [--reason TEXT] [--json]
+        (exit 0 recorded, 1 no finding with that id, 2 a refused input: unknown topic, reason too long, ...)
+    python -m shared.cli research feedback list [--json]
     python -m shared.cli drift check [--json]     (exit 0 no drift, 1 drift found or a check could not run)
     python -m shared.cli bench run [--suite NAME] [--model ID ...] [--base-url URL] [--max-cases N] [--json]
     python -m shared.cli reports list [--week YYYY-Www] [--json] | reports show [RUN_ID|DAY|PATH] [--week YYYY-Www] [--json]
@@ -139,6 +143,100 @@ def cmd_research_scan(args: argparse.Namespace) -> int:
         if rec.findings_uri:
             print(f"findings: {rec.findings_uri}")
     return 0 if rec.status in JOB_FINISHED else 1
+
+
+def cmd_research_findings(args: argparse.Namespace) -> int:
+    from datetime import datetime, timedelta, timezone
+
+    from shared.config import get_settings
+    from shared.research.feedback import finding_row
+    from shared.research.store import repository
+
+    if not 0 < args.since <= 36500 or args.limit < 1:
+        _err("--since takes a number of days above 0 (at most 36500) and --limit a number of findings >= 1")
+        return 2
+    get_settings().require_project()
+    since = datetime.now(timezone.utc) - timedelta(days=args.since)
+    found = [f for f in repository().findings_since(since) if args.status is None or f.get("status") == args.status]
+    found.sort(key=lambda f: (f.get("first_seen_at") or since, f["id"]), reverse=True)
+    rows = [finding_row(f) for f in found[:args.limit]]
+    if args.json:
+        _print_json({"since": since, "count": len(found), "items": rows})
+        return 0
+    for r in rows:
+        mark = f"  [{r['feedback']['label']} by {r['feedback']['by']}]" if r.get("feedback") else ""
+        print(f"{r['id']}  {r['status']:9} {r['impact'] or '-':6} {r['topic'] or '-'}: {r['title'][:90]}{mark}")
+    more = f" (the newest {len(rows)} shown; --limit)" if len(found) > len(rows) else ""
+    print(f"{len(found)} finding(s) first seen in the last {args.since:g} day(s)"
+          + (f" with status {args.status}" if args.status else "") + more)
+    return 0
+
+
+def cmd_research_feedback(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from pydantic import ValidationError
+
+    from shared.config import get_settings
+    from shared.research import feedback
+    from shared.research.config import ResearchConfigError, load_research_config
+    from shared.research.store import repository
+
+    settings = get_settings()
+    settings.require_project()
+    store = repository()
+    if args.target == "list" and not (args.relevant or args.dismissed):
+        records = sorted(store.list_feedback(), key=lambda r: (r.get("at"), r.get("finding_id")), reverse=True)
+        latest = store.latest_exemplar_version()
+        summary = feedback.ExemplarVersion.model_validate(latest).summary() if latest else None
+        if args.json:
+            _print_json({"count": len(records), "items": records, "exemplar_version": summary})
+            return 0
+        for r in records:
+            topic = f" ({r.get('topic')})" if r.get("topic") else ""
+            why = f": {r['reason'][:80]}" if r.get("reason") else ""
+            print(f"{r['at']:%Y-%m-%d %H:%M}  {r['label']:9}{topic} by {r['by']}  {r['finding_id']}  "
+                  f"{str(r.get('title'))[:70]}{why}")
+        print(f"{len(records)} feedback record(s); " + (
+            f"exemplar version {summary['number']} ({summary['counts']['relevant']} relevant, "
+            f"{summary['counts']['dismissed']} dismissed, hash {summary['content_hash'][:12]})" if summary
+            else "no exemplar version yet"))
+        return 0
+    if args.relevant == args.dismissed:
+        _err("mark the finding with exactly one of --relevant or --dismissed (or: research feedback list)")
+        return 2
+    if not args.by:
+        _err("--by NAME is required: who marks the finding (recorded)")
+        return 2
+    try:
+        mark = feedback.FeedbackMark(finding_id=args.target, label="relevant" if args.relevant else "dismissed",
+                                     topic=args.topic, by=args.by, reason=args.reason)
+    except ValidationError as exc:
+        _err("invalid feedback: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        return 2
+    try:
+        config = load_research_config(str(args.sources) if args.sources else settings.research_sources)
+    except ResearchConfigError as exc:
+        _err(str(exc))
+        return 2
+    try:
+        record, version = feedback.mark(store, [t.name for t in config.topics], mark, datetime.now(timezone.utc))
+    except feedback.FeedbackError as exc:
+        _err(str(exc))
+        return 2
+    except feedback.UnknownFinding as exc:
+        _err(str(exc).strip("'\""))
+        return 1
+    summary = version.summary() if version else None
+    if args.json:
+        _print_json({"feedback": record, "exemplar_version": summary})
+        return 0
+    topic = f" under {record['topic']}" if record.get("topic") else ""
+    replaced = f" (replacing its earlier mark: {record['history'][-1]['label']})" if record.get("history") else ""
+    print(f"finding {record['finding_id']} marked {record['label']}{topic} by {record['by']}{replaced}; "
+          f"exemplar version {summary['number']}: {summary['counts']['relevant']} relevant, "
+          f"{summary['counts']['dismissed']} dismissed example(s)")
+    return 0
 
 
 def cmd_drift_check(args: argparse.Namespace) -> int:
@@ -544,6 +642,27 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--as-of", help="scan date YYYY-MM-DD (default today, UTC)")
     scan.add_argument("--json", action="store_true")
     scan.set_defaults(func=cmd_research_scan)
+    rf = rsub.add_parser("findings", help="the findings on the blackboard (their ids, for feedback), newest first")
+    rf.add_argument("--since", type=float, default=7.0, help="first seen in the last DAYS days (default 7)")
+    rf.add_argument("--status", choices=["new", "seen", "proposed", "dismissed"])
+    rf.add_argument("--limit", type=int, default=200, help="show at most N (default 200)")
+    rf.add_argument("--json", action="store_true")
+    rf.set_defaults(func=cmd_research_findings)
+    fb = rsub.add_parser("feedback", help="mark a finding relevant or dismissed (a labelled example for the "
+                                          "semantic scorer), or `feedback list`")
+    fb.add_argument("target", metavar="FINDING_ID|list", help="the finding to mark (see `research findings`), "
+                                                              "or `list`: every feedback record")
+    which = fb.add_mutually_exclusive_group()
+    which.add_argument("--relevant", action="store_true", help="the finding is relevant")
+    which.add_argument("--dismissed", action="store_true", help="the finding is not relevant")
+    fb.add_argument("--topic", help="with --relevant: the configured topic it is relevant to "
+                                    "(default: the finding's topic)")
+    fb.add_argument("--by", help="who marks it (recorded)")
+    fb.add_argument("--reason", help="why (recorded; at most 500 characters)")
+    fb.add_argument("--sources", type=Path, help="research YAML whose topics are valid (default RESEARCH_SOURCES "
+                                                 "or built-in)")
+    fb.add_argument("--json", action="store_true")
+    fb.set_defaults(func=cmd_research_feedback)
     dr = sub.add_parser("drift", help="drift check")
     drsub = dr.add_subparsers(dest="drift_command", required=True)
     drc = drsub.add_parser("check", help="run the drift check in-process, keep its record and print it")

@@ -5,6 +5,8 @@ A file without `topics:` uses the default topics; it then also uses the default 
 section unless it has its own (the semantic thresholds were set for the default topics'
 descriptions and exemplars). A file with its own topics and no `semantic:` section scores with
 keywords only (`semantic.enabled` defaults to false), exactly as before the semantic scorer.
+The `feedback:` section (operator feedback as labelled examples) is inherited with the topics
+too, unless the file has its own; it acts only when the semantic scorer is enabled.
 A topic without `description` and `exemplars` is compared by the semantic scorer with its name
 alone (a weak signal: give topics a description when semantic scoring is on).
 
@@ -136,6 +138,22 @@ class JudgeSpec(BaseModel):
         return self
 
 
+class FeedbackSpec(BaseModel):
+    """Operator feedback as labelled examples (shared/research/feedback.py; the rules are in
+    shared/research/relevance.py, "Feedback"). Used only with the semantic scorer on."""
+    model_config = ConfigDict(extra="forbid", strict=True)
+    enabled: bool = False
+    # cosine similarity with the nearest example marked relevant (item to item similarities run
+    # higher than item to description ones: examples have their own threshold)
+    example_threshold: float = Field(0.74, gt=0, le=1)
+    # a semantic verdict is vetoed when the nearest dismissed example is at least this much more
+    # similar than the item's best support (topic texts and relevant examples)
+    margin: float = Field(0.04, ge=-1, le=1)
+    # a keyword verdict below keyword_veto_below relevance is vetoed the same way, with this margin
+    keyword_margin: float = Field(0.04, ge=-1, le=1)
+    keyword_veto_below: float = Field(3.0, ge=0, le=100)
+
+
 class HostPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min_interval_s: float = Field(0.0, ge=0)  # pause between two requests to the host
@@ -152,6 +170,7 @@ class ResearchConfig(BaseModel):
     topics: list[TopicSpec]
     semantic: SemanticSpec = SemanticSpec()
     judge: JudgeSpec = JudgeSpec()
+    feedback: FeedbackSpec = FeedbackSpec()
 
     @model_validator(mode="after")
     def _unique(self) -> "ResearchConfig":
@@ -202,6 +221,9 @@ def load_research_config(path: str | Path | None = None) -> ResearchConfig:
         # the semantic thresholds belong to the default topics' descriptions: inherited with them
         if "semantic" not in raw and "semantic" in default:
             raw["semantic"] = default["semantic"]
+        # and so do the feedback rules (tuned with those topics)
+        if "feedback" not in raw and "feedback" in default:
+            raw["feedback"] = default["feedback"]
     try:
         return ResearchConfig.model_validate(raw)
     except ValidationError as exc:

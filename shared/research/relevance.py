@@ -91,6 +91,57 @@ keyword `Assessment` and that `SemanticMatch` into a `CombinedAssessment`
 With `semantic.enabled: false` nothing of this runs: the scan stores exactly the keyword
 `Assessment` it stored before the semantic scorer existed.
 
+Feedback: labelled examples (`combine(..., feedback, fspec)`, `decide`; config `feedback:`)
+---------------------------------------------------------------------------------------------
+Operators mark findings relevant (under a topic) or dismissed (shared/research/feedback.py); the
+marks in force form an immutable exemplar version, and a scan scores with the newest one
+(semantic.py's `ExampleScorer` gives each item its nearest examples, cosine of the same
+embeddings, 4 decimals). With `similarity` the item's best topic-text similarity as above (0
+without a semantic topic), `example` its similarity with the nearest example marked relevant (of a
+topic the item may match and no negative phrase vetoed) and `dismissed` with the nearest
+dismissed example:
+
+* A relevant example is an extra exemplar of its topic, with its own threshold (item to item
+  similarities run higher than item to description ones: two unrelated lab news titles are often
+  0.5-0.6 alike):
+      by_example = example >= feedback.example_threshold
+      semantic   = (similarity >= semantic.threshold OR by_example)
+  The finding is filed under the example's topic when only the example decided, with the impact
+  reason 'similar (0.81) to a finding marked relevant: "<title>" (<topic>; exemplar version N)'
+  worth 1 relevance point.
+* A dismissed example vetoes what is no more like the relevant texts than like it:
+      support       = max(similarity, example)
+      semantic veto = semantic AND dismissed >= support + feedback.margin
+      keyword veto  = keyword relevant AND relevance < feedback.keyword_veto_below
+                      AND dismissed >= support + feedback.keyword_margin
+  (veto points rounded to 6 decimals). A vetoed verdict is false; a vetoed keyword verdict earns
+  no relevance points. So a near-duplicate of a dismissed item (a finding that comes back, the
+  next "Introducing <product>" post) is not relevant unless it is as close to what was marked
+  relevant or a strong keyword match (relevance >= keyword_veto_below, 3 by default: a phrase in
+  the title and more) speaks for it: explicit phrases are precise, and the tuning data had no
+  false positive that strong. Why the keyword veto at all: on the real tune items the keyword
+  scorer's false positives are mostly "Introducing <product>" news ("Introducing ChatGPT
+  Enterprise", "Introducing data residency in Asia": relevance 2.0 from the release synonyms);
+  vetoing weak keyword matches next to a dismissed item removed 10 of its 14 false positives for
+  1 true positive (leave-one-out). The cost shows on held-out data: a true release whose nearest
+  example is a dismissed "Introducing ..." post and no marked release is near is vetoed too.
+  Model repositories often rest on the pipeline base score 2.0 alone (a weak keyword match) and
+  read alike ("org/name. Text generation model by org. Tags: ..."): one dismissed repository
+  vetoes the similar ones until a repository marked relevant supports them.
+* Borderline (for the LLM judge): a scorer vetoed cannot be sure yes; a veto clearly past its
+  point (by semantic.borderline.semantic_band) is sure no; by_example is sure yes / sure no at
+  example_threshold +/- semantic_band; otherwise as above.
+* No exemplar version (no feedback, `feedback.enabled: false`, or the semantic scorer off): none
+  of this runs and the verdict is exactly the one above; `CombinedAssessment.feedback` is then
+  absent from the stored explanation. With a version it records the version number, the nearest
+  relevant and dismissed examples (feedback id, title, topic, similarity) and what they decided
+  (`by_example`, `semantic_vetoed`, `keyword_vetoed`).
+
+The margins were tuned by leave-one-out on the blind-labelled REAL tune items only
+(`python -m perf.relevance_precision --real tune --feedback --tune-feedback`; figures in the
+README); `keyword_veto_below` was set by the rule above, not tuned (the tune data cannot tell 3
+from higher).
+
 LLM judge (optional, `judge.enabled`; shared/research/judge.py asks, this module decides)
 ------------------------------------------------------------------------------------------
 * Only borderline items (above), on either side of the combined decision, are ever judged.
@@ -114,13 +165,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_serializer
 
-from shared.research.config import SemanticSpec, TopicSpec
+from shared.research.config import FeedbackSpec, SemanticSpec, TopicSpec
 from shared.research.findings import Finding
-from shared.research.semantic import SCORER as SEMANTIC_SCORER, SemanticMatch
+from shared.research.semantic import SCORER as SEMANTIC_SCORER, FeedbackMatch, SemanticMatch
 
 SCORER = "keywords-v1"
 COMBINED_SCORER = f"{SCORER}+{SEMANTIC_SCORER}"
@@ -172,6 +223,15 @@ class CombinedAssessment(Assessment):
     semantic_relevant: bool
     borderline: bool
     semantic: SemanticMatch
+    feedback: FeedbackMatch | None = None   # the exemplar version scored with, nearest examples, decisions
+
+    @model_serializer(mode="wrap")
+    def _without_absent_feedback(self, handler: Any) -> dict[str, Any]:
+        # scored without feedback, the stored explanation is exactly what it was before feedback
+        data = handler(self)
+        if isinstance(data, dict) and data.get("feedback", 0) is None:
+            data.pop("feedback")
+        return data
 
     @property
     def top_topic(self) -> str | None:
@@ -180,8 +240,11 @@ class CombinedAssessment(Assessment):
     @property
     def positive_topics(self) -> list[str]:
         topics = super().positive_topics
-        if self.semantic_relevant and self.semantic.topic not in topics:
-            topics.append(self.semantic.topic)
+        if self.semantic_relevant:
+            by_example = self.feedback is not None and self.feedback.by_example   # not the topic texts
+            extra = self.feedback.relevant.topic if by_example else self.semantic.topic
+            if extra not in topics:
+                topics.append(extra)
         return topics
 
 
@@ -400,30 +463,90 @@ def _pipeline_tag(finding: Finding) -> str | None:
     return None
 
 
+class Verdict(NamedTuple):
+    keyword_relevant: bool
+    semantic_relevant: bool
+    by_example: bool              # semantic_relevant through a relevant example (not the topic texts)
+    keyword_vetoed: bool
+    semantic_vetoed: bool
+    borderline: bool
+
+
+def decide(relevance: float, similarity: float, example_similarity: float | None,
+           dismissed_similarity: float | None, relevance_threshold: float, spec: SemanticSpec,
+           fspec: FeedbackSpec | None = None) -> Verdict:
+    """The combined verdict from the scores alone (the rules in this module's docstring).
+    similarity: the best topic-text similarity (0 without a semantic topic); example_similarity /
+    dismissed_similarity: the nearest relevant / dismissed feedback example's (None: none, or no
+    feedback: then `fspec` is ignored and the verdict is exactly the one without feedback)."""
+    if fspec is None:
+        example_similarity = dismissed_similarity = None
+    kw = relevance >= relevance_threshold
+    by_text = similarity >= spec.threshold
+    by_example = example_similarity is not None and example_similarity >= fspec.example_threshold
+    support = max(similarity, example_similarity or 0.0)
+    sem_veto_at = kw_veto_at = float("inf")
+    if dismissed_similarity is not None:
+        # rounded: similarities have 4 decimals, so 0.80 + 0.04 is the veto point 0.84, not 0.8400000000000001
+        sem_veto_at = round(support + fspec.margin, 6)
+        kw_veto_at = round(support + fspec.keyword_margin, 6) if relevance < fspec.keyword_veto_below else float("inf")
+    sem_vetoed = (by_text or by_example) and dismissed_similarity is not None and dismissed_similarity >= sem_veto_at
+    kw_vetoed = kw and dismissed_similarity is not None and dismissed_similarity >= kw_veto_at
+    keyword_relevant = kw and not kw_vetoed
+    semantic_relevant = (by_text or by_example) and not sem_vetoed
+    kw_band, sem_band = spec.borderline.keyword_band, spec.borderline.semantic_band
+    ex_sim = example_similarity if example_similarity is not None else float("-inf")
+    dis_sim = dismissed_similarity if dismissed_similarity is not None else float("-inf")
+    sure_yes = (keyword_relevant and relevance >= relevance_threshold + kw_band) or (not sem_vetoed and (
+        similarity >= spec.threshold + sem_band or (fspec is not None and ex_sim >= fspec.example_threshold + sem_band)))
+    kw_no = relevance < relevance_threshold - kw_band or (kw_vetoed and dis_sim >= kw_veto_at + sem_band)
+    sem_no = (similarity < spec.threshold - sem_band
+              and (fspec is None or ex_sim < fspec.example_threshold - sem_band)) \
+        or (sem_vetoed and dis_sim >= sem_veto_at + sem_band)
+    return Verdict(keyword_relevant, semantic_relevant, semantic_relevant and by_example and not by_text,
+                   kw_vetoed, sem_vetoed, not sure_yes and not (kw_no and sem_no))
+
+
 def combine(finding: Finding, a: Assessment, semantic: SemanticMatch, spec: SemanticSpec,
-            relevance_threshold: float) -> CombinedAssessment:
+            relevance_threshold: float, feedback: FeedbackMatch | None = None,
+            fspec: FeedbackSpec | None = None) -> CombinedAssessment:
     """The keyword assessment `a` and the semantic verdict on the same finding, combined by the
     rules in this module's docstring. `semantic` must have been scored with the topics vetoed
-    by their negatives (TopicMatcher.negated)."""
+    by their negatives (TopicMatcher.negated). `feedback` (with `fspec`): the finding's nearest
+    feedback examples in the exemplar version in force (None: no feedback, today's verdict)."""
+    if feedback is not None and fspec is None:
+        raise ValueError("feedback needs its FeedbackSpec")
     sim = semantic.similarity if semantic.topic is not None else 0.0
-    kw_relevant = a.relevance >= relevance_threshold
-    sem_relevant = semantic.topic is not None and sim >= spec.threshold
-    kw_band, sem_band = spec.borderline.keyword_band, spec.borderline.semantic_band
-    sure_yes = a.relevance >= relevance_threshold + kw_band or sim >= spec.threshold + sem_band
-    sure_no = a.relevance < relevance_threshold - kw_band and sim < spec.threshold - sem_band
-    if kw_relevant:
+    ex = feedback.relevant if feedback is not None else None
+    dis = feedback.dismissed if feedback is not None else None
+    v = decide(a.relevance, sim, ex.similarity if ex else None, dis.similarity if dis else None,
+               relevance_threshold, spec, fspec if feedback is not None else None)
+    if v.keyword_relevant:
         topic = a.best_topic
-    elif sem_relevant:
-        topic = semantic.topic
+    elif v.semantic_relevant:
+        topic = ex.topic if v.by_example else semantic.topic
     else:
         topic = a.best_topic or semantic.topic
-    sem_points = 2 if sem_relevant and sim >= spec.strong else 1 if sem_relevant else 0
-    impact, reasons = _impact(finding, a.relevance, a.best_topic if a.relevance > 0 else None,
-                              (sem_points, f"semantic similarity {sim:.2f} ({semantic.topic})"))
+    if v.by_example:
+        sem_reason = (1, f"similar ({ex.similarity:.2f}) to a finding marked relevant: "
+                         f"\"{_short(ex.title)}\" ({ex.topic}; exemplar version {feedback.version})")
+    else:
+        sem_points = 2 if v.semantic_relevant and sim >= spec.strong else 1 if v.semantic_relevant else 0
+        sem_reason = (sem_points, f"semantic similarity {sim:.2f} ({semantic.topic})")
+    # a keyword verdict vetoed by feedback earns no relevance points
+    impact, reasons = _impact(finding, 0.0 if v.keyword_vetoed else a.relevance,
+                              a.best_topic if a.relevance > 0 else None, sem_reason)
+    if feedback is not None:
+        feedback = feedback.model_copy(update={"by_example": v.by_example, "semantic_vetoed": v.semantic_vetoed,
+                                               "keyword_vetoed": v.keyword_vetoed})
     return CombinedAssessment(relevance=a.relevance, topics=a.topics, impact=impact, impact_reasons=reasons,
-                              topic=topic, relevant=kw_relevant or sem_relevant, keyword_relevant=kw_relevant,
-                              semantic_relevant=sem_relevant, borderline=not sure_yes and not sure_no,
-                              semantic=semantic)
+                              topic=topic, relevant=v.keyword_relevant or v.semantic_relevant,
+                              keyword_relevant=v.keyword_relevant, semantic_relevant=v.semantic_relevant,
+                              borderline=v.borderline, semantic=semantic, feedback=feedback)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 def _impact(finding: Finding, relevance: float, best: str | None,

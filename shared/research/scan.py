@@ -18,7 +18,7 @@ from shared.research.findings import Finding
 from shared.research.parsers import FeedError, ParsedFeed, merge_findings, parse_feed
 from shared.research.relevance import (COMBINED_SCORER, JUDGED_SCORER, Assessment, CombinedAssessment,
                                       JudgeVerdict, TopicMatcher, combine, judged)
-from shared.research.semantic import SemanticMatch
+from shared.research.semantic import FeedbackMatch, SemanticMatch
 from shared.research.store import ResearchStore, ScanRecord, SourceResult, repository
 from shared.text import markdown_templates
 
@@ -71,8 +71,15 @@ class ResearchScan:
         self.catalog = catalog   # where model findings are looked up (None: the catalog repository)
         self.matcher = TopicMatcher(config.topics)
         self.now = record.started_at
+        self.exemplars = None     # the ExemplarVersion in force (feedback on and some feedback given)
+        self._ignored_examples = 0
 
     def run(self) -> None:
+        if self.config.semantic.enabled and self.config.feedback.enabled:
+            from shared.research.feedback import ensure_version
+
+            self.exemplars = ensure_version(self.store, self.now, f"scan:{self.rec.scan_id}")
+            self.rec.exemplar_version = self.exemplars.number if self.exemplars else None
         fetches = fetch_all(self.config, self.settings, self.rec.as_of, self.store,
                             arxiv_next_page(self.rec.window_start),
                             progress=log_fetched)
@@ -97,17 +104,18 @@ class ResearchScan:
                     first_source[finding.id] = f.spec.name
 
         restrict = {s.name: s.topics for s in self.config.sources}
-        semantic = self._semantic(merged, {fid: restrict.get(src) for fid, src in first_source.items()})
+        semantic, feedback = self._semantic(merged, {fid: restrict.get(src) for fid, src in first_source.items()})
         scored: dict[str, Assessment] = {}
         for fid, finding in merged.items():
             a = self.matcher.assess(finding, restrict.get(first_source[fid]))
             if semantic is not None:
-                a = combine(finding, a, semantic[fid], self.config.semantic, self.config.relevance_threshold)
+                a = combine(finding, a, semantic[fid], self.config.semantic, self.config.relevance_threshold,
+                            feedback.get(fid), self.config.feedback)
             scored[fid] = a
         verdicts = self._judge(merged, scored, {fid: restrict.get(src) for fid, src in first_source.items()}) \
             if semantic is not None and self.config.judge.enabled else {}
         assessed: dict[str, Assessment] = {}
-        borderline = borderline_irrelevant = semantic_only = 0
+        borderline = borderline_irrelevant = semantic_only = vetoed = by_example = 0
         for fid, a in scored.items():
             if isinstance(a, CombinedAssessment):
                 if fid in verdicts:
@@ -116,6 +124,9 @@ class ResearchScan:
                 borderline += a.borderline and relevant
                 borderline_irrelevant += a.borderline and not relevant
                 semantic_only += relevant and a.semantic_relevant and not a.keyword_relevant
+                if a.feedback is not None:
+                    vetoed += not relevant and (a.feedback.keyword_vetoed or a.feedback.semantic_vetoed)
+                    by_example += relevant and not a.keyword_relevant and a.feedback.by_example
             else:
                 relevant = a.relevance >= self.config.relevance_threshold
             if not relevant:
@@ -164,6 +175,10 @@ class ResearchScan:
         if semantic is not None:
             self.rec.counts.update({"semantic_only": semantic_only, "borderline": borderline,
                                     "borderline_irrelevant": borderline_irrelevant})
+        if self.exemplars is not None:
+            # irrelevant only because of a dismissed example; relevant only through a relevant one
+            self.rec.counts.update({"feedback_vetoed": vetoed, "feedback_only": by_example,
+                                    "feedback_examples_ignored": self._ignored_examples})
         self.rec.findings_uri = write_findings_file(self.settings, self.config, self.now.date(),
                                                     self.rec.scorer, self.store)
 
@@ -204,23 +219,37 @@ class ResearchScan:
         return bounding_pricing(found[model]) if model in found else None
 
     def _semantic(self, merged: dict[str, Finding], restrict: dict[str, list[str] | None]
-                  ) -> dict[str, SemanticMatch] | None:
-        """The semantic scorer's verdict on every merged finding (None when it is disabled).
+                  ) -> tuple[dict[str, SemanticMatch] | None, dict[str, FeedbackMatch]]:
+        """The semantic scorer's verdict on every merged finding (None when it is disabled), and
+        each finding's nearest feedback examples (empty without an exemplar version).
         The model is imported and loaded here, on the first scan of a process that needs it."""
+        self._ignored_examples = 0
         if not self.config.semantic.enabled:
-            return None
+            return None, {}
         if not merged:
-            return {}
-        from shared.research.semantic import SemanticScorer
+            return {}, {}
+        from shared.research.semantic import ExampleScorer, SemanticScorer
 
         started = time.monotonic()
         spec = self.config.semantic
         scorer = SemanticScorer(self.config.topics, spec.aggregate, spec.max_chars)
         ids = list(merged)
-        matches = scorer.score([merged[i] for i in ids], [restrict[i] for i in ids],
-                               [self.matcher.negated(merged[i], restrict[i]) for i in ids])
-        log.info("semantic scoring done", items=len(ids), duration_s=round(time.monotonic() - started, 3))
-        return dict(zip(ids, matches))
+        findings = [merged[i] for i in ids]
+        restricts = [restrict[i] for i in ids]
+        vetoes = [self.matcher.negated(merged[i], restrict[i]) for i in ids]
+        vectors = scorer.embed_items(findings)
+        matches = scorer.score(findings, restricts, vetoes, vectors=vectors)
+        feedback: dict[str, FeedbackMatch] = {}
+        if self.exemplars is not None:
+            examples = ExampleScorer(self.exemplars, scorer.topic_names)
+            self._ignored_examples = len(examples.ignored)
+            if examples.ignored:
+                log.warning("feedback examples of topics no longer configured are ignored",
+                            version=self.exemplars.number, ignored=examples.ignored[:20])
+            feedback = dict(zip(ids, examples.score(ids, vectors, restricts, vetoes)))
+        log.info("semantic scoring done", items=len(ids), duration_s=round(time.monotonic() - started, 3),
+                 exemplar_version=self.exemplars.number if self.exemplars else None)
+        return dict(zip(ids, matches)), feedback
 
     def _parse_source(self, f: SourceFetch) -> tuple[SourceResult, list[Finding]]:
         spec = f.spec

@@ -148,7 +148,12 @@ def clean_item_text(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
 
 def item_text(finding: Finding, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     """"title. summary", each cleaned first, then cut to max_chars."""
-    title, summary = clean_item_text(finding.title or "", max_chars), clean_item_text(finding.summary or "", max_chars)
+    return text_of(finding.title or "", finding.summary or "", max_chars)
+
+
+def text_of(title: str, summary: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
+    """item_text of a title and summary (also the text of a feedback example)."""
+    title, summary = clean_item_text(title, max_chars), clean_item_text(summary, max_chars)
     if title and summary:
         text = f"{title} {summary}" if title[-1] in ".!?:" else f"{title}. {summary}"
     else:
@@ -193,9 +198,10 @@ class SemanticScorer:
         return self.model.embed([item_text(f, self.max_chars) for f in findings])
 
     def score(self, findings: Sequence[Finding], restrict_to: Sequence[list[str] | None] | None = None,
-              vetoed: Sequence[Any] | None = None) -> list[SemanticMatch]:
+              vetoed: Sequence[Any] | None = None, vectors: "np.ndarray | None" = None) -> list[SemanticMatch]:
         """One SemanticMatch per finding. restrict_to[i]: the topics finding i may match (None:
-        all); vetoed[i]: topics whose negatives matched finding i (they score 0)."""
+        all); vetoed[i]: topics whose negatives matched finding i (they score 0); vectors: the
+        items' embeddings when computed already (embed_items)."""
         np = self.model.np
         if not findings:
             return []
@@ -207,7 +213,7 @@ class SemanticScorer:
             unknown = [n for n in (wanted or []) if n not in known]
             if unknown:
                 raise ValueError(f"unknown topics {unknown}; configured: {self.names}")
-        items = self.embed_items(findings)
+        items = self.embed_items(findings) if vectors is None else vectors
         per_text = items @ self.vectors.T                         # items x topic texts
         if self.aggregate == "centroid":
             per_topic = items @ self.centroids.T
@@ -233,3 +239,90 @@ class SemanticScorer:
                                      nearest_kind=kind, topics={self.names[k]: sims[k] for k in ranked},
                                      vetoed=sorted(v for v in vetoes if v in known)))
         return out
+
+
+# --- feedback examples (shared/research/feedback.py; the rules: relevance.py, "Feedback") ------
+class FeedbackExample(BaseModel):
+    """A feedback example nearest to an item: the explanation of a feedback decision."""
+    id: str                               # the feedback id (the marked finding's id)
+    title: str
+    topic: str | None = None              # relevant examples: the topic they train
+    similarity: float                     # cosine with the item, 4 decimals
+
+
+class FeedbackMatch(BaseModel):
+    """The item's nearest feedback examples in the exemplar version it was scored with, and (set
+    by relevance.combine) what they decided."""
+    version: int                          # research_exemplars/{version}
+    relevant: FeedbackExample | None      # nearest example marked relevant, of a topic the item may match
+    dismissed: FeedbackExample | None     # nearest dismissed example
+    by_example: bool = False              # relevant through `relevant` (example_threshold)
+    semantic_vetoed: bool = False         # the semantic verdict vetoed by `dismissed`
+    keyword_vetoed: bool = False          # the keyword verdict vetoed by `dismissed`
+
+
+@lru_cache(maxsize=4)
+def _example_vectors(digest: str, texts: tuple[str, ...]) -> "np.ndarray":
+    vectors = load_model().embed(list(texts)) if texts else load_model().np.zeros((0, MODEL_DIM), "float32")
+    vectors.setflags(write=False)
+    return vectors
+
+
+class ExampleScorer:
+    """The examples of one exemplar version, embedded once (per version and process); `score`
+    finds each item's nearest relevant example (among the topics the item may match and that no
+    negative phrase vetoed) and its nearest dismissed example. A relevant example whose topic is
+    no longer configured is ignored (`ignored` lists them)."""
+
+    def __init__(self, version: Any, topic_names: list[str]):
+        self.model = load_model()
+        self.version = version.number
+        known = set(topic_names)
+        relevant = [e for e in version.examples if e.label == "relevant" and e.topic in known]
+        self.ignored = sorted(e.id for e in version.examples if e.label == "relevant" and e.topic not in known)
+        dismissed = [e for e in version.examples if e.label == "dismissed"]
+        self.examples = relevant + dismissed
+        self.n_relevant = len(relevant)
+        self.vectors = _example_vectors(version.content_hash, tuple(e.text for e in self.examples))
+
+    def score(self, ids: Sequence[str], vectors: "np.ndarray", restrict_to: Sequence[list[str] | None] | None = None,
+              vetoed: Sequence[Any] | None = None, exclude_own: bool = False) -> list[FeedbackMatch]:
+        """One FeedbackMatch per item: ids[i] is item i's finding id, vectors[i] its embedding
+        (SemanticScorer.embed_items). exclude_own: an item never matches its own example (for
+        leave-one-out measurements; a scan compares a marked finding with its own example)."""
+        np = self.model.np
+        n, n_rel = len(ids), self.n_relevant
+        sims = (vectors @ self.vectors.T if len(self.examples) else np.zeros((n, 0), dtype=np.float32)).astype(np.float64)
+        sims[~vectors.any(axis=1)] = -np.inf                       # an empty text matches no example
+        if exclude_own:
+            own = {e.id: [] for e in self.examples}
+            for k, e in enumerate(self.examples):
+                own[e.id].append(k)
+            for i, fid in enumerate(ids):
+                sims[i, own.get(fid, [])] = -np.inf
+        allowed = np.ones((n, n_rel), dtype=bool)                  # relevant examples item i may match
+        topics = np.array([e.topic for e in self.examples[:n_rel]], dtype=object)
+        masks: dict[tuple, Any] = {}
+        for i in range(n):
+            wanted = restrict_to[i] if restrict_to is not None else None
+            vetoes = vetoed[i] if vetoed is not None and vetoed[i] else ()
+            if wanted is None and not vetoes:
+                continue
+            key = (None if wanted is None else tuple(sorted(wanted)), tuple(sorted(vetoes)))
+            if key not in masks:
+                ok = np.array([(wanted is None or t in wanted) and t not in vetoes for t in topics], dtype=bool)
+                masks[key] = ok
+            allowed[i] = masks[key]
+        rel = np.where(allowed, sims[:, :n_rel], -np.inf)
+        dis = sims[:, n_rel:]
+
+        def nearest(block: Any, offset: int, i: int) -> FeedbackExample | None:
+            if block.shape[1] == 0:
+                return None
+            k = int(np.argmax(block[i]))
+            if not np.isfinite(block[i, k]):
+                return None
+            e = self.examples[offset + k]
+            return FeedbackExample(id=e.id, title=e.title, topic=e.topic, similarity=round(float(block[i, k]), 4))
+        return [FeedbackMatch(version=self.version, relevant=nearest(rel, 0, i), dismissed=nearest(dis, n_rel, i))
+                for i in range(n)]

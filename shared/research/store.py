@@ -1,6 +1,7 @@
 """Everything the research agent keeps, behind a repository: the blackboard (findings and
 proposals), scan records, the HTTP validator cache, the LLM judge's judgements (one per finding
-id, shared/research/judge.py) and the day's findings file.
+id, shared/research/judge.py), the day's findings file, operator feedback and the exemplar
+versions it makes (shared/research/feedback.py has their rules).
 `FirestoreResearchStore` in production, `InMemoryResearchStore` in unit tests, one contract
 (tests/research/test_research_store_contract.py runs the same tests against both). Collection
 and object names live here only.
@@ -31,12 +32,15 @@ PROPOSALS = "research_proposals"
 HTTP_CACHE = "research_http_cache"
 JUDGEMENTS = "research_judgements"
 RECLAIMABLE = ("failed", "released")   # judgement statuses a later claim may replace
+FEEDBACK = "research_feedback"     # {finding id}: the operator's current mark and its history
+EXEMPLARS = "research_exemplars"   # {number}: immutable exemplar versions
 FINDINGS_FILES = "research/findings"
 FIRESTORE_IN_MAX = 30            # values one Firestore "in" filter takes
 # A query may not filter by a string of about 1,500 bytes (the emulator refuses exactly 1,500):
 # a proposal of a longer finding id carries the id's hash to be found by (Firestore only).
 QUERY_VALUE_MAX_BYTES = 1024
 FINDING_HASH = "finding_id_sha256"
+FEEDBACK_ATTEMPTS = 10           # a feedback transaction's tries (two operators marking one finding at once)
 
 
 class SourceResult(BaseModel):
@@ -78,12 +82,15 @@ class ScanRecord(BaseModel):
     # the LLM judge's counts and cost (shared/research/judge.py JudgeStats); absent when it is off,
     # so a scan without the judge is stored exactly as before it existed
     judge: dict[str, Any] | None = None
+    exemplar_version: int | None = None   # research_exemplars/{n} the findings were scored with
 
     @model_serializer(mode="wrap")
-    def _no_absent_judge(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _no_absent_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a scan without the judge or feedback is recorded exactly as before they existed
         data = handler(self)
-        if data.get("judge", 0) is None:
-            del data["judge"]
+        for key in ("judge", "exemplar_version"):
+            if isinstance(data, dict) and data.get(key, 0) is None:
+                del data[key]
         return data
 
 
@@ -156,6 +163,27 @@ class ResearchStore(Protocol):
     def write_findings_file(self, bucket: str, day: date, text: str) -> str:
         """Write research/findings/YYYY-MM-DD.md and return its gs:// URI."""
     def read_findings_file(self, bucket: str, day: date) -> str | None: ...
+    # operator feedback (research_feedback/{finding id})
+    def update_feedback(self, finding_id: str, build: FeedbackBuilder) -> dict[str, Any] | None:
+        """In one transaction: read the finding, its feedback record and its proposal (if it has
+        one), call build(finding, previous, proposal) -> (record, finding fields, proposal fields
+        or None), write the record whole and update the finding and proposal. None (nothing
+        written) when no finding has this id. `build` may run more than once (retries)."""
+    def load_feedback(self, finding_id: str) -> dict[str, Any] | None: ...
+    def list_feedback(self) -> list[dict[str, Any]]:
+        """Every feedback record (one per marked finding)."""
+    # exemplar versions (research_exemplars/{number}), immutable
+    def create_exemplar_version(self, doc: dict[str, Any]) -> bool:
+        """Create version doc["number"]; False when that number exists already (unchanged)."""
+    def exemplar_version(self, number: int) -> dict[str, Any] | None: ...
+    def latest_exemplar_version(self) -> dict[str, Any] | None:
+        """The version with the highest number, or None."""
+    def exemplar_versions(self, limit: int) -> list[dict[str, Any]]:
+        """Versions, highest number first."""
+
+
+FeedbackBuilder = Callable[[dict[str, Any], "dict[str, Any] | None", "dict[str, Any] | None"],
+                           "tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]"]
 
 
 # --- Firestore and Cloud Storage ----------------------------------------------------------------
@@ -169,6 +197,26 @@ def _sha256(value: str) -> str:
 
 def _validator_key(url: str) -> str:
     return _sha256(url)[:32]
+
+
+def _contended_transaction(attempt: Callable[[], Any]) -> Any:
+    """Run a read-modify-write transaction that others may race (two operators marking one
+    finding): the emulator answers a contended read with ABORTED (lock timeout), the client gives
+    up on a commit after its own retries; both wrote nothing, so try again, a bounded number of
+    times, with jitter."""
+    import random
+    import time
+
+    from google.api_core.exceptions import Aborted
+
+    for round_ in range(FEEDBACK_ATTEMPTS):
+        try:
+            return attempt()
+        except (Aborted, ValueError) as exc:
+            if isinstance(exc, ValueError) and "Failed to commit transaction" not in str(exc):
+                raise
+            time.sleep(random.uniform(0.05, 0.2) * (round_ + 1))
+    raise RuntimeError(f"a contended transaction did not commit in {FEEDBACK_ATTEMPTS} rounds; retry later")
 
 
 def _without_finding_hash(proposal: dict[str, Any]) -> dict[str, Any]:
@@ -308,6 +356,63 @@ class FirestoreResearchStore:
         except NotFound:
             return None
 
+    def update_feedback(self, finding_id: str, build: FeedbackBuilder) -> dict[str, Any] | None:
+        from google.cloud import firestore
+
+        finding_ref = self._col(FINDINGS).document(fs.doc_id(finding_id))
+        feedback_ref = self._col(FEEDBACK).document(fs.doc_id(finding_id))
+
+        @firestore.transactional
+        def txn(transaction: Any) -> dict[str, Any] | None:
+            snap = finding_ref.get(transaction=transaction)
+            if not snap.exists:
+                return None
+            finding = snap.to_dict()
+            previous = feedback_ref.get(transaction=transaction)
+            proposal_ref = proposal = None
+            if finding.get("proposal_id"):
+                proposal_ref = self._col(PROPOSALS).document(fs.doc_id(finding["proposal_id"]))
+                psnap = proposal_ref.get(transaction=transaction)
+                proposal = psnap.to_dict() if psnap.exists else None
+            record, finding_fields, proposal_fields = build(finding, previous.to_dict() if previous.exists else None,
+                                                            proposal)
+            transaction.set(feedback_ref, record)
+            transaction.update(finding_ref, finding_fields)
+            if proposal_fields and proposal is not None:
+                transaction.update(proposal_ref, proposal_fields)
+            return record
+        return _contended_transaction(lambda: txn(fs.client().transaction()))
+
+    def load_feedback(self, finding_id: str) -> dict[str, Any] | None:
+        snap = self._col(FEEDBACK).document(fs.doc_id(finding_id)).get()
+        return snap.to_dict() if snap.exists else None
+
+    def list_feedback(self) -> list[dict[str, Any]]:
+        return [s.to_dict() for s in self._col(FEEDBACK).stream()]
+
+    def create_exemplar_version(self, doc: dict[str, Any]) -> bool:
+        from google.api_core.exceptions import AlreadyExists
+
+        try:
+            self._col(EXEMPLARS).document(str(int(doc["number"]))).create(doc)
+            return True
+        except AlreadyExists:
+            return False
+
+    def exemplar_version(self, number: int) -> dict[str, Any] | None:
+        snap = self._col(EXEMPLARS).document(str(int(number))).get()
+        return snap.to_dict() if snap.exists else None
+
+    def latest_exemplar_version(self) -> dict[str, Any] | None:
+        newest = self.exemplar_versions(1)
+        return newest[0] if newest else None
+
+    def exemplar_versions(self, limit: int) -> list[dict[str, Any]]:
+        from google.cloud import firestore
+
+        query = self._col(EXEMPLARS).order_by("number", direction=firestore.Query.DESCENDING).limit(limit)
+        return [s.to_dict() for s in query.stream()]
+
 
 # --- in memory (tests) --------------------------------------------------------------------------
 class InMemoryResearchStore:
@@ -320,6 +425,8 @@ class InMemoryResearchStore:
         self.validators: dict[str, dict[str, str]] = {}
         self.judgements: dict[str, dict[str, Any]] = {}
         self.objects: dict[str, bytes] = {}        # gs:// URI -> content
+        self.feedback: dict[str, dict[str, Any]] = {}
+        self.exemplars: dict[int, dict[str, Any]] = {}
         self.clock = clock
         self._mutex = threading.Lock()
 
@@ -429,6 +536,48 @@ class InMemoryResearchStore:
         with self._mutex:
             data = self.objects.get(f"gs://{bucket}/{findings_path(day)}")
         return data.decode() if data is not None else None
+
+    def update_feedback(self, finding_id: str, build: FeedbackBuilder) -> dict[str, Any] | None:
+        with self._mutex:
+            finding = self.findings.get(finding_id)
+            if finding is None:
+                return None
+            pid = finding.get("proposal_id")
+            proposal = self.proposals.get(pid) if pid else None
+            record, finding_fields, proposal_fields = build(deepcopy(finding), deepcopy(self.feedback.get(finding_id)),
+                                                            deepcopy(proposal))
+            self.feedback[finding_id] = deepcopy(record)
+            finding.update(deepcopy(finding_fields))
+            if proposal_fields and proposal is not None:
+                proposal.update(deepcopy(proposal_fields))
+            return deepcopy(record)
+
+    def load_feedback(self, finding_id: str) -> dict[str, Any] | None:
+        with self._mutex:
+            return deepcopy(self.feedback.get(finding_id))
+
+    def list_feedback(self) -> list[dict[str, Any]]:
+        return self._select(self.feedback, lambda d: True)
+
+    def create_exemplar_version(self, doc: dict[str, Any]) -> bool:
+        with self._mutex:
+            number = int(doc["number"])
+            if number in self.exemplars:
+                return False
+            self.exemplars[number] = deepcopy(doc)
+            return True
+
+    def exemplar_version(self, number: int) -> dict[str, Any] | None:
+        with self._mutex:
+            return deepcopy(self.exemplars.get(int(number)))
+
+    def latest_exemplar_version(self) -> dict[str, Any] | None:
+        newest = self.exemplar_versions(1)
+        return newest[0] if newest else None
+
+    def exemplar_versions(self, limit: int) -> list[dict[str, Any]]:
+        with self._mutex:
+            return [deepcopy(self.exemplars[n]) for n in sorted(self.exemplars, reverse=True)[:limit]]
 
 
 @functools.cache

@@ -165,6 +165,76 @@ def test_research_scan_over_http_and_cli(cloud):
     assert p.returncode == 2 and "cannot read research configuration" in p.stderr
 
 
+def test_research_feedback_over_http_and_cli(cloud):
+    """Issue 15: an operator lists the findings, marks them relevant or dismissed (CLI and api); each
+    mark makes an exemplar version; the next scan (the research_scan function) scores with it."""
+    p = cli(cloud, "research", "scan", "--as-of", "2026-11-22", "--sources", cloud.research_sources, "--json")
+    assert p.returncode == 0, p.stderr
+    p = cli(cloud, "research", "findings", "--json")
+    assert p.returncode == 0, p.stderr
+    listed = json.loads(p.stdout)
+    ids = {f["id"]: f for f in listed["items"]}
+    assert listed["count"] == len(ids) > 3 and {f["status"] for f in ids.values()} <= {"new", "proposed"}
+    weak = next(i for i, f in ids.items() if i.startswith("hf:"))
+    strong = "arxiv:2611.15544"
+    p = cli(cloud, "research", "findings")
+    assert p.returncode == 0 and weak in p.stdout and p.stdout.rstrip().endswith("first seen in the last 7 day(s)")
+
+    p = cli(cloud, "research", "feedback", weak, "--dismissed", "--by", "ana", "--reason", "a vision model", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["feedback"]["label"] == "dismissed" and out["feedback"]["finding_id"] == weak
+    assert out["exemplar_version"]["number"] == 1 and out["exemplar_version"]["counts"]["dismissed"] == 1
+    p = cli(cloud, "research", "feedback", strong, "--relevant", "--topic", "RAG", "--by", "ana")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == (f"finding {strong} marked relevant under RAG by ana; exemplar version 2: "
+                                f"1 relevant, 1 dismissed example(s)")
+    for args, code, message in [
+        (("arxiv:404", "--dismissed", "--by", "ana"), 1, "no finding 'arxiv:404'"),
+        ((strong, "--relevant", "--topic", "cooking", "--by", "ana"), 2, "unknown topic 'cooking'"),
+        ((strong, "--dismissed", "--by", "ana", "--reason", "x" * 501), 2, "reason: String should have at most 500"),
+        ((strong, "--dismissed", "--by", "ana;rm"), 2, "by: String should match pattern"),
+        ((strong, "--by", "ana"), 2, "exactly one of --relevant or --dismissed"),
+        ((strong, "--relevant"), 2, "--by NAME is required"),
+    ]:
+        p = cli(cloud, "research", "feedback", *args, "--json")
+        assert p.returncode == code and message in p.stderr and p.stdout == "", (args, p.returncode, p.stderr)
+
+    r = api(cloud, "POST", "/research/feedback", json={"finding_id": weak, "label": "relevant",
+                                                        "topic": "new model release", "by": "bo"})
+    assert r.status_code == 200, r.text
+    assert r.json()["feedback"]["history"][0]["label"] == "dismissed" and r.json()["exemplar_version"]["number"] == 3
+    r = api(cloud, "POST", "/research/feedback", json={"finding_id": weak, "label": "dismissed", "by": "bo"})
+    assert r.status_code == 200 and r.json()["exemplar_version"]["number"] == 4
+    for body, status, text in [
+        ({"finding_id": "arxiv:404", "label": "dismissed", "by": "bo"}, 404, "no finding"),
+        ({"finding_id": strong, "label": "relevant", "topic": "cooking", "by": "bo"}, 400, "unknown topic"),
+        ({"finding_id": strong, "label": "dismissed", "topic": "RAG", "by": "bo"}, 400, "topic goes with a relevant"),
+        ({"finding_id": strong, "label": "dismissed", "by": "bo", "reason": "x" * 501}, 400, "reason"),
+        ({"finding_id": strong, "label": "meh", "by": "bo"}, 400, "label"),
+        ({"finding_id": strong, "label": "dismissed"}, 400, "by"),
+        ({"finding_id": "x" * 3000, "label": "dismissed", "by": "bo"}, 400, "finding_id"),
+    ]:
+        r = api(cloud, "POST", "/research/feedback", json=body)
+        assert r.status_code == status and text in r.json()["error"], (body, r.text)
+    r = api(cloud, "POST", "/", json={"action": "research.feedback.list"})
+    assert r.status_code == 200 and r.json()["count"] == 2 and r.json()["exemplar_version"]["number"] == 4
+    assert [f["finding_id"] for f in r.json()["items"]] == [weak, strong]          # newest mark first
+    r = api(cloud, "GET", "/research/feedback", params={"finding_id": weak})
+    assert r.status_code == 200 and r.json()["marks"] == 3 and len(r.json()["history"]) == 2
+    assert api(cloud, "GET", "/research/feedback", params={"finding_id": "nope"}).status_code == 404
+    r = api(cloud, "GET", "/research/findings", params={"days": "1"})
+    assert r.status_code == 200 and {f["id"]: f["status"] for f in r.json()["items"]}[weak] == "dismissed"
+    assert api(cloud, "GET", "/research/findings", params={"days": "-1"}).status_code == 400
+    p = cli(cloud, "research", "feedback", "list")
+    assert p.returncode == 0 and p.stdout.rstrip().splitlines()[-1].startswith(
+        "2 feedback record(s); exemplar version 4 (1 relevant, 1 dismissed, hash ")
+
+    r = api(cloud, "POST", "/research/scan", json={"as_of": "2026-11-22"})      # the function scores with it
+    rec = follow(cloud, r.json()["status_url"])
+    assert rec["status"] == "succeeded" and rec["exemplar_version"] == 4, rec
+
+
 def test_bench_over_http_and_cli(cloud):
     r = api(cloud, "POST", "/bench/run", json={"models": ["sim/steady"], "max_cases_per_category": 1})
     assert r.status_code == 202, r.text
@@ -196,6 +266,8 @@ def json_commands(cloud, sync_id: str) -> list[tuple[str, ...]]:
     """Every subcommand that takes --json, with arguments that reach its success or its error path."""
     return [
         ("research", "scan", "--as-of", "2026-11-22", "--sources", cloud.research_sources),
+        ("research", "findings"), ("research", "feedback", "list"),
+        ("research", "feedback", "arxiv:404", "--dismissed", "--by", "test"),
         ("bench", "run", "--model", "sim/steady", "--max-cases", "1", "--base-url", cloud.simulator.base_url),
         ("weekly", "status"), ("reports", "list"), ("reports", "show"),
         ("deadletters", "list"), ("deadletters", "show", "dl-json-1"),
@@ -245,6 +317,6 @@ def test_every_json_command_prints_one_json_document(cloud, tmp_path):
         p = cli(cloud, *args, "--json")
         outcomes[" ".join(args[:2])] = (p.returncode, one_document_or_nothing(p, args) is not None)
     # the commands that have something to show did show it
-    for name in ("research scan", "bench run", "reports list", "deadletters list", "deadletters show",
+    for name in ("research scan", "research findings", "bench run", "reports list", "deadletters list", "deadletters show",
                  "ops poison", f"status {sync_id}", "serving history", "changes list"):
         assert outcomes[name] == (0, True), (name, outcomes)

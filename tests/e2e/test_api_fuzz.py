@@ -27,12 +27,14 @@ CONTRACTS = {"weekly-cycle-requests": WeeklyCycleRequest, "catalog-sync-requests
              "research-scan-requests": ResearchScanRequest, "benchmark-requests": BenchRequest,
              "drift-check-requests": DriftCheckRequest, "plan-ready": UpgradeMessage}
 FIELDS = ["full", "dry_run", "benchmarks", "demo", "models", "suite", "max_cases_per_category", "as_of",
-          "run_id", "id", "action", "requested_by", "mode"]
+          "run_id", "id", "action", "requested_by", "mode",
+          "finding_id", "label", "topic", "by", "reason", "days"]     # research feedback and findings
 PATHS = sorted({p for _, p in api_module.ROUTES} | {"/", "/nowhere", "/weekly", "/../etc/passwd", "/weekly/run/x"})
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
                     st.text(max_size=300), st.sampled_from(["sim/steady", "/etc", "../..", "builtin-v1",
-                                                            "2026-11-22", "x" * 2000, PLANTED_SECRET]))
+                                                            "2026-11-22", "x" * 2000, PLANTED_SECRET,
+                                                            "relevant", "dismissed", "RAG", "arxiv:2611.15544"]))
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=5)
                       | st.dictionaries(st.text(max_size=20), inner, max_size=5), max_leaves=20)
 bodies = st.one_of(
@@ -41,7 +43,7 @@ bodies = st.one_of(
               st.sampled_from(sorted(api_module.ACTIONS) + ["nope", ""]),
               st.dictionaries(st.sampled_from(FIELDS), values, max_size=4)),
     values.map(json.dumps), st.text(max_size=200), st.just(""))
-queries = st.dictionaries(st.sampled_from(["id", "run_id", "full", "dry_run", "as_of"]),
+queries = st.dictionaries(st.sampled_from(["id", "run_id", "full", "dry_run", "as_of", "finding_id", "days", "limit"]),
                           st.text(max_size=150) | st.sampled_from(["1", "a/b", "x" * 300]), max_size=3)
 content_types = st.sampled_from(["application/json"] * 6 + ["application/json; charset=utf-8", "text/plain", "",
                                  "application/x-www-form-urlencoded", "application/merge-patch+json"])

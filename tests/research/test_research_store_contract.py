@@ -227,3 +227,105 @@ def test_the_findings_file_is_written_per_day(repo, bucket):
     repo.write_findings_file(bucket, day, "# Research findings, second scan of the day\n")
     assert repo.read_findings_file(bucket, day) == "# Research findings, second scan of the day\n"
     assert repo.read_findings_file(bucket, day + timedelta(days=1)) is None
+
+
+# --- operator feedback and exemplar versions ------------------------------------------------------
+def marker(label: str = "dismissed", status: str = "rejected"):
+    """A feedback builder (feedback.apply_mark's shape) that records what it was given."""
+    seen = []
+
+    def build(finding, previous, proposal):
+        seen.append((finding, previous, proposal))
+        marks = (previous or {}).get("marks", 0) + 1
+        return ({"finding_id": finding["id"], "label": label, "marks": marks, "at": SINCE},
+                {"status": "dismissed", "feedback": {"label": label}},
+                {"status": status} if proposal is not None else None)
+    return build, seen
+
+
+def test_feedback_on_hostile_ids_round_trips_and_updates_the_finding(repo):
+    repo.save_findings([finding(i) for i in HOSTILE_IDS], {})
+    for fid in HOSTILE_IDS:
+        build, seen = marker()
+        rec = repo.update_feedback(fid, build)
+        assert rec == {"finding_id": fid, "label": "dismissed", "marks": 1, "at": SINCE}
+        assert seen[0][0]["id"] == fid and seen[0][1] is None and seen[0][2] is None
+        assert repo.load_feedback(fid) == rec
+        got = repo.load_findings([fid])[fid]
+        assert got["status"] == "dismissed" and got["feedback"] == {"label": "dismissed"} and got["title"] == f"title of {fid}"
+    assert sorted(r["finding_id"] for r in repo.list_feedback()) == sorted(HOSTILE_IDS)
+    repo.list_feedback()[0]["label"] = "mutated"                 # a copy
+    assert {r["label"] for r in repo.list_feedback()} == {"dismissed"}
+
+
+def test_feedback_on_an_unknown_finding_writes_nothing(repo):
+    build, seen = marker()
+    assert repo.update_feedback("arxiv:404", build) is None
+    assert seen == [] and repo.list_feedback() == [] and repo.load_feedback("arxiv:404") is None
+
+
+def test_feedback_sees_the_previous_record_and_the_proposal(repo):
+    repo.save_findings([finding("hf:org/m", status="proposed", proposal_id="evaluate_model--hf_org_m")], {})
+    repo.create_proposal(proposal("evaluate_model--hf_org_m", "hf:org/m"))
+    build, seen = marker()
+    repo.update_feedback("hf:org/m", build)
+    repo.update_feedback("hf:org/m", build)
+    assert seen[1][1]["marks"] == 1 and seen[1][2]["status"] == "rejected"
+    assert repo.load_feedback("hf:org/m")["marks"] == 2
+    assert [p["status"] for p in repo.proposals_for_findings(["hf:org/m"])] == ["rejected"]
+
+
+def test_a_failing_builder_writes_nothing(repo):
+    repo.save_findings([finding("f1")], {})
+
+    def refuse(finding, previous, proposal):
+        raise ValueError("unknown topic")
+    with pytest.raises(ValueError, match="unknown topic"):
+        repo.update_feedback("f1", refuse)
+    assert repo.load_feedback("f1") is None and repo.load_findings(["f1"])["f1"]["status"] == "new"
+
+
+def test_concurrent_marks_of_one_finding_are_serialised(repo):
+    repo.save_findings([finding("f1")], {})
+    barrier = threading.Barrier(4)
+
+    def mark() -> None:
+        barrier.wait()
+        repo.update_feedback("f1", marker()[0])
+
+    threads = [threading.Thread(target=mark) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert repo.load_feedback("f1")["marks"] == 4
+
+
+def test_marks_through_the_feedback_rules(repo):
+    from shared.research import feedback as fb
+
+    topics = ["RAG", "routing"]
+    repo.save_findings([finding(i, summary="s", top_topic="RAG") for i in ("a/b", "🙂" * 1500)], {})
+    rec, v1 = fb.mark(repo, topics, fb.FeedbackMark(finding_id="a/b", label="relevant", by="ana"), SINCE)
+    assert rec["topic"] == "RAG" and v1.number == 1 and v1.feedback_ids == ["a/b"]
+    rec, v2 = fb.mark(repo, topics, fb.FeedbackMark(finding_id="🙂" * 1500, label="dismissed", by="bo",
+                                                    reason="r" * 500), SINCE)
+    assert rec["reason"] == "r" * 500 and v2.number == 2 and v2.counts["dismissed"] == 1
+    with pytest.raises(fb.UnknownFinding):
+        fb.mark(repo, topics, fb.FeedbackMark(finding_id="nope", label="dismissed", by="bo"), SINCE)
+    assert fb.ensure_version(repo, SINCE, "scan:x") == v2
+    assert fb.ExemplarVersion.model_validate(repo.exemplar_version(1)) == v1
+
+
+def test_exemplar_versions_are_created_once_and_ordered_by_number(repo):
+    def version(n: int, digest: str = "h") -> dict:
+        return {"number": n, "content_hash": digest, "created_at": SINCE, "created_by": "t", "counts": {"relevant": 0},
+                "feedback_ids": ["a/b"], "examples": [{"id": "a/b", "label": "dismissed", "topic": None, "title": "t",
+                                                        "text": "🙂 text", "at": SINCE}]}
+    assert repo.latest_exemplar_version() is None and repo.exemplar_versions(5) == []
+    for n in (1, 2, 9, 10):
+        assert repo.create_exemplar_version(version(n)) is True
+    assert repo.create_exemplar_version(version(10, "other")) is False
+    assert repo.exemplar_version(10) == version(10) and repo.exemplar_version(3) is None
+    assert repo.latest_exemplar_version()["number"] == 10            # numeric, not "9" > "10"
+    assert [v["number"] for v in repo.exemplar_versions(3)] == [10, 9, 2]
