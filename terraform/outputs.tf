@@ -18,17 +18,22 @@ output "dead_letter_subscription" {
   value       = google_pubsub_subscription.dead_letter_inspect.name
 }
 
+locals {
+  # each scheduler job's payload published to its topic, as a command to run it now
+  trigger_commands = {
+    for name, job in local.manifest.scheduler_jobs :
+    name => "gcloud pubsub topics publish ${google_pubsub_topic.topic[job.topic].name} --project ${var.project_id} --message '${jsonencode(job.payload)}'"
+  }
+}
+
 output "trigger_weekly_run" {
   description = "Start a weekly cycle now (the scheduler job's payload)."
-  value       = "gcloud pubsub topics publish ${google_pubsub_topic.topic["weekly-cycle-requests"].name} --project ${var.project_id} --message '${jsonencode(local.manifest.scheduler_jobs["weekly-full-cycle"].payload)}'"
+  value       = local.trigger_commands["weekly-full-cycle"]
 }
 
 output "trigger_commands" {
   description = "Run any scheduled job now: its scheduler payload published to its topic."
-  value = {
-    for name, job in local.manifest.scheduler_jobs :
-    name => "gcloud pubsub topics publish ${google_pubsub_topic.topic[job.topic].name} --project ${var.project_id} --message '${jsonencode(job.payload)}'"
-  }
+  value       = local.trigger_commands
 }
 
 output "api_call" {

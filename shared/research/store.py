@@ -233,14 +233,18 @@ class FirestoreResearchStore:
 
         return [s.to_dict() for s in self._col(name).where(filter=FieldFilter(field, op, value)).stream()]
 
-    def load_findings(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        keys, col, out = sorted(set(ids)), self._col(FINDINGS), {}
+    def _get_many(self, name: str, ids: Iterable[str], key: str) -> dict[str, dict[str, Any]]:
+        """The documents of these ids (keyed by their `key` field), read 300 at a time."""
+        keys, col, out = sorted(set(ids)), self._col(name), {}
         for i in range(0, len(keys), 300):
             for snap in fs.client().get_all([col.document(fs.doc_id(x)) for x in keys[i:i + 300]]):
                 if snap.exists:
                     doc = snap.to_dict()
-                    out[doc["id"]] = doc
+                    out[doc[key]] = doc
         return out
+
+    def load_findings(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return self._get_many(FINDINGS, ids, "id")
 
     def save_findings(self, new: list[dict[str, Any]], resighted: dict[str, dict[str, Any]]) -> None:
         col = self._col(FINDINGS)
@@ -307,13 +311,7 @@ class FirestoreResearchStore:
                              for url, v in entries.items())
 
     def load_judgements(self, finding_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        keys, col, out = sorted(set(finding_ids)), self._col(JUDGEMENTS), {}
-        for i in range(0, len(keys), 300):
-            for snap in fs.client().get_all([col.document(fs.doc_id(x)) for x in keys[i:i + 300]]):
-                if snap.exists:
-                    doc = snap.to_dict()
-                    out[doc["finding_id"]] = doc
-        return out
+        return self._get_many(JUDGEMENTS, finding_ids, "finding_id")
 
     def claim_judgement(self, finding_id: str, claim: dict[str, Any]) -> bool:
         from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
