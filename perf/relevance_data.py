@@ -27,6 +27,16 @@ Selection (``select_items``)
     news and Anthropic news items, pooled in file-name then feed order, exact duplicate ids
     skipped, so that the total is ``SAMPLE_TOTAL``.
 
+Second held-out set (``heldout2``)
+    ``tests/fixtures/research/relevance_real_labels_heldout2.jsonl`` (``HELDOUT2_LABELS_PATH``)
+    holds a second, untouched held-out set, because the first "heldout" split was consulted during
+    development (2026-11-30). Its items are ``select_heldout2``: every parsed item whose id is not
+    in the first label file, pooled in file-name then feed order with duplicate ids skipped, then
+    ``random.Random(HELDOUT2_SEED).sample(range(len(pool)), HELDOUT2_SIZE)`` kept in pool order.
+    Every line has ``"split": "heldout2"``. Read it with ``labelled_real_items("heldout2")``;
+    ``labelled_real_items()`` / ``split=None`` still means the first file only (tune + heldout),
+    so existing callers are unchanged.
+
 Callers: ``load_real_items`` raises ``FixturesMissing`` (a FileNotFoundError) when the recorded
 fixtures are absent, so a perf script can say so and a test can skip (or fail under CI).
 """
@@ -42,6 +52,7 @@ from shared.pipeline import REPO_ROOT
 
 FIXTURES_DIR = REPO_ROOT.parent / "shared" / "fixtures" / "research"
 LABELS_PATH = REPO_ROOT / "tests" / "fixtures" / "research" / "relevance_real_labels.jsonl"
+HELDOUT2_LABELS_PATH = REPO_ROOT / "tests" / "fixtures" / "research" / "relevance_real_labels_heldout2.jsonl"
 
 ALLOWED_TOPICS = (
     "chain-of-thought",
@@ -76,6 +87,10 @@ SAMPLED_FILES = (
 )
 SAMPLE_SEED = 20261130
 SAMPLE_TOTAL = 450
+# the second held-out set: a sample of the items the first file does not label
+HELDOUT2_SPLIT = "heldout2"
+HELDOUT2_SEED = 20261201
+HELDOUT2_SIZE = 320
 
 
 class FixturesMissing(FileNotFoundError):
@@ -144,8 +159,25 @@ def select_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return chosen + [pool[i] for i in picked]
 
 
+def select_heldout2(items: list[dict[str, Any]], labelled_ids: set[str] | frozenset[str]) -> list[dict[str, Any]]:
+    """The heldout2 selection: every item whose id is not in ``labelled_ids`` (the first label
+    file's ids), pooled in file-name then feed order, duplicate ids skipped, then a sample of
+    HELDOUT2_SIZE (or all, if fewer) seeded with HELDOUT2_SEED, kept in pool order."""
+    seen: set[str] = set(labelled_ids)
+    pool: list[dict[str, Any]] = []
+    for name in sorted({item["file"] for item in items}):
+        for item in items:
+            if item["file"] == name and item["id"] not in seen:
+                seen.add(item["id"])
+                pool.append(item)
+    k = min(len(pool), HELDOUT2_SIZE)
+    picked = sorted(random.Random(HELDOUT2_SEED).sample(range(len(pool)), k))
+    return [pool[i] for i in picked]
+
+
 def load_real_labels(path: Path | str = LABELS_PATH) -> list[dict[str, Any]]:
-    """The label records, one JSON object per non-blank line."""
+    """The label records, one JSON object per non-blank line (the first file by default; pass
+    HELDOUT2_LABELS_PATH for the second held-out set)."""
     labels = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
@@ -157,13 +189,17 @@ def load_real_labels(path: Path | str = LABELS_PATH) -> list[dict[str, Any]]:
 
 
 def labelled_real_items(split: str | None = None, fixtures_dir: Path | str | None = None,
-                        labels_path: Path | str = LABELS_PATH) -> list[dict[str, Any]]:
+                        labels_path: Path | str | None = None) -> list[dict[str, Any]]:
     """Labels joined with the parsed items by id: {"id", "file", "kind", "title", "summary",
     "relevant", "topics", "split", "note"}, in label-file order, optionally one split only.
+    ``split`` "tune" / "heldout" / None read LABELS_PATH (None = both, never heldout2);
+    "heldout2" reads HELDOUT2_LABELS_PATH. An explicit ``labels_path`` overrides the file.
     Raises ValueError listing every labelled id that no longer parses from its file (never
     silently dropped); FixturesMissing when the fixtures are absent."""
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if split is not None and split not in SPLITS + (HELDOUT2_SPLIT,):
+        raise ValueError(f"split must be one of {SPLITS + (HELDOUT2_SPLIT,)}, got {split!r}")
+    if labels_path is None:
+        labels_path = HELDOUT2_LABELS_PATH if split == HELDOUT2_SPLIT else LABELS_PATH
     by_key = {(item["file"], item["id"]): item for item in load_real_items(fixtures_dir)}
     joined, missing = [], []
     for label in load_real_labels(labels_path):

@@ -2,11 +2,14 @@
 relevance_real_labels.jsonl, guide in RELEVANCE_LABELLING.md beside it): the label file is
 well-formed and holds no item text; when the recorded payloads (../shared/fixtures) are present,
 every labelled id still parses from its file and the selection rule reproduces the labelled set.
-Missing payloads skip the payload tests (fail when CI is set), like the other real-fixture tests."""
+Missing payloads skip the payload tests (fail when CI is set), like the other real-fixture tests.
+The second held-out set (relevance_real_labels_heldout2.jsonl) gets the same checks, plus: no id
+shared with the first file, and its sampling rule (select_heldout2) reproduces its ids exactly."""
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 
 import pytest
@@ -14,6 +17,9 @@ import pytest
 from perf.relevance_data import (
     ALLOWED_TOPICS,
     FULL_FILES,
+    HELDOUT2_LABELS_PATH,
+    HELDOUT2_SIZE,
+    HELDOUT2_SPLIT,
     LABEL_FIELDS,
     LABELS_PATH,
     REQUIRED_LABEL_FIELDS,
@@ -22,6 +28,7 @@ from perf.relevance_data import (
     labelled_real_items,
     load_real_items,
     load_real_labels,
+    select_heldout2,
     select_items,
     split_of,
 )
@@ -33,6 +40,8 @@ from tests.conftest import fixture_path
 MIN_COUNTS = {"tune": {"relevant": 28, "not relevant": 184},
               "heldout": {"relevant": 44, "not relevant": 194}}
 MIN_LABELS = 400
+# heldout2 (labelled 2026-11-30, blind): 36 relevant, 284 not relevant of 320
+MIN_COUNTS_HELDOUT2 = {"relevant": 36, "not relevant": 284}
 MAX_NOTE_WORDS = 15
 
 
@@ -119,3 +128,88 @@ def test_joining_reports_ids_that_no_longer_parse(tmp_path, labels):
     broken.write_text("\n".join(json.dumps(x) for x in [labels[1], ghost]) + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match="url:0000000000000000deadbeef"):
         labelled_real_items(fixtures_dir=fixture_path("research"), labels_path=broken)
+
+
+# --- the second held-out set (heldout2) ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def heldout2_labels() -> list[dict]:
+    return load_real_labels(HELDOUT2_LABELS_PATH)
+
+
+def _check_record(label: dict) -> None:
+    where = label.get("id")
+    assert REQUIRED_LABEL_FIELDS <= set(label) <= LABEL_FIELDS, (where, sorted(label))
+    assert "title" not in label and "summary" not in label, where
+    assert isinstance(label["id"], str) and label["id"].split(":", 1)[0] in {"arxiv", "hf", "url", "guid"}, where
+    assert isinstance(label["file"], str) and label["file"] in FULL_FILES + SAMPLED_FILES, where
+    assert isinstance(label["relevant"], bool), where
+    assert isinstance(label["topics"], list) and all(isinstance(t, str) for t in label["topics"]), where
+    assert set(label["topics"]) <= set(ALLOWED_TOPICS), (where, label["topics"])
+    assert len(set(label["topics"])) == len(label["topics"]), where
+    assert bool(label["topics"]) == label["relevant"], f"{where}: relevant items need a topic, others none"
+    note = label.get("note", "")
+    assert isinstance(note, str) and len(note.split()) <= MAX_NOTE_WORDS, where
+    assert '"' not in note and "\u201c" not in note and "\u2018" not in note, f"{where}: notes quote nothing"
+
+
+def test_heldout2_file_is_well_formed(heldout2_labels):
+    assert len(heldout2_labels) == HELDOUT2_SIZE
+    for label in heldout2_labels:
+        _check_record(label)
+        assert label["split"] == HELDOUT2_SPLIT == "heldout2", label["id"]
+    counts = Counter("relevant" if label["relevant"] else "not relevant" for label in heldout2_labels)
+    for kind, minimum in MIN_COUNTS_HELDOUT2.items():
+        assert counts[kind] >= minimum, (kind, counts[kind], minimum)
+
+
+def test_heldout2_has_no_duplicate_ids_and_shares_none_with_the_first_file(heldout2_labels, labels):
+    duplicates = [i for i, n in Counter(label["id"] for label in heldout2_labels).items() if n > 1]
+    assert duplicates == []
+    shared = {label["id"] for label in heldout2_labels} & {label["id"] for label in labels}
+    assert shared == set(), f"ids labelled in both files: {sorted(shared)}"
+
+
+def test_heldout2_sampling_rule_reproduces_its_ids(heldout2_labels, labels, real_items):
+    selected = select_heldout2(real_items, {label["id"] for label in labels})
+    assert [(item["file"], item["id"]) for item in selected] == \
+        [(label["file"], label["id"]) for label in heldout2_labels]
+
+
+def test_every_heldout2_id_still_parses_and_joins(heldout2_labels, labels, real_items):
+    parsed = {(item["file"], item["id"]) for item in real_items}
+    gone = [f"{label['id']} ({label['file']})" for label in heldout2_labels
+            if (label["file"], label["id"]) not in parsed]
+    assert gone == [], f"heldout2 items that no longer parse: {gone}"
+    joined = labelled_real_items("heldout2", fixtures_dir=fixture_path("research"))
+    assert [item["id"] for item in joined] == [label["id"] for label in heldout2_labels]
+    assert all(item["title"] and item["split"] == "heldout2" for item in joined)
+    # split=None keeps meaning the first file only (tune + heldout), never heldout2
+    assert len(labelled_real_items(fixtures_dir=fixture_path("research"))) == len(labels)
+
+
+def test_the_heldout2_file_holds_no_item_text(real_items):
+    records = [json.loads(line) for line in HELDOUT2_LABELS_PATH.read_text(encoding="utf-8").splitlines()
+               if line.strip()]
+    assert all(set(record) <= LABEL_FIELDS for record in records)
+    lowered = "\n".join(record.get("note", "") for record in records).lower()
+    leaked = [item["id"] for item in real_items
+              if (len(item["title"]) >= 25 and item["title"].lower() in lowered)
+              or (len(item["summary"]) >= 25 and item["summary"][:60].lower() in lowered)]
+    assert leaked == [], f"titles or summaries copied into the heldout2 file: {leaked}"
+    # a note shares no run of 4 words with its own item's title and summary (own words, no quoting)
+    by_key = {(item["file"], item["id"]): item for item in real_items}
+
+    def runs(text: str) -> set[tuple[str, ...]]:
+        words = re.findall(r"[a-z0-9]+", text.lower())
+        return {tuple(words[i:i + 4]) for i in range(len(words) - 3)}
+
+    quoting = [record["id"] for record in records
+               if runs(record.get("note", "")) & runs(by_key[record["file"], record["id"]]["title"] + " "
+                                                      + by_key[record["file"], record["id"]]["summary"])]
+    assert quoting == [], f"heldout2 notes repeating their item's wording: {quoting}"
+
+
+def test_unknown_split_is_refused():
+    with pytest.raises(ValueError, match="split must be one of"):
+        labelled_real_items("heldout3", fixtures_dir=fixture_path("research"))
