@@ -182,9 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--semantic-threshold", type=float, help="semantic threshold (default: config semantic.threshold)")
     p.add_argument("--aggregate", choices=("max", "centroid"), help="default: config semantic.aggregate")
     p.add_argument("--labels", default=str(LABELS), help="labelled JSONL set")
-    p.add_argument("--real", choices=("tune", "heldout", "all"),
+    p.add_argument("--real", choices=("tune", "heldout", "heldout2", "all"),
                    help="the blind-labelled REAL feed items instead (perf/relevance_data.py; their text is read "
-                        "from ../shared/fixtures/research): the tuning half, the held-out half or both")
+                        "from ../shared/fixtures/research): the tuning half, the held-out half, both, or the "
+                        "second held-out set (heldout2: labelled after the first held-out half was consulted)")
     p.add_argument("--scorer", choices=SCORERS + ("all",), default="all")
     p.add_argument("--sweep", action="store_true", help="semantic / combined F1 over semantic thresholds")
     p.add_argument("--errors", action="store_true", help="list every false positive and negative")
@@ -207,14 +208,14 @@ def main(argv: list[str] | None = None) -> int:
         update["aggregate"] = args.aggregate
     spec = SemanticSpec.model_validate({**config.semantic.model_dump(), **update})
     if args.real:
-        from perf.relevance_data import LABELS_PATH, FixturesMissing, labelled_real_items
+        from perf.relevance_data import HELDOUT2_LABELS_PATH, LABELS_PATH, FixturesMissing, labelled_real_items
 
         try:
             items = labelled_real_items(split=None if args.real == "all" else args.real)
         except FixturesMissing as exc:
             print(f"error: the real feed items need ../shared/fixtures/research: {exc}", file=sys.stderr)
             return 2
-        args.labels = f"{LABELS_PATH.name} [{args.real}]"
+        args.labels = f"{(HELDOUT2_LABELS_PATH if args.real == 'heldout2' else LABELS_PATH).name} [{args.real}]"
     else:
         items = load_labelled(args.labels)
     scorers = SCORERS if args.scorer == "all" else (args.scorer,)
