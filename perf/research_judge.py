@@ -50,7 +50,7 @@ def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--real", choices=("tune", "heldout", "all"), default="all")
+    ap.add_argument("--real", choices=("tune", "heldout", "heldout2", "all"), default="all")
     ap.add_argument("--labels", help="a labelled JSONL set instead of the real items")
     ap.add_argument("--config", help="research configuration YAML (default: the packaged default)")
     ap.add_argument("--prompt-usd-per-mtok", type=Decimal, default=Decimal("0.15"), help="input price, USD per 1M tokens")
