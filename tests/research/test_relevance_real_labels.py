@@ -55,23 +55,26 @@ def real_items() -> list[dict]:
     return load_real_items(fixture_path("research"))
 
 
+def _check_record(label: dict) -> None:
+    where = label.get("id")
+    assert REQUIRED_LABEL_FIELDS <= set(label) <= LABEL_FIELDS, (where, sorted(label))
+    assert "title" not in label and "summary" not in label, where
+    assert isinstance(label["id"], str) and label["id"].split(":", 1)[0] in {"arxiv", "hf", "url", "guid"}, where
+    assert isinstance(label["file"], str) and label["file"] in FULL_FILES + SAMPLED_FILES, where
+    assert isinstance(label["relevant"], bool), where
+    assert isinstance(label["topics"], list) and all(isinstance(t, str) for t in label["topics"]), where
+    assert set(label["topics"]) <= set(ALLOWED_TOPICS), (where, label["topics"])
+    assert len(set(label["topics"])) == len(label["topics"]), where
+    assert bool(label["topics"]) == label["relevant"], f"{where}: relevant items need a topic, others none"
+    note = label.get("note", "")
+    assert isinstance(note, str) and len(note.split()) <= MAX_NOTE_WORDS, where
+    assert '"' not in note and "\u201c" not in note and "\u2018" not in note, f"{where}: notes quote nothing"
+
+
 def test_label_file_is_well_formed(labels):
     assert len(labels) >= MIN_LABELS
     for label in labels:
-        where = label.get("id")
-        assert REQUIRED_LABEL_FIELDS <= set(label) <= LABEL_FIELDS, (where, sorted(label))
-        assert "title" not in label and "summary" not in label, where
-        assert isinstance(label["id"], str) and label["id"].split(":", 1)[0] in {"arxiv", "hf", "url", "guid"}, where
-        assert isinstance(label["file"], str) and label["file"].endswith((".xml", ".json")), where
-        assert label["file"] in FULL_FILES + SAMPLED_FILES, where
-        assert isinstance(label["relevant"], bool), where
-        assert isinstance(label["topics"], list) and all(isinstance(t, str) for t in label["topics"]), where
-        assert set(label["topics"]) <= set(ALLOWED_TOPICS), (where, label["topics"])
-        assert len(set(label["topics"])) == len(label["topics"]), where
-        assert bool(label["topics"]) == label["relevant"], f"{where}: relevant items need a topic, others none"
-        note = label.get("note", "")
-        assert isinstance(note, str) and len(note.split()) <= MAX_NOTE_WORDS, where
-        assert '"' not in note and "\u201c" not in note, f"{where}: notes quote nothing"
+        _check_record(label)
 
 
 def test_no_duplicate_ids(labels):
@@ -135,22 +138,6 @@ def test_joining_reports_ids_that_no_longer_parse(tmp_path, labels):
 @pytest.fixture(scope="module")
 def heldout2_labels() -> list[dict]:
     return load_real_labels(HELDOUT2_LABELS_PATH)
-
-
-def _check_record(label: dict) -> None:
-    where = label.get("id")
-    assert REQUIRED_LABEL_FIELDS <= set(label) <= LABEL_FIELDS, (where, sorted(label))
-    assert "title" not in label and "summary" not in label, where
-    assert isinstance(label["id"], str) and label["id"].split(":", 1)[0] in {"arxiv", "hf", "url", "guid"}, where
-    assert isinstance(label["file"], str) and label["file"] in FULL_FILES + SAMPLED_FILES, where
-    assert isinstance(label["relevant"], bool), where
-    assert isinstance(label["topics"], list) and all(isinstance(t, str) for t in label["topics"]), where
-    assert set(label["topics"]) <= set(ALLOWED_TOPICS), (where, label["topics"])
-    assert len(set(label["topics"])) == len(label["topics"]), where
-    assert bool(label["topics"]) == label["relevant"], f"{where}: relevant items need a topic, others none"
-    note = label.get("note", "")
-    assert isinstance(note, str) and len(note.split()) <= MAX_NOTE_WORDS, where
-    assert '"' not in note and "\u201c" not in note and "\u2018" not in note, f"{where}: notes quote nothing"
 
 
 def test_heldout2_file_is_well_formed(heldout2_labels):
