@@ -73,3 +73,9 @@ variable "egress_subnet_cidr" {
   description = "A free /28 for the VPC connector of the functions that call code_runner (network.tf)."
   default     = "10.8.0.0/28"
 }
+
+variable "firestore_location" {
+  type        = string
+  description = "Location of the Firestore database (a region such as europe-west1, or a multi-region such as eur3); defaults to var.region. It cannot change once the database exists."
+  default     = null
+}

@@ -594,3 +594,13 @@ def test_checkov_catches_a_public_bucket(tmp_path):
                                       '  location = "EU"\n}\n')
     report = checkov_results(tmp_path)
     assert {"CKV_GCP_29", "CKV_GCP_114"} & {c["check_id"] for c in report["results"]["failed_checks"]}
+
+
+def test_the_firestore_database_cannot_be_destroyed_by_terraform(tf):
+    """The catalog, runs and serving history live there: the API refuses deletion and a
+    `terraform destroy` only forgets the database; indexes are declared on it."""
+    db = tf["resource"][("google_firestore_database", "default")]
+    assert (db["name"], db["type"]) == ("(default)", "FIRESTORE_NATIVE")
+    assert db["delete_protection_state"] == "DELETE_PROTECTION_ENABLED" and db["deletion_policy"] == "ABANDON"
+    indexes = [b for (rtype, _), b in tf["resource"].items() if rtype == "google_firestore_index"]
+    assert indexes and all(_expr(b["database"]) == "google_firestore_database.default.name" for b in indexes)
