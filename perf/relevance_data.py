@@ -37,6 +37,14 @@ Second held-out set (``heldout2``)
     ``labelled_real_items()`` / ``split=None`` still means the first file only (tune + heldout),
     so existing callers are unchanged.
 
+Third held-out set (``heldout3``)
+    ``tests/fixtures/research/relevance_real_labels_heldout3.jsonl`` (``HELDOUT3_LABELS_PATH``)
+    holds a third, untouched held-out set: heldout2 has been evaluated once and stays untouched,
+    and heldout3 exists to evaluate a new scorer signal once. Its items are ``select_heldout3``:
+    every parsed item whose id is in neither the first file nor heldout2, pooled in file-name then
+    feed order with duplicate ids skipped; all of them, no sampling. Every line has
+    ``"split": "heldout3"``; read it with ``labelled_real_items("heldout3")``.
+
 Callers: ``load_real_items`` raises ``FixturesMissing`` (a FileNotFoundError) when the recorded
 fixtures are absent, so a perf script can say so and a test can skip (or fail under CI).
 """
@@ -45,6 +53,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +62,7 @@ from shared.pipeline import REPO_ROOT
 FIXTURES_DIR = REPO_ROOT.parent / "shared" / "fixtures" / "research"
 LABELS_PATH = REPO_ROOT / "tests" / "fixtures" / "research" / "relevance_real_labels.jsonl"
 HELDOUT2_LABELS_PATH = REPO_ROOT / "tests" / "fixtures" / "research" / "relevance_real_labels_heldout2.jsonl"
+HELDOUT3_LABELS_PATH = REPO_ROOT / "tests" / "fixtures" / "research" / "relevance_real_labels_heldout3.jsonl"
 
 ALLOWED_TOPICS = (
     "chain-of-thought",
@@ -91,6 +101,10 @@ SAMPLE_TOTAL = 450
 HELDOUT2_SPLIT = "heldout2"
 HELDOUT2_SEED = 20261201
 HELDOUT2_SIZE = 320
+# the third held-out set: every item neither the first file nor heldout2 labels (no sampling)
+HELDOUT3_SPLIT = "heldout3"
+# the held-out files beside the first one, by split name
+HELDOUT_LABELS_PATHS = {HELDOUT2_SPLIT: HELDOUT2_LABELS_PATH, HELDOUT3_SPLIT: HELDOUT3_LABELS_PATH}
 
 
 class FixturesMissing(FileNotFoundError):
@@ -138,22 +152,29 @@ def load_real_items(fixtures_dir: Path | str | None = None) -> list[dict[str, An
     return items
 
 
-def select_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The labelled selection (see the module docstring): all of FULL_FILES, then a sample of
-    SAMPLED_FILES seeded with SAMPLE_SEED up to SAMPLE_TOTAL items; duplicate ids skipped."""
-    seen: set[str] = set()
-    chosen: list[dict[str, Any]] = []
-    for name in FULL_FILES:
-        for item in items:
-            if item["file"] == name and item["id"] not in seen:
-                seen.add(item["id"])
-                chosen.append(item)
+def _pool(items: list[dict[str, Any]], file_names: Iterable[str], skip_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """The items of ``file_names`` (in that order, then feed order) whose id is not in
+    ``skip_ids``, each id once (later duplicates skipped)."""
+    seen: set[str] = set(skip_ids)
     pool: list[dict[str, Any]] = []
-    for name in sorted(SAMPLED_FILES):
+    for name in file_names:
         for item in items:
             if item["file"] == name and item["id"] not in seen:
                 seen.add(item["id"])
                 pool.append(item)
+    return pool
+
+
+def _unlabelled_pool(items: list[dict[str, Any]], labelled_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """Every item whose id is not in ``labelled_ids``, in file-name then feed order, duplicates skipped."""
+    return _pool(items, sorted({item["file"] for item in items}), labelled_ids)
+
+
+def select_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The labelled selection (see the module docstring): all of FULL_FILES, then a sample of
+    SAMPLED_FILES seeded with SAMPLE_SEED up to SAMPLE_TOTAL items; duplicate ids skipped."""
+    chosen = _pool(items, FULL_FILES, ())
+    pool = _pool(items, sorted(SAMPLED_FILES), {item["id"] for item in chosen})
     k = max(0, min(len(pool), SAMPLE_TOTAL - len(chosen)))
     picked = sorted(random.Random(SAMPLE_SEED).sample(range(len(pool)), k))
     return chosen + [pool[i] for i in picked]
@@ -163,21 +184,22 @@ def select_heldout2(items: list[dict[str, Any]], labelled_ids: set[str] | frozen
     """The heldout2 selection: every item whose id is not in ``labelled_ids`` (the first label
     file's ids), pooled in file-name then feed order, duplicate ids skipped, then a sample of
     HELDOUT2_SIZE (or all, if fewer) seeded with HELDOUT2_SEED, kept in pool order."""
-    seen: set[str] = set(labelled_ids)
-    pool: list[dict[str, Any]] = []
-    for name in sorted({item["file"] for item in items}):
-        for item in items:
-            if item["file"] == name and item["id"] not in seen:
-                seen.add(item["id"])
-                pool.append(item)
+    pool = _unlabelled_pool(items, labelled_ids)
     k = min(len(pool), HELDOUT2_SIZE)
     picked = sorted(random.Random(HELDOUT2_SEED).sample(range(len(pool)), k))
     return [pool[i] for i in picked]
 
 
+def select_heldout3(items: list[dict[str, Any]], labelled_ids: set[str] | frozenset[str]) -> list[dict[str, Any]]:
+    """The heldout3 selection: every item whose id is not in ``labelled_ids`` (the union of the
+    first label file's and heldout2's ids), pooled in file-name then feed order, duplicate ids
+    skipped; all of them, no sampling."""
+    return _unlabelled_pool(items, labelled_ids)
+
+
 def load_real_labels(path: Path | str = LABELS_PATH) -> list[dict[str, Any]]:
     """The label records, one JSON object per non-blank line (the first file by default; pass
-    HELDOUT2_LABELS_PATH for the second held-out set)."""
+    HELDOUT2_LABELS_PATH or HELDOUT3_LABELS_PATH for the second or third held-out set)."""
     labels = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
@@ -192,14 +214,16 @@ def labelled_real_items(split: str | None = None, fixtures_dir: Path | str | Non
                         labels_path: Path | str | None = None) -> list[dict[str, Any]]:
     """Labels joined with the parsed items by id: {"id", "file", "kind", "title", "summary",
     "relevant", "topics", "split", "note"}, in label-file order, optionally one split only.
-    ``split`` "tune" / "heldout" / None read LABELS_PATH (None = both, never heldout2);
-    "heldout2" reads HELDOUT2_LABELS_PATH. An explicit ``labels_path`` overrides the file.
+    ``split`` "tune" / "heldout" / None read LABELS_PATH (None = both, never heldout2/heldout3);
+    "heldout2" / "heldout3" read HELDOUT2_LABELS_PATH / HELDOUT3_LABELS_PATH (HELDOUT_LABELS_PATHS).
+    An explicit ``labels_path`` overrides the file.
     Raises ValueError listing every labelled id that no longer parses from its file (never
     silently dropped); FixturesMissing when the fixtures are absent."""
-    if split is not None and split not in SPLITS + (HELDOUT2_SPLIT,):
-        raise ValueError(f"split must be one of {SPLITS + (HELDOUT2_SPLIT,)}, got {split!r}")
+    known = SPLITS + tuple(HELDOUT_LABELS_PATHS)
+    if split is not None and split not in known:
+        raise ValueError(f"split must be one of {known}, got {split!r}")
     if labels_path is None:
-        labels_path = HELDOUT2_LABELS_PATH if split == HELDOUT2_SPLIT else LABELS_PATH
+        labels_path = LABELS_PATH if split is None else HELDOUT_LABELS_PATHS.get(split, LABELS_PATH)
     by_key = {(item["file"], item["id"]): item for item in load_real_items(fixtures_dir)}
     joined, missing = [], []
     for label in load_real_labels(labels_path):

@@ -3,14 +3,16 @@ relevance_real_labels.jsonl, guide in RELEVANCE_LABELLING.md beside it): the lab
 well-formed and holds no item text; when the recorded payloads (../shared/fixtures) are present,
 every labelled id still parses from its file and the selection rule reproduces the labelled set.
 Missing payloads skip the payload tests (fail when CI is set), like the other real-fixture tests.
-The second held-out set (relevance_real_labels_heldout2.jsonl) gets the same checks, plus: no id
-shared with the first file, and its sampling rule (select_heldout2) reproduces its ids exactly."""
+The second and third held-out sets (relevance_real_labels_heldout2.jsonl, _heldout3.jsonl) get the
+same checks (parametrized), plus: no id shared with the earlier files, and each one's selection rule
+(select_heldout2, a seeded sample; select_heldout3, all the rest) reproduces its ids exactly."""
 from __future__ import annotations
 
 import hashlib
 import json
 import re
 from collections import Counter
+from functools import cache
 
 import pytest
 
@@ -20,6 +22,8 @@ from perf.relevance_data import (
     HELDOUT2_LABELS_PATH,
     HELDOUT2_SIZE,
     HELDOUT2_SPLIT,
+    HELDOUT3_LABELS_PATH,
+    HELDOUT3_SPLIT,
     LABEL_FIELDS,
     LABELS_PATH,
     REQUIRED_LABEL_FIELDS,
@@ -29,6 +33,7 @@ from perf.relevance_data import (
     load_real_items,
     load_real_labels,
     select_heldout2,
+    select_heldout3,
     select_items,
     split_of,
 )
@@ -42,6 +47,9 @@ MIN_COUNTS = {"tune": {"relevant": 28, "not relevant": 184},
 MIN_LABELS = 400
 # heldout2 (labelled 2026-11-30, blind): 36 relevant, 284 not relevant of 320
 MIN_COUNTS_HELDOUT2 = {"relevant": 36, "not relevant": 284}
+# heldout3 (labelled 2026-11-30, blind): 33 relevant, 209 not relevant of 242 (every item left over)
+MIN_COUNTS_HELDOUT3 = {"relevant": 33, "not relevant": 209}
+HELDOUT3_SIZE = 242
 MAX_NOTE_WORDS = 15
 
 
@@ -133,57 +141,79 @@ def test_joining_reports_ids_that_no_longer_parse(tmp_path, labels):
         labelled_real_items(fixtures_dir=fixture_path("research"), labels_path=broken)
 
 
-# --- the second held-out set (heldout2) ---------------------------------------------------------
+# --- the second and third held-out sets (heldout2, heldout3) -----------------------------------
 
-@pytest.fixture(scope="module")
-def heldout2_labels() -> list[dict]:
-    return load_real_labels(HELDOUT2_LABELS_PATH)
+# split -> (label file, number of items, minimum counts, earlier label files whose ids it must avoid)
+HELDOUT_SETS = {
+    HELDOUT2_SPLIT: (HELDOUT2_LABELS_PATH, HELDOUT2_SIZE, MIN_COUNTS_HELDOUT2, (LABELS_PATH,)),
+    HELDOUT3_SPLIT: (HELDOUT3_LABELS_PATH, HELDOUT3_SIZE, MIN_COUNTS_HELDOUT3, (LABELS_PATH, HELDOUT2_LABELS_PATH)),
+}
+heldout_splits = pytest.mark.parametrize("split", sorted(HELDOUT_SETS))
 
 
-def test_heldout2_file_is_well_formed(heldout2_labels):
-    assert len(heldout2_labels) == HELDOUT2_SIZE
-    for label in heldout2_labels:
+@cache
+def _heldout_labels(split: str) -> tuple[dict, ...]:
+    return tuple(load_real_labels(HELDOUT_SETS[split][0]))
+
+
+def _earlier_ids(split: str) -> set[str]:
+    return {label["id"] for path in HELDOUT_SETS[split][3] for label in load_real_labels(path)}
+
+
+@heldout_splits
+def test_heldout_file_is_well_formed(split):
+    _, size, minimums, _ = HELDOUT_SETS[split]
+    heldout_labels = _heldout_labels(split)
+    assert len(heldout_labels) == size
+    for label in heldout_labels:
         _check_record(label)
-        assert label["split"] == HELDOUT2_SPLIT == "heldout2", label["id"]
-    counts = Counter("relevant" if label["relevant"] else "not relevant" for label in heldout2_labels)
-    for kind, minimum in MIN_COUNTS_HELDOUT2.items():
-        assert counts[kind] >= minimum, (kind, counts[kind], minimum)
+        assert label["split"] == split, label["id"]
+    counts = Counter("relevant" if label["relevant"] else "not relevant" for label in heldout_labels)
+    for kind, minimum in minimums.items():
+        assert counts[kind] >= minimum, (split, kind, counts[kind], minimum)
 
 
-def test_heldout2_has_no_duplicate_ids_and_shares_none_with_the_first_file(heldout2_labels, labels):
-    duplicates = [i for i, n in Counter(label["id"] for label in heldout2_labels).items() if n > 1]
+@heldout_splits
+def test_heldout_has_no_duplicate_ids_and_shares_none_with_the_earlier_files(split):
+    heldout_labels = _heldout_labels(split)
+    duplicates = [i for i, n in Counter(label["id"] for label in heldout_labels).items() if n > 1]
     assert duplicates == []
-    shared = {label["id"] for label in heldout2_labels} & {label["id"] for label in labels}
-    assert shared == set(), f"ids labelled in both files: {sorted(shared)}"
+    shared = {label["id"] for label in heldout_labels} & _earlier_ids(split)
+    assert shared == set(), f"ids of {split} labelled in an earlier file too: {sorted(shared)}"
 
 
-def test_heldout2_sampling_rule_reproduces_its_ids(heldout2_labels, labels, real_items):
-    selected = select_heldout2(real_items, {label["id"] for label in labels})
+@heldout_splits
+def test_heldout_selection_rule_reproduces_its_ids(split, real_items):
+    select = {HELDOUT2_SPLIT: select_heldout2, HELDOUT3_SPLIT: select_heldout3}[split]
+    selected = select(real_items, _earlier_ids(split))
     assert [(item["file"], item["id"]) for item in selected] == \
-        [(label["file"], label["id"]) for label in heldout2_labels]
+        [(label["file"], label["id"]) for label in _heldout_labels(split)]
 
 
-def test_every_heldout2_id_still_parses_and_joins(heldout2_labels, labels, real_items):
+@heldout_splits
+def test_every_heldout_id_still_parses_and_joins(split, labels, real_items):
+    heldout_labels = _heldout_labels(split)
     parsed = {(item["file"], item["id"]) for item in real_items}
-    gone = [f"{label['id']} ({label['file']})" for label in heldout2_labels
+    gone = [f"{label['id']} ({label['file']})" for label in heldout_labels
             if (label["file"], label["id"]) not in parsed]
-    assert gone == [], f"heldout2 items that no longer parse: {gone}"
-    joined = labelled_real_items("heldout2", fixtures_dir=fixture_path("research"))
-    assert [item["id"] for item in joined] == [label["id"] for label in heldout2_labels]
-    assert all(item["title"] and item["split"] == "heldout2" for item in joined)
-    # split=None keeps meaning the first file only (tune + heldout), never heldout2
+    assert gone == [], f"{split} items that no longer parse: {gone}"
+    joined = labelled_real_items(split, fixtures_dir=fixture_path("research"))
+    assert [item["id"] for item in joined] == [label["id"] for label in heldout_labels]
+    assert all(item["title"] and item["split"] == split for item in joined)
+    # split=None keeps meaning the first file only (tune + heldout), never heldout2 or heldout3
     assert len(labelled_real_items(fixtures_dir=fixture_path("research"))) == len(labels)
 
 
-def test_the_heldout2_file_holds_no_item_text(real_items):
-    records = [json.loads(line) for line in HELDOUT2_LABELS_PATH.read_text(encoding="utf-8").splitlines()
-               if line.strip()]
+@heldout_splits
+def test_the_heldout_file_holds_no_item_text(split, real_items):
+    path = HELDOUT_SETS[split][0]
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert all(set(record) <= LABEL_FIELDS for record in records)
     lowered = "\n".join(record.get("note", "") for record in records).lower()
     leaked = [item["id"] for item in real_items
               if (len(item["title"]) >= 25 and item["title"].lower() in lowered)
               or (len(item["summary"]) >= 25 and item["summary"][:60].lower() in lowered)]
-    assert leaked == [], f"titles or summaries copied into the heldout2 file: {leaked}"
+    assert leaked == [], f"titles or summaries copied into the {split} file: {leaked}"
     # a note shares no run of 4 words with its own item's title and summary (own words, no quoting)
     by_key = {(item["file"], item["id"]): item for item in real_items}
 
@@ -194,9 +224,9 @@ def test_the_heldout2_file_holds_no_item_text(real_items):
     quoting = [record["id"] for record in records
                if runs(record.get("note", "")) & runs(by_key[record["file"], record["id"]]["title"] + " "
                                                       + by_key[record["file"], record["id"]]["summary"])]
-    assert quoting == [], f"heldout2 notes repeating their item's wording: {quoting}"
+    assert quoting == [], f"{split} notes repeating their item's wording: {quoting}"
 
 
 def test_unknown_split_is_refused():
     with pytest.raises(ValueError, match="split must be one of"):
-        labelled_real_items("heldout3", fixtures_dir=fixture_path("research"))
+        labelled_real_items("heldout4", fixtures_dir=fixture_path("research"))
