@@ -62,6 +62,8 @@ from shared.pipeline import REPO_ROOT
 FIXTURES_DIR = REPO_ROOT.parent / "shared" / "fixtures" / "research"
 LABELS_PATH = REPO_ROOT / "tests" / "fixtures" / "research" / "relevance_real_labels.jsonl"
 HELDOUT2_LABELS_PATH = REPO_ROOT / "tests" / "fixtures" / "research" / "relevance_real_labels_heldout2.jsonl"
+# the catalog the real items are scored with (model_names: the platform's model families)
+CATALOG_PATH = REPO_ROOT.parent / "shared" / "fixtures" / "openrouter" / "models-2025-12-26.json"
 HELDOUT3_LABELS_PATH = REPO_ROOT / "tests" / "fixtures" / "research" / "relevance_real_labels_heldout3.jsonl"
 
 ALLOWED_TOPICS = (
@@ -150,6 +152,20 @@ def load_real_items(fixtures_dir: Path | str | None = None) -> list[dict[str, An
             items.append({"id": finding.id, "file": path.name, "kind": kind,
                           "title": finding.title, "summary": finding.summary})
     return items
+
+
+def load_catalog_models(path: Path | str | None = None) -> list[dict[str, Any]]:
+    """The recorded OpenRouter model list (``CATALOG_PATH`` by default: the earliest recorded
+    catalog, so that the model families are the ones known longest) as a list of model entries
+    ({"id", "name", ...}: the fields the catalog stores them under). FixturesMissing when absent."""
+    path = Path(path) if path else CATALOG_PATH
+    if not path.is_file():
+        raise FixturesMissing(f"no recorded catalog at {path}")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    models = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(models, list):
+        raise ValueError(f"{path}: not an OpenRouter model list (no 'data' list)")
+    return models
 
 
 def _pool(items: list[dict[str, Any]], file_names: Iterable[str], skip_ids: Iterable[str]) -> list[dict[str, Any]]:

@@ -54,7 +54,8 @@ from typing import Any
 
 from shared.research.config import FeedbackSpec, SemanticSpec, load_research_config
 from shared.research.findings import Finding
-from shared.research.relevance import Assessment, CombinedAssessment, TopicMatcher, combine, decide
+from perf.relevance_data import CATALOG_PATH, FixturesMissing, load_catalog_models
+from shared.research.relevance import Assessment, CombinedAssessment, TopicMatcher, combine, decide, topic_matcher
 
 REPO = Path(__file__).resolve().parent.parent
 LABELS = REPO / "tests" / "fixtures" / "research" / "relevance_labelled.jsonl"
@@ -182,10 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--semantic-threshold", type=float, help="semantic threshold (default: config semantic.threshold)")
     p.add_argument("--aggregate", choices=("max", "centroid"), help="default: config semantic.aggregate")
     p.add_argument("--labels", default=str(LABELS), help="labelled JSONL set")
-    p.add_argument("--real", choices=("tune", "heldout", "heldout2", "all"),
+    p.add_argument("--catalog", help="the OpenRouter model list whose model families count as release evidence "
+                   "(model_names; default: the earliest recorded catalog in ../shared/fixtures/openrouter); "
+                   "'none': no catalog model names")
+    p.add_argument("--real", choices=("tune", "heldout", "heldout2", "heldout3", "all"),
                    help="the blind-labelled REAL feed items instead (perf/relevance_data.py; their text is read "
                         "from ../shared/fixtures/research): the tuning half, the held-out half, both, or the "
-                        "second held-out set (heldout2: labelled after the first held-out half was consulted)")
+                        "second held-out set (heldout2: labelled after the first held-out half was consulted), the "
+                        "third (heldout3: labelled before the catalog model names were evaluated)")
     p.add_argument("--scorer", choices=SCORERS + ("all",), default="all")
     p.add_argument("--sweep", action="store_true", help="semantic / combined F1 over semantic thresholds")
     p.add_argument("--errors", action="store_true", help="list every false positive and negative")
@@ -208,18 +213,23 @@ def main(argv: list[str] | None = None) -> int:
         update["aggregate"] = args.aggregate
     spec = SemanticSpec.model_validate({**config.semantic.model_dump(), **update})
     if args.real:
-        from perf.relevance_data import HELDOUT2_LABELS_PATH, LABELS_PATH, FixturesMissing, labelled_real_items
+        from perf.relevance_data import HELDOUT_LABELS_PATHS, LABELS_PATH, labelled_real_items
 
         try:
             items = labelled_real_items(split=None if args.real == "all" else args.real)
         except FixturesMissing as exc:
             print(f"error: the real feed items need ../shared/fixtures/research: {exc}", file=sys.stderr)
             return 2
-        args.labels = f"{(HELDOUT2_LABELS_PATH if args.real == 'heldout2' else LABELS_PATH).name} [{args.real}]"
+        args.labels = f"{HELDOUT_LABELS_PATHS.get(args.real, LABELS_PATH).name} [{args.real}]"
     else:
         items = load_labelled(args.labels)
     scorers = SCORERS if args.scorer == "all" else (args.scorer,)
-    matcher = TopicMatcher(config.topics)
+    try:
+        matcher, catalog_note = catalog_matcher(config, args.catalog)
+    except FixturesMissing as exc:
+        print(f"error: {exc} (pass --catalog PATH, or --catalog none to score without catalog model names)",
+              file=sys.stderr)
+        return 2
     combined = None
     if scorers != ("keywords",) or args.sweep:
         from shared.research.semantic import SemanticScorer
@@ -229,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     synthetic = sum(bool(i.get("synthetic")) for i in items)
     print(f"labelled set {args.labels} ({synthetic}/{len(items)} synthetic); topics: {args.config or 'default config'}; "
           f"keyword threshold {threshold:g}, semantic threshold {spec.threshold:g} ({spec.aggregate}), "
-          f"borderline bands {spec.borderline.keyword_band:g} / {spec.borderline.semantic_band:g}")
+          f"borderline bands {spec.borderline.keyword_band:g} / {spec.borderline.semantic_band:g}; {catalog_note}")
     results = [evaluate(items, matcher, threshold, s, spec=spec, assessed=None if s == "keywords" else combined)
                for s in scorers]
     print(f"{'scorer':9} {'n':>3} {'precision':>9} {'recall':>6} {'F1':>5}  {'TP':>3} {'FP':>3} {'FN':>3} {'TN':>3}"
@@ -264,9 +274,22 @@ def main(argv: list[str] | None = None) -> int:
         if code:
             return code
     if "keywords" in scorers:
-        print(f"keyword scoring throughput: {scoring_seconds(items, config.topics):.2f} s for 5,000 findings of "
+        print(f"keyword scoring throughput: {scoring_seconds(items, matcher):.2f} s for 5,000 findings of "
               f"~1,200 characters (median of 3; the semantic scorer's cost: perf/research_relevance_cost.py)")
     return 0
+
+
+def catalog_matcher(config: Any, catalog: str | None) -> tuple[TopicMatcher, str]:
+    """The scan's topic matcher with the model families of a recorded catalog (`catalog`: a path,
+    None for perf.relevance_data.CATALOG_PATH, "none" for no catalog), and a line saying which."""
+    if not config.model_names.enabled:
+        return topic_matcher(config), "catalog model names: off in the configuration"
+    if catalog == "none":
+        return topic_matcher(config.model_copy(update={"model_names": config.model_names.model_copy(
+            update={"enabled": False})})), "catalog model names: off (--catalog none)"
+    path = Path(catalog) if catalog else CATALOG_PATH
+    matcher = topic_matcher(config, load_catalog_models(path))
+    return matcher, f"catalog model names: {len(matcher.model_names)} families from {path.name}"
 
 
 # --- feedback ------------------------------------------------------------------------------------
@@ -432,7 +455,7 @@ def feedback_report(items: list[dict[str, Any]], args: Any, config: Any, matcher
     return 0
 
 
-def scoring_seconds(items: list[dict[str, Any]], topics: Any, n: int = 5000) -> float:
+def scoring_seconds(items: list[dict[str, Any]], matcher: TopicMatcher, n: int = 5000) -> float:
     """Wall time of scoring `n` findings built from the labelled set (summaries tripled)."""
     import statistics
     import time
@@ -442,7 +465,6 @@ def scoring_seconds(items: list[dict[str, Any]], topics: Any, n: int = 5000) -> 
     runs = []
     for _ in range(3):
         start = time.perf_counter()
-        matcher = TopicMatcher(topics)
         for f in findings:
             matcher.assess(f)
         runs.append(time.perf_counter() - start)

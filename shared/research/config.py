@@ -10,6 +10,9 @@ too, unless the file has its own; it acts only when the semantic scorer is enabl
 A topic without `description` and `exemplars` is compared by the semantic scorer with its name
 alone (a weak signal: give topics a description when semantic scoring is on).
 
+The `model_names:` section (catalog model names as release evidence) is inherited with the topics
+in the same way.
+
 The optional LLM judge (`judge:`, shared/research/judge.py) is off unless a file's own `judge:`
 section enables it (it is never inherited from the default file); it needs `semantic.enabled`,
 since it reads only the items the combined scorer marks borderline."""
@@ -25,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shared.research.findings import SourceKind
 
 DEFAULT_CONFIG = Path(__file__).with_name("default_config.yaml")
+# the topic that hugging face text-generation repositories and catalog model names give evidence to
+MODEL_RELEASE_TOPIC = "new model release"
 
 
 class ResearchConfigError(ValueError):
@@ -154,6 +159,17 @@ class FeedbackSpec(BaseModel):
     keyword_veto_below: float = Field(3.0, ge=0, le=100)
 
 
+class ModelNamesSpec(BaseModel):
+    """Catalog model names as release evidence (shared/research/model_names.py): a title whose
+    subject is a versioned name of a model family in the platform's catalog gives the topic "new
+    model release" a base score. Off unless enabled (the default configuration enables it)."""
+    model_config = ConfigDict(extra="forbid", strict=True)
+    enabled: bool = False
+    min_models: int = Field(2, ge=1, le=1000)        # catalog models a family needs
+    score: float = Field(2.0, gt=0, le=100)         # base score of "new model release" on a mention
+    ignore: list[Annotated[str, Field(min_length=1, max_length=60)]] = []   # families never matched
+
+
 class HostPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min_interval_s: float = Field(0.0, ge=0)  # pause between two requests to the host
@@ -171,6 +187,7 @@ class ResearchConfig(BaseModel):
     semantic: SemanticSpec = SemanticSpec()
     judge: JudgeSpec = JudgeSpec()
     feedback: FeedbackSpec = FeedbackSpec()
+    model_names: ModelNamesSpec = ModelNamesSpec()
 
     @model_validator(mode="after")
     def _unique(self) -> "ResearchConfig":
@@ -189,6 +206,9 @@ class ResearchConfig(BaseModel):
         if self.judge.enabled and not self.semantic.enabled:
             raise ValueError("judge.enabled needs semantic.enabled: the judge reads only the borderline items "
                              "that the combined keyword and semantic scorer marks")
+        if self.model_names.enabled and MODEL_RELEASE_TOPIC not in topic_names:
+            raise ValueError(f"model_names.enabled needs a topic named {MODEL_RELEASE_TOPIC!r}: "
+                             "catalog model names are evidence for it")
         if self.judge.enabled and not self.topics:
             raise ValueError("judge.enabled needs topics: the judge answers with configured topic names")
         return self
@@ -224,6 +244,9 @@ def load_research_config(path: str | Path | None = None) -> ResearchConfig:
         # and so do the feedback rules (tuned with those topics)
         if "feedback" not in raw and "feedback" in default:
             raw["feedback"] = default["feedback"]
+        # the catalog model names give the default topic "new model release" its evidence
+        if "model_names" not in raw and "model_names" in default:
+            raw["model_names"] = default["model_names"]
     try:
         return ResearchConfig.model_validate(raw)
     except ValidationError as exc:

@@ -42,6 +42,13 @@ the pipeline tag and tags) rarely contain prose. If the summary or title shows a
 of 2.0, listed as the phrase "pipeline: <tag>": score = 2.0 + weight * (phrase sum as above).
 Negatives still zero it.
 
+Catalog model names (`model_names:` in the configuration; shared/research/model_names.py): when
+enabled, a title (of any kind but "hf_models") whose subject is a versioned name of a model family
+in the platform's catalog ("OpenAI o3-mini", "Gemini 2.5: ...", "Introducing GPT-4.1 in the API";
+not "Fine-tuning now available for GPT-4o") gives "new model release" a base score of
+`model_names.score` (2.0), listed as the phrase "catalog model: <name> (<family>, <n> in the
+catalog)": score = model_names.score + weight * (phrase sum). Negatives still zero it.
+
 Overall relevance
 -----------------
     relevance = best topic score + 0.25 * (sum of the other topic scores)
@@ -165,12 +172,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Iterable, Literal, NamedTuple
 
 from pydantic import BaseModel, Field, model_serializer
 
-from shared.research.config import FeedbackSpec, SemanticSpec, TopicSpec
+from shared.research.config import MODEL_RELEASE_TOPIC, FeedbackSpec, ResearchConfig, SemanticSpec, TopicSpec
 from shared.research.findings import Finding
+from shared.research.model_names import ModelFamilies
 from shared.research.semantic import SCORER as SEMANTIC_SCORER, FeedbackMatch, SemanticMatch
 
 SCORER = "keywords-v1"
@@ -181,7 +189,6 @@ PHRASE_VALUE = 1.0
 SYNONYM_VALUE = 0.5
 TITLE_FACTOR = 2.0
 OTHER_TOPICS_FACTOR = 0.25
-MODEL_RELEASE_TOPIC = "new model release"
 PIPELINE_BASE_SCORE = 2.0
 LLM_PIPELINE_TAGS = ("text-generation", "image-text-to-text", "text2text-generation", "conversational")
 
@@ -391,16 +398,22 @@ def _venue(text: str) -> str:
 class TopicMatcher:
     """Compiles the topics once; `assess` is then cheap (thousands of findings per second)."""
 
-    def __init__(self, topics: list[TopicSpec]):
+    def __init__(self, topics: list[TopicSpec], model_names: ModelFamilies | None = None,
+                 model_name_score: float = 2.0):
+        """`model_names`: the catalog's model families (None: no catalog model-name evidence)."""
         self._topics = [_compile_topic(t, i) for i, t in enumerate(topics)]
         self._by_name = {t.spec.name: t for t in self._topics}
+        self.model_names = model_names
+        self.model_name_score = model_name_score
 
     @property
     def topic_names(self) -> list[str]:
         return [t.spec.name for t in self._topics]
 
     def _score_topic(self, topic: _Topic, fields: list[tuple[str, str, float]],
-                     pipeline_tag: str | None) -> TopicMatch | None:
+                     base: tuple[float, str] | None) -> TopicMatch | None:
+        """`base`: (score, phrase) the release topic gets from outside its phrases (an LLM
+        pipeline tag, a catalog model name)."""
         matched: dict[int, None] = {}
         total = 0.0
         for raw, lower, factor in fields:
@@ -414,9 +427,9 @@ class TopicMatcher:
                 matched[i] = None
         names = [topic.phrases[i].text for i in sorted(matched)]
         score = total * topic.spec.weight
-        if pipeline_tag and topic.spec.name == MODEL_RELEASE_TOPIC:
-            score += PIPELINE_BASE_SCORE
-            names.insert(0, f"pipeline: {pipeline_tag}")
+        if base and topic.spec.name == MODEL_RELEASE_TOPIC:
+            score += base[0]
+            names.insert(0, base[1])
         if not names:
             return None
         negatives = [n.text for n in topic.negatives if any(n.spans(raw, lower) for raw, lower, _ in fields)]
@@ -444,15 +457,32 @@ class TopicMatcher:
             topics = [t for t in self._topics if t.spec.name in wanted]
         title, summary = finding.title or "", finding.summary or ""
         fields = [(title, title.lower(), TITLE_FACTOR), (summary, summary.lower(), 1.0)]
-        pipeline_tag = _pipeline_tag(finding) if finding.kind == "hf_models" else None
-
-        matches = [m for t in topics if (m := self._score_topic(t, fields, pipeline_tag)) is not None]
+        base = self._release_evidence(finding)
+        matches = [m for t in topics if (m := self._score_topic(t, fields, base)) is not None]
         order = {t.spec.name: t.order for t in self._topics}
         matches.sort(key=lambda m: (-m.score, order[m.topic]))
         scores = [m.score for m in matches if m.score > 0]
         relevance = round(scores[0] + OTHER_TOPICS_FACTOR * sum(scores[1:]), 4) if scores else 0.0
         impact, reasons = _impact(finding, relevance, matches[0].topic if scores else None)
         return Assessment(relevance=relevance, topics=matches, impact=impact, impact_reasons=reasons)
+
+
+    def _release_evidence(self, finding: Finding) -> tuple[float, str] | None:
+        """A model repository's LLM pipeline tag; otherwise a catalog model named as the title's
+        subject (a repository id names its own model: its pipeline tag decides)."""
+        if finding.kind == "hf_models":
+            tag = _pipeline_tag(finding)
+            return (PIPELINE_BASE_SCORE, f"pipeline: {tag}") if tag else None
+        mention = self.model_names.mention(finding.title) if self.model_names is not None else None
+        return (self.model_name_score, mention.phrase()) if mention else None
+
+
+def topic_matcher(config: ResearchConfig, catalog_models: Iterable[dict[str, Any]] = ()) -> TopicMatcher:
+    """The configured topics' matcher, with the model families of `catalog_models` (catalog
+    model documents with "name" / "id") when `model_names` is enabled."""
+    spec = config.model_names
+    families = ModelFamilies.from_catalog(catalog_models, spec.min_models, spec.ignore) if spec.enabled else None
+    return TopicMatcher(config.topics, families, spec.score)
 
 
 def _pipeline_tag(finding: Finding) -> str | None:

@@ -15,9 +15,11 @@ from shared.research import blackboard as bb
 from shared.research.config import ResearchConfig, SourceSpec, load_research_config
 from shared.research.fetch import Page, SourceFetch, fetch_all
 from shared.research.findings import Finding
+from shared.research.model_names import MENTION_PREFIX
 from shared.research.parsers import FeedError, ParsedFeed, merge_findings, parse_feed
 from shared.research.relevance import (COMBINED_SCORER, JUDGED_SCORER, Assessment, CombinedAssessment,
-                                      JudgeVerdict, TopicMatcher, combine, judged)
+                                      JudgeVerdict, TopicMatcher, combine, judged,
+                                      topic_matcher)
 from shared.research.semantic import FeedbackMatch, SemanticMatch
 from shared.research.store import ResearchStore, ScanRecord, SourceResult, repository
 from shared.text import markdown_templates
@@ -27,14 +29,18 @@ LLM_NOTE = "keyword scorer only; no LLM judge (it needs the semantic scorer's bo
 SEMANTIC_NOTE = "wordllama l2_supercat 256; LLM judge off"
 
 
+MODEL_NAMES_NOTE = "catalog model names as release evidence"
+
+
 def scorer_name(config: ResearchConfig) -> str:
     """What the scan record says scored the findings."""
+    names = f"; {MODEL_NAMES_NOTE}" if config.model_names.enabled else ""
     if config.semantic.enabled and config.judge.enabled:
         return (f"{JUDGED_SCORER} (wordllama l2_supercat 256; LLM judge {config.judge.model} on borderline "
-                f"items only, relevant at >= {config.judge.min_relevance}/10)")
+                f"items only, relevant at >= {config.judge.min_relevance}/10{names})")
     if config.semantic.enabled:
-        return f"{COMBINED_SCORER} ({SEMANTIC_NOTE})"
-    return f"keywords-v1 ({LLM_NOTE})"
+        return f"{COMBINED_SCORER} ({SEMANTIC_NOTE}{names})"
+    return f"keywords-v1 ({LLM_NOTE}{names})"
 
 
 def window_for(as_of: date, days: int) -> tuple[datetime, datetime]:
@@ -69,7 +75,8 @@ class ResearchScan:
         self.rec = record
         self.store = store
         self.catalog = catalog   # where model findings are looked up (None: the catalog repository)
-        self.matcher = TopicMatcher(config.topics)
+        self.matcher = None       # built in run(): it reads the catalog's model families
+        self._families = 0
         self.now = record.started_at
         self.exemplars = None     # the ExemplarVersion in force (feedback on and some feedback given)
         self._ignored_examples = 0
@@ -80,6 +87,7 @@ class ResearchScan:
 
             self.exemplars = ensure_version(self.store, self.now, f"scan:{self.rec.scan_id}")
             self.rec.exemplar_version = self.exemplars.number if self.exemplars else None
+        self.matcher = self._matcher()
         fetches = fetch_all(self.config, self.settings, self.rec.as_of, self.store,
                             arxiv_next_page(self.rec.window_start),
                             progress=log_fetched)
@@ -175,12 +183,28 @@ class ResearchScan:
         if semantic is not None:
             self.rec.counts.update({"semantic_only": semantic_only, "borderline": borderline,
                                     "borderline_irrelevant": borderline_irrelevant})
+        if self.config.model_names.enabled:
+            # relevant findings whose release evidence is a catalog model named in their title
+            self.rec.counts.update({"catalog_model_families": self._families, "catalog_model_mentions": sum(
+                any(p.startswith(MENTION_PREFIX) for t in a.topics for p in t.phrases) for a in assessed.values())})
         if self.exemplars is not None:
             # irrelevant only because of a dismissed example; relevant only through a relevant one
             self.rec.counts.update({"feedback_vetoed": vetoed, "feedback_only": by_example,
                                     "feedback_examples_ignored": self._ignored_examples})
         self.rec.findings_uri = write_findings_file(self.settings, self.config, self.now.date(),
                                                     self.rec.scorer, self.store)
+
+    def _matcher(self) -> TopicMatcher:
+        """The topics' matcher, with the catalog's model families when model_names is enabled."""
+        if not self.config.model_names.enabled:
+            return topic_matcher(self.config)
+        models = (self.catalog or catalog_store.repository()).models(["name"])
+        matcher = topic_matcher(self.config, models.values())
+        self._families = families = len(matcher.model_names or ())
+        if not families:
+            log.warning("the catalog has no model family yet: titles naming a model are not release evidence "
+                        "in this scan (run the catalog sync)", catalog_models=len(models))
+        return matcher
 
     def _judge(self, merged: dict[str, Finding], scored: dict[str, Assessment],
                restrict: dict[str, list[str] | None]) -> dict[str, JudgeVerdict]:
