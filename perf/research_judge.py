@@ -1,7 +1,7 @@
 """What the optional LLM judge (shared/research/judge.py) would be asked, and what it may cost: a
 perf script. It measures the JUDGE'S LOAD, never its quality: no real model is called here.
 
-    .venv/bin/python -m perf.research_judge [--real tune|heldout|all] [--config PATH]
+    .venv/bin/python -m perf.research_judge [--real tune|heldout|heldout2|heldout3|all] [--catalog PATH|none] [--config PATH]
         [--prompt-usd-per-mtok 0.15] [--completion-usd-per-mtok 0.60] [--max-tokens N]
         [--attempts N] [--scan-items 1000] [--simulate]
 
@@ -33,11 +33,11 @@ import sys
 from decimal import Decimal
 from typing import Any
 
-from perf.relevance_precision import assess_all, load_labelled, to_finding
+from perf.relevance_data import FixturesMissing, HELDOUT_LABELS_PATHS, LABELS_PATH
+from perf.relevance_precision import assess_all, catalog_matcher, load_labelled, to_finding
 from shared.bench import budget
 from shared.research.config import load_research_config
 from shared.research.judge import Borderline, messages_for
-from shared.research.relevance import TopicMatcher
 
 EST_OUTPUT_TOKENS = 80   # a relevance, a topic or two and a one-sentence reason
 
@@ -50,7 +50,9 @@ def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--real", choices=("tune", "heldout", "heldout2", "all"), default="all")
+    ap.add_argument("--real", choices=("tune", "heldout", "heldout2", "heldout3", "all"), default="all")
+    ap.add_argument("--catalog", help="the model list for catalog model names (default: the earliest recorded "
+                    "catalog; 'none': without them), as in perf.relevance_precision")
     ap.add_argument("--labels", help="a labelled JSONL set instead of the real items")
     ap.add_argument("--config", help="research configuration YAML (default: the packaged default)")
     ap.add_argument("--prompt-usd-per-mtok", type=Decimal, default=Decimal("0.15"), help="input price, USD per 1M tokens")
@@ -67,17 +69,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.labels:
         items, what = load_labelled(args.labels), args.labels
     else:
-        from perf.relevance_data import FixturesMissing, labelled_real_items
+        from perf.relevance_data import labelled_real_items
 
         try:
             items = labelled_real_items(split=None if args.real == "all" else args.real)
         except FixturesMissing as exc:
             print(f"error: the real feed items need ../shared/fixtures/research: {exc}", file=sys.stderr)
             return 2
-        what = f"relevance_real_labels.jsonl [{args.real}]"
+        what = f"{HELDOUT_LABELS_PATHS.get(args.real, LABELS_PATH).name} [{args.real}]"
     from shared.research.semantic import SemanticScorer
 
-    matcher = TopicMatcher(config.topics)
+    try:
+        matcher, catalog_note = catalog_matcher(config, args.catalog)
+    except FixturesMissing as exc:
+        print(f"error: {exc} (pass --catalog PATH, or --catalog none)", file=sys.stderr)
+        return 2
+    what += f"; {catalog_note}"
     assessed = assess_all(items, matcher, config.relevance_threshold,
                           SemanticScorer(config.topics, sem.aggregate, sem.max_chars), sem)
     n = len(items)

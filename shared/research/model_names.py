@@ -15,7 +15,8 @@ Families (`ModelFamilies.from_catalog`)
 Mention (`ModelFamilies.mention`)
     A family name followed by a version: for a name of 3+ letters, an optional space or hyphen,
     an optional "v", 1-2 digits, optionally "." and 1-2 digits, optionally one letter ("Gemini
-    2.5", "GPT-4o", "Qwen3.6", "Gemma 3n", "DeepSeek-V4"); for a 1-2 letter name, the digits must
+    2.5", "GPT-4o", "Qwen3.6", "Gemma 3n", "DeepSeek-V4"; the hyphen may also be U+2010 or the
+    non-breaking U+2011 that lab feeds write in "GPT-4o"); for a 1-2 letter name, the digits must
     follow directly ("o3", "R1"). It must stand as a word (not inside a longer word or number). It
     counts only as the title's subject: no preposition or "and" before it in the title ("Introducing
     GPT-4.1 in the API" counts; "Fine-tuning now available for GPT-4o", "Extracting concepts from
@@ -39,7 +40,7 @@ _LEADING_LETTERS = re.compile(r"[A-Za-z]+")
 _OBJECT_MARKERS = re.compile(
     r"(?<![^\W_])(?:with|for|to|from|on|in|into|onto|using|of|by|via|at|and|vs|versus|against|about|"
     r"through|powered|based|inside|within|across|over|beyond)(?![^\W_])", re.IGNORECASE)
-_VERSION_AFTER_WORD = r"[\s\-]?[vV]?\d{1,2}(?:\.\d{1,2})?[A-Za-z]?"
+_VERSION_AFTER_WORD = r"[\s\-\u2010\u2011]?[vV]?\d{1,2}(?:\.\d{1,2})?[A-Za-z]?"
 _VERSION_GLUED = r"\d{1,2}(?:\.\d{1,2})?[A-Za-z]?"
 _END = r"(?![\w]|\.\d)"
 
@@ -76,7 +77,7 @@ class ModelFamilies:
             parts.append(r"(?P<word>" + "|".join(map(re.escape, words)) + r")" + _VERSION_AFTER_WORD)
         if short:
             parts.append(r"(?P<short>" + "|".join(map(re.escape, short)) + r")" + _VERSION_GLUED)
-        self._rx = re.compile(r"(?<![\w.\-])(?:" + "|".join(parts) + r")" + _END, re.IGNORECASE) if parts else None
+        self._rx = re.compile(r"(?<![\w.\-\u2010\u2011])(?:" + "|".join(parts) + r")" + _END, re.IGNORECASE) if parts else None
 
     @classmethod
     def from_catalog(cls, models: Iterable[dict[str, Any]], min_models: int = 2,

@@ -292,3 +292,24 @@ def test_a_running_scan_reads_as_a_valid_running_record(both, monkeypatch):
     assert isinstance(seen[0], ScanRecord) and seen[0].status == "running"
     assert seen[0].window_start == rec.window_start and seen[0].as_of == AS_OF
     assert both.store.load_scan("rs-peek").status == rec.status == "succeeded"
+
+
+def test_catalog_model_names_are_release_evidence_and_counted(memory, caplog):
+    """The scan reads the catalog's model families first: a title naming a versioned model of a
+    catalog family gets the mention among its release phrases, and the record counts both. An
+    empty catalog means no such evidence, said in a warning, never invented."""
+    rec = memory.scan("rs-empty-catalog")
+    assert rec.counts["catalog_model_families"] == 0 and rec.counts["catalog_model_mentions"] == 0
+    warned = [r for r in caplog.records if "the catalog has no model family yet" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].levelname == "WARNING"
+    catalog = InMemoryCatalogStore()
+    catalog.write_models((m, {"id": m, "name": name, "active": True}, "set")
+                         for m, name in [("demolab/demo-5", "DemoLab: Demo 5"), ("demolab/demo-6-mini", "DemoLab: Demo 6 Mini"),
+                                         ("other/solo-1", "Other: Solo 1")])
+    fresh = Scanner(memory.feeds, research_store.InMemoryResearchStore(), memory.settings, catalog)
+    rec = fresh.scan("rs-model-names")
+    assert rec.counts["catalog_model_families"] == 1 and rec.counts["catalog_model_mentions"] == 1
+    assert rec.scorer.endswith("catalog model names as release evidence)")
+    [launch] = [f for f in fresh.findings().values() if f["title"] == "Introducing GPT Demo 6"]
+    release = next(t for t in launch["assessment"]["topics"] if t["topic"] == "new model release")
+    assert release["phrases"][0] == "catalog model: Demo 6 (demo, 2 in the catalog)"
