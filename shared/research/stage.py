@@ -16,6 +16,11 @@ log = get_logger(__name__)
 DIGEST_STAGE = "research_digest"
 DIGEST_DAYS = 7
 DIGEST_TOP = 10
+# scan counts that are a level, not an amount: the week's figure is the largest, not the sum
+LEVEL_COUNTS = frozenset({"catalog_model_families"})
+# the LLM judge's per-scan counts (JudgeStats) summed over the week
+JUDGE_COUNTS = ("borderline", "asked", "judged", "invalid", "failed", "cached", "decided", "flipped",
+                "skipped_budget", "skipped_max_items", "skipped_time")
 
 
 def handle_scan_request(request: ResearchScanRequest, meta: EventMeta) -> None:
@@ -40,10 +45,12 @@ def week_digest(now: datetime, days: int = DIGEST_DAYS, store: ResearchStore | N
     counts: dict[str, int] = {}
     for s in finished:
         for k, v in s.counts.items():
-            counts[k] = counts.get(k, 0) + int(v)
+            counts[k] = max(counts.get(k, 0), int(v)) if k in LEVEL_COUNTS else counts.get(k, 0) + int(v)
     source_errors = sorted({f"{src.name}: {src.error}" for s in finished
                             for src in s.sources if src.status == "error"})
+    judge = judge_week([s.judge for s in finished if isinstance(s.judge, dict)])
     return {
+        **({"judge": judge} if judge else {}),
         "since": since, "scans": len(scans), "scans_finished": len(finished),
         "scan_ids": sorted(s.scan_id for s in finished),
         "counts": counts, "findings": len(findings),
@@ -57,6 +64,22 @@ def week_digest(now: datetime, days: int = DIGEST_DAYS, store: ResearchStore | N
         "source_errors": source_errors[:20],
         "findings_files": sorted({s.findings_uri for s in finished if s.findings_uri}),
     }
+
+
+def judge_week(stats: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The LLM judge's week: its counts and spend summed over the scans it ran in (None: it ran in
+    none). `simulated` when any of those scans asked a simulator (its answers decided nothing)."""
+    if not stats:
+        return None
+
+    def number(value: Any) -> float:
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+    out: dict[str, Any] = {k: int(sum(number(s.get(k)) for s in stats)) for k in JUDGE_COUNTS}
+    out.update(scans=len(stats), cost_usd=round(sum(number(s.get("cost_usd")) for s in stats), 6),
+               simulated=any(s.get("simulated") is True for s in stats),
+               models=sorted({str(s["model"])[:200] for s in stats if s.get("model")}))
+    return out
 
 
 def handle_digest(done: StageDone, meta: EventMeta) -> None:

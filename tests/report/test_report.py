@@ -399,3 +399,30 @@ def test_the_newest_drift_check_is_in_the_summary_and_section_3():
     assert "… and 5 more (`drift_checks/drift-after-s1` lists all)" in md
     none = render_markdown(build_report(run_dict(ALL_OK), sync_record(), NOW))
     assert "| Drift check | none has run |" in none and "No drift check has run yet" in none
+
+
+def test_the_research_section_says_what_the_llm_judge_did_and_spent():
+    """The judge's week (calls, decisions, spend from the benchmark's ledger) is in the report, and
+    a simulated judge is named as one whose answers decided nothing; without a judge, no line."""
+    from datetime import timedelta
+
+    from shared.research.stage import week_digest
+    from shared.research.store import InMemoryResearchStore, ScanRecord
+
+    store = InMemoryResearchStore()
+    for sid, judge in [("s-1", {"model": "openai/gpt-4o-mini", "min_relevance": 6, "asked": 4, "decided": 3,
+                                "flipped": 1, "cost_usd": 0.00125, "simulated": True}), ("s-2", None)]:
+        rec = ScanRecord(scan_id=sid, as_of=NOW.date(), window_start=NOW - timedelta(days=2), window_end=NOW,
+                         config="t", scorer="t", started_at=NOW - timedelta(hours=1), status="succeeded",
+                         judge=judge, counts={"fetched": 10})
+        store.claim_scan(rec)
+        store.finish_scan(rec)
+    run = run_dict(ALL_OK)
+    run["stages"]["research_digest"]["summary"] = week_digest(NOW, store=store)
+    md = render_markdown(build_report(run, sync_record(), NOW))
+    assert ("LLM judge (openai/gpt-4o-mini, borderline items only): 4 calls in 1 scan, 3 items decided, 1 against "
+            "the scorers, 0 failed, 0 skipped for budget; $0.0013 charged to the benchmark's spend ledger. "
+            "SIMULATED: a simulator answered, and its answers decided nothing.") in md
+    run["stages"]["research_digest"]["summary"] = {k: v for k, v in week_digest(NOW, store=store).items()
+                                                   if k != "judge"}
+    assert "LLM judge" not in render_markdown(build_report(run, sync_record(), NOW))

@@ -329,3 +329,31 @@ def test_exemplar_versions_are_created_once_and_ordered_by_number(repo):
     assert repo.exemplar_version(10) == version(10) and repo.exemplar_version(3) is None
     assert repo.latest_exemplar_version()["number"] == 10            # numeric, not "9" > "10"
     assert [v["number"] for v in repo.exemplar_versions(3)] == [10, 9, 2]
+
+
+def test_the_week_digest_sums_the_judge_and_keeps_levels_as_levels(repo):
+    """The judge's calls and spend are summed over the scans it ran in (a simulator in any of them
+    is said); a level such as the catalog's model families is the week's largest, not a sum."""
+    judge = {"model": "openai/gpt-4o-mini", "min_relevance": 6, "asked": 3, "decided": 2, "flipped": 1,
+             "failed": 1, "cost_usd": 0.0012, "simulated": False}
+    repo.claim_scan(record("s-a"))
+    repo.finish_scan(record("s-a", status="succeeded", judge=judge,
+                            counts={"new": 1, "catalog_model_families": 38, "catalog_model_mentions": 1}))
+    repo.claim_scan(record("s-b"))
+    repo.finish_scan(record("s-b", status="succeeded", judge={**judge, "asked": 2, "cost_usd": 0.0008,
+                                                              "simulated": True, "flipped": "7"},
+                            counts={"new": 2, "catalog_model_families": 40, "catalog_model_mentions": 2}))
+    repo.claim_scan(record("s-c"))
+    repo.finish_scan(record("s-c", status="succeeded", counts={"new": 0}))
+    digest = week_digest(SINCE + timedelta(days=1), days=1, store=repo)
+    assert digest["counts"] == {"new": 3, "catalog_model_families": 40, "catalog_model_mentions": 3}
+    j = digest["judge"]
+    assert (j["scans"], j["asked"], j["decided"], j["failed"]) == (2, 5, 4, 2)
+    assert j["flipped"] == 1          # a count that is not a number counts 0, never a crash
+    assert j["cost_usd"] == 0.002 and j["simulated"] and j["models"] == ["openai/gpt-4o-mini"]
+
+
+def test_the_week_digest_has_no_judge_when_it_never_ran(repo):
+    repo.claim_scan(record("s-a"))
+    repo.finish_scan(record("s-a", status="succeeded", counts={"new": 1}))
+    assert "judge" not in week_digest(SINCE + timedelta(days=1), days=1, store=repo)
