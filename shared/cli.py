@@ -8,6 +8,7 @@
     python -m shared.cli research feedback FINDING_ID (--relevant [--topic T] | --dismissed) --by NAME [--reason TEXT] [--json]
         (exit 0 recorded, 1 no finding with that id, 2 a refused input: unknown topic, reason too long, ...)
     python -m shared.cli research feedback list [--json]
+    python -m shared.cli research exemplars [NUMBER] [--json]   (exit 1 when there is no such version)
     python -m shared.cli drift check [--json]     (exit 0 no drift, 1 drift found or a check could not run)
     python -m shared.cli bench run [--suite NAME] [--model ID ...] [--base-url URL] [--max-cases N] [--json]
     python -m shared.cli reports list [--week YYYY-Www] [--json] | reports show [RUN_ID|DAY|PATH] [--week YYYY-Www] [--json]
@@ -169,6 +170,35 @@ def cmd_research_findings(args: argparse.Namespace) -> int:
     more = f" (the newest {len(rows)} shown; --limit)" if len(found) > len(rows) else ""
     print(f"{len(found)} finding(s) first seen in the last {args.since:g} day(s)"
           + (f" with status {args.status}" if args.status else "") + more)
+    return 0
+
+
+def cmd_research_exemplars(args: argparse.Namespace) -> int:
+    from shared.config import get_settings
+    from shared.research.feedback import ExemplarVersion
+    from shared.research.store import repository
+
+    if args.number is not None and args.number < 1:
+        _err("the exemplar version number is 1 or more")
+        return 2
+    get_settings().require_project()
+    store = repository()
+    doc = store.exemplar_version(args.number) if args.number else store.latest_exemplar_version()
+    if doc is None:
+        _err(f"no exemplar version {args.number}" if args.number
+             else "no exemplar version yet: no finding has been marked (research feedback)")
+        return 1
+    version = ExemplarVersion.model_validate(doc)
+    if args.json:
+        _print_json(version.model_dump(mode="json"))
+        return 0
+    for e in version.examples:
+        topic = f" ({e.topic})" if e.topic else ""
+        print(f"{e.at:%Y-%m-%d %H:%M}  {e.label:9}{topic}  {e.id}  {e.title[:70]}")
+    c = version.counts
+    print(f"exemplar version {version.number}: {c.get('relevant', 0)} relevant, {c.get('dismissed', 0)} dismissed "
+          f"example(s), {c.get('omitted', 0)} omitted; hash {version.content_hash[:12]}; made "
+          f"{version.created_at:%Y-%m-%d %H:%M} UTC by {version.created_by}")
     return 0
 
 
@@ -663,6 +693,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "or built-in)")
     fb.add_argument("--json", action="store_true")
     fb.set_defaults(func=cmd_research_feedback)
+    ex = rsub.add_parser("exemplars", help="an exemplar version (the examples the scorer learned from feedback) "
+                                           "with every example; the newest by default")
+    ex.add_argument("number", nargs="?", type=int, help="the version number (default: the newest)")
+    ex.add_argument("--json", action="store_true")
+    ex.set_defaults(func=cmd_research_exemplars)
     dr = sub.add_parser("drift", help="drift check")
     drsub = dr.add_subparsers(dest="drift_command", required=True)
     drc = drsub.add_parser("check", help="run the drift check in-process, keep its record and print it")

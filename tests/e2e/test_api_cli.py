@@ -230,6 +230,17 @@ def test_research_feedback_over_http_and_cli(cloud):
     assert p.returncode == 0 and p.stdout.rstrip().splitlines()[-1].startswith(
         "2 feedback record(s); exemplar version 4 (1 relevant, 1 dismissed, hash ")
 
+    p = cli(cloud, "research", "exemplars")
+    assert p.returncode == 0 and p.stdout.rstrip().splitlines()[-1].startswith(
+        "exemplar version 4: 1 relevant, 1 dismissed example(s), 0 omitted; hash ")
+    assert sum(f"  {weak}  " in line or f"  {strong}  " in line for line in p.stdout.splitlines()) == 2
+    p = cli(cloud, "research", "exemplars", "2", "--json")
+    two = json.loads(p.stdout)
+    assert p.returncode == 0 and two["number"] == 2 and {e["id"] for e in two["examples"]} == {strong, weak}
+    for args, code, message in [(("99",), 1, "no exemplar version 99"), (("0",), 2, "1 or more")]:
+        p = cli(cloud, "research", "exemplars", *args)
+        assert p.returncode == code and message in p.stderr and p.stdout == "", (args, p.stderr)
+
     r = api(cloud, "POST", "/research/scan", json={"as_of": "2026-11-22"})      # the function scores with it
     rec = follow(cloud, r.json()["status_url"])
     assert rec["status"] == "succeeded" and rec["exemplar_version"] == 4, rec
@@ -266,7 +277,8 @@ def json_commands(cloud, sync_id: str) -> list[tuple[str, ...]]:
     """Every subcommand that takes --json, with arguments that reach its success or its error path."""
     return [
         ("research", "scan", "--as-of", "2026-11-22", "--sources", cloud.research_sources),
-        ("research", "findings"), ("research", "feedback", "list"),
+        ("research", "findings"), ("research", "feedback", "list"), ("research", "exemplars"),
+        ("research", "exemplars", "99"),
         ("research", "feedback", "arxiv:404", "--dismissed", "--by", "test"),
         ("bench", "run", "--model", "sim/steady", "--max-cases", "1", "--base-url", cloud.simulator.base_url),
         ("weekly", "status"), ("reports", "list"), ("reports", "show"),
