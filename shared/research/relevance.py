@@ -466,7 +466,6 @@ class TopicMatcher:
         impact, reasons = _impact(finding, relevance, matches[0].topic if scores else None)
         return Assessment(relevance=relevance, topics=matches, impact=impact, impact_reasons=reasons)
 
-
     def _release_evidence(self, finding: Finding) -> tuple[float, str] | None:
         """A model repository's LLM pipeline tag; otherwise a catalog model named as the title's
         subject (a repository id names its own model: its pipeline tag decides)."""

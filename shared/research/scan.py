@@ -18,8 +18,7 @@ from shared.research.findings import Finding
 from shared.research.model_names import MENTION_PREFIX
 from shared.research.parsers import FeedError, ParsedFeed, merge_findings, parse_feed
 from shared.research.relevance import (COMBINED_SCORER, JUDGED_SCORER, Assessment, CombinedAssessment,
-                                      JudgeVerdict, TopicMatcher, combine, judged,
-                                      topic_matcher)
+                                      JudgeVerdict, TopicMatcher, combine, judged, topic_matcher)
 from shared.research.semantic import FeedbackMatch, SemanticMatch
 from shared.research.store import ResearchStore, ScanRecord, SourceResult, repository
 from shared.text import markdown_templates
@@ -27,8 +26,6 @@ from shared.text import markdown_templates
 log = get_logger(__name__)
 LLM_NOTE = "keyword scorer only; no LLM judge (it needs the semantic scorer's borderline band)"
 SEMANTIC_NOTE = "wordllama l2_supercat 256; LLM judge off"
-
-
 MODEL_NAMES_NOTE = "catalog model names as release evidence"
 
 
