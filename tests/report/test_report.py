@@ -426,3 +426,14 @@ def test_the_research_section_says_what_the_llm_judge_did_and_spent():
     run["stages"]["research_digest"]["summary"] = {k: v for k, v in week_digest(NOW, store=store).items()
                                                    if k != "judge"}
     assert "LLM judge" not in render_markdown(build_report(run, sync_record(), NOW))
+
+
+def test_the_research_section_warns_when_the_catalog_gave_no_model_names():
+    run = run_dict(ALL_OK)
+    digest = {"since": "2026-11-23 00:00 UTC", "scans": 1, "scans_finished": 1, "findings": 0, "proposals": [],
+              "by_impact": {"high": 0, "medium": 0, "low": 0}, "top": [], "source_errors": [], "findings_files": []}
+    warning = "Catalog model names gave no release evidence this week"
+    for counts, warned in [({"fetched": 3, "catalog_model_families": 0}, True),
+                           ({"fetched": 3, "catalog_model_families": 38}, False), ({"fetched": 3}, False)]:
+        run["stages"]["research_digest"]["summary"] = {**digest, "counts": counts}
+        assert (warning in render_markdown(build_report(run, sync_record(), NOW))) is warned, counts
