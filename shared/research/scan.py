@@ -73,7 +73,6 @@ class ResearchScan:
         self.store = store
         self.catalog = catalog   # where model findings are looked up (None: the catalog repository)
         self.matcher = None       # built in run(): it reads the catalog's model families
-        self._families = 0
         self.now = record.started_at
         self.exemplars = None     # the ExemplarVersion in force (feedback on and some feedback given)
         self._ignored_examples = 0
@@ -182,7 +181,7 @@ class ResearchScan:
                                     "borderline_irrelevant": borderline_irrelevant})
         if self.config.model_names.enabled:
             # relevant findings whose release evidence is a catalog model named in their title
-            self.rec.counts.update({"catalog_model_families": self._families, "catalog_model_mentions": sum(
+            self.rec.counts.update({"catalog_model_families": len(self.matcher.model_names or ()), "catalog_model_mentions": sum(
                 any(p.startswith(MENTION_PREFIX) for t in a.topics for p in t.phrases) for a in assessed.values())})
         if self.exemplars is not None:
             # irrelevant only because of a dismissed example; relevant only through a relevant one
@@ -197,8 +196,7 @@ class ResearchScan:
             return topic_matcher(self.config)
         models = (self.catalog or catalog_store.repository()).models(["name"])
         matcher = topic_matcher(self.config, models.values())
-        self._families = families = len(matcher.model_names or ())
-        if not families:
+        if not matcher.model_names:
             log.warning("the catalog has no model family yet: titles naming a model are not release evidence "
                         "in this scan (run the catalog sync)", catalog_models=len(models))
         return matcher
