@@ -282,11 +282,9 @@ def main(argv: list[str] | None = None) -> int:
 def catalog_matcher(config: Any, catalog: str | None) -> tuple[TopicMatcher, str]:
     """The scan's topic matcher with the model families of a recorded catalog (`catalog`: a path,
     None for perf.relevance_data.CATALOG_PATH, "none" for no catalog), and a line saying which."""
-    if not config.model_names.enabled:
-        return topic_matcher(config), "catalog model names: off in the configuration"
-    if catalog == "none":
-        return topic_matcher(config.model_copy(update={"model_names": config.model_names.model_copy(
-            update={"enabled": False})})), "catalog model names: off (--catalog none)"
+    if not config.model_names.enabled or catalog == "none":
+        why = "--catalog none" if config.model_names.enabled else "in the configuration"
+        return TopicMatcher(config.topics), f"catalog model names: off ({why})"
     path = Path(catalog) if catalog else CATALOG_PATH
     matcher = topic_matcher(config, load_catalog_models(path))
     return matcher, f"catalog model names: {len(matcher.model_names)} families from {path.name}"

@@ -102,9 +102,9 @@ class ModelFamilies:
         """The first versioned family name that is the subject of `title` (module docstring)."""
         if not title or self._rx is None:
             return None
-        for m in self._rx.finditer(title):
-            if _OBJECT_MARKERS.search(title, 0, m.start()):
-                return None   # every later name follows the same preposition
-            family = (m.group("word") if "word" in self._rx.groupindex and m.group("word") else m.group("short")).lower()
-            return ModelMention(text=m.group(0).strip(), family=family, models=self.counts[family])
-        return None
+        m = self._rx.search(title)
+        # a preposition before the first name: it, and every later one, is an object
+        if m is None or _OBJECT_MARKERS.search(title, 0, m.start()):
+            return None
+        family = m.group(m.lastgroup).lower()    # the named group that matched: "word" or "short"
+        return ModelMention(text=m.group(0), family=family, models=self.counts[family])
